@@ -1,0 +1,32 @@
+"""The built-in plugin: registers sluicegate's own providers and middleware through the
+same hooks a third-party plugin uses, so nothing built in is special-cased."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sluicegate.chain import MiddlewareSpec, Phase
+from sluicegate.hookspecs import hookimpl
+from sluicegate.middleware import auth, logging
+from sluicegate.prices import ModelPrice
+from sluicegate.providers import mock, openai
+from sluicegate.providers.base import ProviderSpec
+
+
+@hookimpl
+def sluicegate_providers() -> Sequence[ProviderSpec]:
+    return [openai.SPEC, mock.SPEC]
+
+
+@hookimpl
+def sluicegate_middleware() -> Sequence[MiddlewareSpec]:
+    return [
+        MiddlewareSpec("logging", Phase.LOGGING, logging.build_request_logger),
+        MiddlewareSpec("attempt-logging", Phase.ATTEMPT, logging.build_attempt_logger),
+        MiddlewareSpec("auth", Phase.AUTH, auth.build),
+    ]
+
+
+@hookimpl
+def sluicegate_prices() -> Sequence[ModelPrice]:
+    return []

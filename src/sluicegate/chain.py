@@ -1,0 +1,116 @@
+"""The middleware chain: stages, their default order, and composing them once.
+
+A middleware is an async callable ``(request, call_next) -> reply``, the shape of ASGI
+middleware and of tower's Service. A plain call's reply is a :class:`Response`; a streamed
+call's reply is an :class:`EventStream`, which a stage that must see the end of the stream
+(logging, cost, breaker) wraps with :meth:`EventStream.observe` instead of consuming it.
+
+The chain is composed once, when the client is built, into nested :class:`_Link` objects;
+per request there is no lookup, no list walk and no plugin call, only one plain call per
+stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+
+from sluicegate.streaming import EventStream
+from sluicegate.types import Request, Response
+
+if TYPE_CHECKING:
+    from sluicegate.observers import Observers
+    from sluicegate.providers.base import BoundProvider
+
+Reply: TypeAlias = Response | EventStream
+CallNext: TypeAlias = Callable[[Request], Awaitable[Reply]]
+
+
+class Middleware(Protocol):
+    """One stage. Call ``call_next(request)`` at most once per attempt it makes."""
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Reply: ...
+
+
+class Phase(IntEnum):
+    """Where a stage sits by default, outermost first.
+
+    The order is the one Polly and resilience4j recommend: budget and idempotency once per
+    logical request, fallback outside retry, the breaker inside retry so it counts every
+    attempt, the rate limiter admitting every attempt, auth innermost because the key
+    depends on the provider that fallback chose.
+    """
+
+    LOGGING = 100
+    COST = 200
+    IDEMPOTENCY = 300
+    FALLBACK = 400
+    RETRY = 500
+    BREAKER = 600
+    RATE_LIMIT = 700
+    TIMEOUT = 800
+    ATTEMPT = 850
+    AUTH = 900
+
+
+@dataclass(frozen=True, slots=True)
+class ChainContext:
+    """What a middleware factory may use while the client is being built."""
+
+    providers: Mapping[str, BoundProvider]
+    observers: Observers
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+MiddlewareFactory: TypeAlias = Callable[[ChainContext], "Middleware | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class MiddlewareSpec:
+    """A named stage contributed by a plugin: where it goes and how to build it.
+
+    ``factory`` runs once per client and may return None to leave the stage out (a
+    middleware with nothing to do costs nothing per request). A later spec with the same
+    name replaces an earlier one, which is how a user swaps out a built-in stage.
+    """
+
+    name: str
+    phase: int
+    factory: MiddlewareFactory
+    order: int = 0
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        return (self.phase, self.order)
+
+
+class _Link:
+    """One stage bound to the rest of the chain; calling it starts the stage's coroutine."""
+
+    __slots__ = ("_middleware", "_next")
+
+    def __init__(self, middleware: Middleware, call_next: CallNext) -> None:
+        self._middleware = middleware
+        self._next = call_next
+
+    def __call__(self, request: Request) -> Awaitable[Reply]:
+        return self._middleware(request, self._next)
+
+
+def compose(middlewares: Sequence[Middleware], terminal: CallNext) -> CallNext:
+    """Nest the stages around ``terminal``; the first middleware is the outermost."""
+    handler: CallNext = terminal
+    for middleware in reversed(middlewares):
+        handler = _Link(middleware, handler)
+    return handler
+
+
+def order_specs(specs: Sequence[MiddlewareSpec], disabled: frozenset[str]) -> list[MiddlewareSpec]:
+    """Keep the last spec for each name, drop disabled ones, sort by phase then order."""
+    by_name: dict[str, MiddlewareSpec] = {}
+    for spec in specs:
+        by_name[spec.name] = spec
+    kept = [s for s in by_name.values() if s.name not in disabled]
+    return sorted(kept, key=lambda s: s.sort_key)

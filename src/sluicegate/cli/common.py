@@ -1,0 +1,48 @@
+"""What the commands share: running a coroutine on the chosen backend, building a client,
+and showing a typed error as one clear line instead of a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import click
+
+T = TypeVar("T")
+
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(["asyncio", "trio"]),
+    default="asyncio",
+    show_default=True,
+    help="Event loop to run on.",
+)
+log_level_option = click.option(
+    "--log-level",
+    default=None,
+    help="Log level for sluicegate's events (default: warning, or SLUICEGATE_LOG_LEVEL).",
+)
+
+
+def run(backend: str, func: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run ``func(*args)`` on ``backend``; typed errors become a one-line message, exit 1."""
+    import anyio
+
+    from sluicegate.errors import SluicegateError
+
+    if backend == "trio":
+        import importlib.util
+
+        if importlib.util.find_spec("trio") is None:
+            raise click.UsageError("--backend trio needs trio: pip install 'sluicegate[trio]'")
+    try:
+        return anyio.run(partial(func, *args), backend=backend)
+    except SluicegateError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc.message}") from None
+
+
+def setup_logging(level: str | None) -> None:
+    from sluicegate.logs import configure_logging
+
+    configure_logging(level)

@@ -1,0 +1,67 @@
+"""``sluicegate fanout PROMPT -m A -m B``: the same question to several models at once, in
+one table with latency, tokens, and each answer or error."""
+
+from __future__ import annotations
+
+import click
+
+from sluicegate.cli.common import backend_option, log_level_option, run, setup_logging
+
+
+async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sluicegate import Client, SluicegateError
+
+    params = {"max_tokens": max_tokens} if max_tokens is not None else {}
+    async with Client() as client:
+        results = await client.fan_out(prompt, models=list(models), **params)
+    table = Table(title=f"fan-out: {prompt[:60]!r}", show_lines=True)
+    table.add_column("model", style="bold")
+    table.add_column("latency", justify="right")
+    table.add_column("tokens in/out", justify="right")
+    table.add_column("answer or error", overflow="fold")
+    for result in results:
+        latency = f"{result.latency * 1000:.0f} ms"
+        if result.response is not None:
+            usage = result.response.usage
+            table.add_row(
+                result.model,
+                latency,
+                f"{usage.input_tokens}/{usage.output_tokens}",
+                result.response.text,
+            )
+        else:
+            error = result.error
+            text = error.message if isinstance(error, SluicegateError) else repr(error)
+            table.add_row(result.model, latency, "-", f"[red]{type(error).__name__}: {text}[/red]")
+    Console().print(table)
+    return sum(1 for r in results if r.ok)
+
+
+@click.command("fanout")
+@click.argument("prompt")
+@click.option(
+    "-m",
+    "--model",
+    "models",
+    multiple=True,
+    required=True,
+    help="A model to ask (repeat for several): provider/model.",
+)
+@click.option("--max-tokens", type=int, default=None)
+@backend_option
+@log_level_option
+def command(
+    prompt: str,
+    models: tuple[str, ...],
+    max_tokens: int | None,
+    backend: str,
+    log_level: str | None,
+) -> None:
+    """Ask several models PROMPT at once and compare."""
+    setup_logging(log_level)
+    answered = run(backend, _fanout, prompt, models, max_tokens)
+    if answered == 0:
+        raise SystemExit(1)

@@ -1,0 +1,374 @@
+"""The Client: builds the chain once, then sends requests through it.
+
+Everything that can be decided once is decided in ``__aenter__``: plugins are loaded and
+asked for their providers and middleware, keys and base URLs are resolved, transports are
+opened with pools sized to the concurrency, and the chain is composed. A call then costs
+building one Request and one plain await per stage.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import anyio
+
+from sluicegate.chain import (
+    CallNext,
+    ChainContext,
+    Middleware,
+    MiddlewareSpec,
+    compose,
+    order_specs,
+)
+from sluicegate.dispatch import Dispatcher
+from sluicegate.errors import ConfigError, SluicegateError
+from sluicegate.observers import Observers
+from sluicegate.plugin_manager import (
+    PluginRegistry,
+    collect,
+    make_plugin_manager,
+    observer_functions,
+    register_runtime_plugin,
+)
+from sluicegate.providers.base import BoundProvider, ProviderSettings, ProviderSpec
+from sluicegate.secrets import Secret
+from sluicegate.streaming import EventStream
+from sluicegate.transports import make_transport
+from sluicegate.transports.base import Transport
+from sluicegate.types import (
+    Message,
+    Metadata,
+    Params,
+    Request,
+    Response,
+    StreamEvent,
+    TextDelta,
+    coerce_messages,
+    new_request_id,
+)
+
+MessagesInput = str | Iterable[Message | Mapping[str, Any]]
+_METADATA_KEYS = ("caller_id", "tags", "idempotency_key", "headers", "deadline")
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutResult:
+    """One model's outcome in :meth:`Client.fan_out`: a response or the error, never both."""
+
+    model: str
+    response: Response | None
+    error: BaseException | None
+    latency: float
+
+    @property
+    def ok(self) -> bool:
+        return self.response is not None
+
+    @property
+    def text(self) -> str:
+        return self.response.text if self.response is not None else ""
+
+
+class ChatStream:
+    """A streamed answer: iterate for events; ``response`` is set once the stream ended."""
+
+    __slots__ = ("_events",)
+
+    def __init__(self, events: EventStream) -> None:
+        self._events = events
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self._events
+
+    @property
+    def response(self) -> Response | None:
+        return self._events.response
+
+    async def text_chunks(self) -> AsyncIterator[str]:
+        """Only the text as it arrives."""
+        async for event in self._events:
+            if type(event) is TextDelta:
+                yield event.text
+
+    async def final_response(self) -> Response:
+        """Read the rest of the stream and return its Response."""
+        async for _ in self._events:
+            pass
+        assert self._events.response is not None
+        return self._events.response
+
+
+class Client:
+    """Calls LLM providers through sluicegate's middleware chain.
+
+    ``providers`` configures providers by name (key, base URL, or ``kind`` to add an
+    OpenAI-compatible server under a new name); unconfigured ones read their environment
+    variables as the official SDKs do. ``transport`` is ``"auto"`` (aiohttp on asyncio,
+    httpx2 on trio), ``"aiohttp"``, ``"httpx2"`` or a Transport; ``http_client`` uses the
+    caller's own ``httpx.AsyncClient``. ``disable`` removes middleware stages by name.
+    """
+
+    def __init__(
+        self,
+        *,
+        providers: Mapping[str, ProviderSettings] | None = None,
+        concurrency: int = 64,
+        transport: str | Transport = "auto",
+        http_client: Any = None,
+        plugins: Sequence[Any] = (),
+        middleware: Sequence[MiddlewareSpec] = (),
+        disable: Iterable[str] = (),
+        load_entry_points: bool = True,
+        timeout: float | None = 120.0,
+        connect_timeout: float = 10.0,
+        logger: Any = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
+        self._settings = dict(providers or {})
+        self._concurrency = concurrency
+        self._transport_choice = transport
+        self._http_client = http_client
+        self._extra_middleware = list(middleware)
+        self._disabled = frozenset(disable)
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._logger = logger
+        self._pm, self._plugin_errors = make_plugin_manager(
+            load_entry_points=load_entry_points, plugins=plugins
+        )
+        self._registry: PluginRegistry | None = None
+        self._providers: dict[str, BoundProvider] = {}
+        self._transports: dict[str, Transport] = {}
+        self._handler: CallNext | None = None
+        self._stages: list[str] = []
+
+    def __repr__(self) -> str:
+        state = "open" if self._handler is not None else "closed"
+        return (
+            f"<sluicegate.Client {state} providers={sorted(self._providers)} stages={self._stages}>"
+        )
+
+    # -- building -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Client:
+        self._build()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every transport the client opened (not one the caller handed in)."""
+        transports = [t for t in self._transports.values() if t is not self._transport_choice]
+        self._transports = {}
+        self._handler = None
+        with anyio.CancelScope(shield=True):
+            for transport in transports:
+                await transport.aclose()
+
+    def register_plugin(self, plugin: Any) -> None:
+        """Add a plugin at run time; an open client rebuilds its chain to include it."""
+        register_runtime_plugin(self._pm, plugin, self._plugin_errors)
+        if self._handler is not None:
+            self._build()
+
+    @property
+    def plugins(self) -> PluginRegistry:
+        """What each loaded plugin contributed, and the plugins that failed."""
+        if self._registry is None:
+            self._registry = collect(self._pm, self._plugin_errors)
+        return self._registry
+
+    @property
+    def stages(self) -> list[str]:
+        """The middleware stages in the chain, outermost first."""
+        return list(self._stages)
+
+    def _build(self) -> None:
+        self._registry = collect(self._pm, self._plugin_errors)
+        specs = {spec.name: spec for spec in self._registry.providers}
+        self._providers = self._bind_providers(specs)
+        observers = Observers(
+            observer_functions(self._pm, "sluicegate_request_finished"),
+            observer_functions(self._pm, "sluicegate_attempt_failed"),
+        )
+        context = ChainContext(
+            providers=self._providers, observers=observers, settings={"logger": self._logger}
+        )
+        stages: list[Middleware] = []
+        names: list[str] = []
+        for spec in order_specs(
+            [*self._registry.middleware, *self._extra_middleware], self._disabled
+        ):
+            try:
+                middleware = spec.factory(context)
+            except SluicegateError:
+                raise
+            except Exception as exc:
+                raise ConfigError(f"middleware {spec.name!r} failed to build: {exc!r}") from exc
+            if middleware is not None:
+                stages.append(middleware)
+                names.append(spec.name)
+        self._stages = names
+        self._handler = compose(stages, Dispatcher(self._providers, self._timeout))
+
+    def _bind_providers(self, specs: Mapping[str, ProviderSpec]) -> dict[str, BoundProvider]:
+        names = list(specs) + [n for n in self._settings if n not in specs]
+        bound: dict[str, BoundProvider] = {}
+        for name in names:
+            settings = self._settings.get(name, ProviderSettings())
+            kind = settings.kind or name
+            spec = specs.get(kind)
+            if spec is None:
+                known = ", ".join(sorted(specs))
+                raise ConfigError(
+                    f"provider {name!r}: unknown kind {kind!r} (registered kinds: {known})"
+                )
+            own = name == spec.name
+            env_prefix = name.upper().replace("-", "_")
+            base_url = (
+                settings.base_url
+                or _env(spec.base_url_env if own else f"{env_prefix}_BASE_URL")
+                or (spec.default_base_url if own else None)
+            )
+            if base_url is None:
+                raise ConfigError(
+                    f"provider {name!r} (kind {kind!r}) needs a base URL: pass "
+                    f"ProviderSettings(base_url=...) or set {env_prefix}_BASE_URL"
+                )
+            key = settings.api_key or _env(spec.api_key_env if own else f"{env_prefix}_API_KEY")
+            credential = key if isinstance(key, Secret) or key is None else Secret(key)
+            use_own_transport = (
+                spec.transport_factory is not None and base_url == spec.default_base_url
+            )
+            transport = self._transport_for(spec if use_own_transport else None)
+            bound[name] = BoundProvider(
+                name=name,
+                spec=spec,
+                codec=spec.factory(name, base_url, dict(settings.headers)),
+                base_url=base_url,
+                transport=transport,
+                credential=credential,
+            )
+        return bound
+
+    def _transport_for(self, spec: ProviderSpec | None) -> Transport:
+        key = f"provider:{spec.name}" if spec is not None else "http"
+        transport = self._transports.get(key)
+        if transport is None:
+            if spec is not None and spec.transport_factory is not None:
+                transport = spec.transport_factory(self._concurrency)
+            else:
+                transport = make_transport(
+                    self._transport_choice,
+                    concurrency=self._concurrency,
+                    connect_timeout=self._connect_timeout,
+                    http_client=self._http_client,
+                )
+            self._transports[key] = transport
+        return transport
+
+    # -- calling --------------------------------------------------------------------------
+
+    def _request(
+        self, model: str, messages: MessagesInput, params: dict[str, Any], stream: bool
+    ) -> Request:
+        if "/" not in model:
+            raise ConfigError(
+                f"model {model!r} must be named 'provider/model', e.g. 'openai/gpt-4o'"
+            )
+        meta_fields = {k: params.pop(k) for k in _METADATA_KEYS if k in params}
+        if "tags" in meta_fields:
+            meta_fields["tags"] = tuple(meta_fields["tags"])
+        metadata = Metadata(request_id=new_request_id(), **meta_fields)
+        return Request(
+            model=model,
+            messages=coerce_messages(messages),
+            params=Params.from_kwargs(params),
+            metadata=metadata,
+            stream=stream,
+        )
+
+    def _require_open(self) -> CallNext:
+        handler = self._handler
+        if handler is None:
+            raise ConfigError(
+                "the client is not open: use 'async with sluicegate.Client() as client:'"
+            )
+        return handler
+
+    async def send(self, request: Request) -> Response:
+        """Send a prepared plain Request through the chain."""
+        handler = self._require_open()
+        started = time.perf_counter()
+        reply = await handler(request)
+        if isinstance(reply, EventStream):
+            await reply.aclose()
+            raise ConfigError("send() takes plain requests; use stream() for streamed ones")
+        return reply.replace(latency=time.perf_counter() - started)
+
+    async def chat(self, model: str, messages: MessagesInput, **params: Any) -> Response:
+        """One chat completion. ``params``: temperature, max_tokens, tools... plus metadata
+        (caller_id, tags, idempotency_key, headers) and provider-specific extras."""
+        return await self.send(self._request(model, messages, params, stream=False))
+
+    @asynccontextmanager
+    async def stream(
+        self, model: str, messages: MessagesInput, **params: Any
+    ) -> AsyncIterator[ChatStream]:
+        """A streamed chat completion; the HTTP response is closed when the block exits."""
+        handler = self._require_open()
+        request = self._request(model, messages, params, stream=True)
+        started = time.perf_counter()
+        reply = await handler(request)
+        if not isinstance(reply, EventStream):
+            raise ConfigError(
+                f"a middleware answered a streamed request for {model!r} without a stream"
+            )
+        events = reply.observe(
+            on_done=lambda response: response.replace(latency=time.perf_counter() - started)
+        )
+        try:
+            yield ChatStream(events)
+        finally:
+            await events.aclose()
+
+    async def fan_out(
+        self, messages: MessagesInput, models: Sequence[str], **params: Any
+    ) -> list[FanOutResult]:
+        """Ask every model the same thing at once; one result per model, in ``models``'
+        order, each a response or the error, so one failing model loses nobody's answer."""
+        self._require_open()
+        results: list[FanOutResult | None] = [None] * len(models)
+
+        async def ask(index: int, model: str) -> None:
+            started = time.perf_counter()
+            try:
+                response = await self.chat(model, messages, **dict(params))
+            except Exception as exc:
+                results[index] = FanOutResult(model, None, exc, time.perf_counter() - started)
+            else:
+                results[index] = FanOutResult(model, response, None, response.latency)
+
+        async with anyio.create_task_group() as group:
+            for index, model in enumerate(models):
+                group.start_soon(ask, index, model)
+        return [r for r in results if r is not None]
+
+
+def _env(name: str | None) -> str | None:
+    if not name:
+        return None
+    return os.environ.get(name) or None

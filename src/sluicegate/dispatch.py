@@ -1,0 +1,215 @@
+"""The terminal stage: encode with the provider's codec, send on its transport, decode.
+
+Everything below the chain's last middleware happens here, once per attempt. Transport
+failures, timeouts and error answers leave as typed errors that name the provider, model
+and status, with the retryable flag set, so the stages above never look at HTTP.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from typing import NoReturn
+
+import anyio
+
+from sluicegate.chain import Reply
+from sluicegate.errors import (
+    ConfigError,
+    ProviderError,
+    RequestTimeoutError,
+    StreamError,
+    TransportError,
+)
+from sluicegate.providers.base import BoundProvider, StreamDecoder
+from sluicegate.sse import SSEDecoder
+from sluicegate.streaming import EventStream, ResponseBuilder
+from sluicegate.transports.base import HttpStream, TransportFailure
+from sluicegate.types import Done, Request, StreamEvent
+
+
+class Dispatcher:
+    """Sends one attempt of a request to its provider. ``timeout`` bounds a plain call's
+    whole exchange, a stream's wait for its headers, and each gap between stream chunks."""
+
+    def __init__(self, providers: Mapping[str, BoundProvider], timeout: float | None) -> None:
+        self._providers = dict(providers)
+        self._timeout = timeout
+
+    def bound(self, request: Request) -> BoundProvider:
+        bound = self._providers.get(request.provider)
+        if bound is None:
+            known = ", ".join(sorted(self._providers)) or "none"
+            raise ConfigError(
+                f"model {request.model!r}: unknown provider {request.provider!r} "
+                f"(known providers: {known}; models are named 'provider/model')"
+            )
+        return bound
+
+    async def __call__(self, request: Request) -> Reply:
+        bound = self.bound(request)
+        http_request = bound.codec.encode(request)
+        try:
+            if request.stream:
+                return await self._open_stream(bound, request, http_request)
+            if self._timeout is None:
+                response = await bound.transport.send(http_request)
+            else:
+                with anyio.fail_after(self._timeout):
+                    response = await bound.transport.send(http_request)
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"no answer within {self._timeout:g}s",
+                provider=bound.name,
+                model=request.model_name,
+                retryable=True,
+            ) from None
+        except TransportFailure as failure:
+            raise TransportError(
+                str(failure), provider=bound.name, model=request.model_name, retryable=True
+            ) from None
+        if 200 <= response.status < 300:
+            return bound.codec.decode(request, response)
+        raise bound.codec.decode_error(request, response)
+
+    async def _open_stream(
+        self, bound: BoundProvider, request: Request, http_request: object
+    ) -> EventStream:
+        from sluicegate.transports.base import HttpRequest
+
+        assert isinstance(http_request, HttpRequest)
+        if self._timeout is None:
+            stream = await bound.transport.open_stream(http_request)
+        else:
+            with anyio.fail_after(self._timeout):
+                stream = await bound.transport.open_stream(http_request)
+        if not 200 <= stream.status < 300:
+            try:
+                with anyio.fail_after(self._timeout or 60.0):
+                    body = await stream.read()
+            finally:
+                await stream.aclose()
+            from sluicegate.transports.base import HttpResponse
+
+            raise bound.codec.decode_error(
+                request, HttpResponse(stream.status, stream.headers, body)
+            )
+        source = _ProviderStreamSource(
+            bound, request, stream, bound.codec.stream_decoder(request), self._timeout
+        )
+        return EventStream(source)
+
+
+class _ProviderStreamSource:
+    """Bytes → SSE events → stream events, pulled one chunk at a time as the caller reads."""
+
+    __slots__ = (
+        "_bound",
+        "_builder",
+        "_chunks",
+        "_decoder",
+        "_ended",
+        "_http",
+        "_pending",
+        "_request",
+        "_sse",
+        "_timeout",
+    )
+
+    def __init__(
+        self,
+        bound: BoundProvider,
+        request: Request,
+        http: HttpStream,
+        decoder: StreamDecoder,
+        timeout: float | None,
+    ) -> None:
+        self._bound = bound
+        self._request = request
+        self._http = http
+        self._chunks: AsyncIterator[bytes] = http.iter_bytes()
+        self._decoder = decoder
+        self._sse = SSEDecoder()
+        self._builder = ResponseBuilder()
+        self._pending: deque[StreamEvent] = deque()
+        self._timeout = timeout
+        self._ended = False
+
+    def _error(self, message: str, **kwargs: object) -> StreamError:
+        partial = self._builder.text + "".join(
+            getattr(e, "text", "") for e in self._pending if e.type == "text_delta"
+        )
+        return StreamError(
+            message,
+            partial_text=partial,
+            provider=self._bound.name,
+            model=self._request.model_name,
+            **kwargs,
+        )
+
+    async def next_event(self) -> StreamEvent:
+        while not self._pending:
+            if self._ended:
+                raise StopAsyncIteration
+            if self._decoder.finished:
+                await self.aclose()
+                response = self._builder.build(
+                    model=self._request.model,
+                    provider=self._bound.name,
+                    request_id=self._request.metadata.request_id,
+                )
+                return Done(response)
+            await self._pull()
+        event = self._pending.popleft()
+        self._builder.add(event)
+        return event
+
+    async def _pull(self) -> None:
+        at_end = False
+        try:
+            if self._timeout is None:
+                chunk = await self._chunks.__anext__()
+            else:
+                with anyio.fail_after(self._timeout):
+                    chunk = await self._chunks.__anext__()
+            events = self._sse.feed(chunk)
+        except StopAsyncIteration:
+            events = self._sse.close()
+            at_end = True
+        except TimeoutError:
+            await self._fail(
+                self._error(f"no stream data within {self._timeout:g}s", retryable=True)
+            )
+        except TransportFailure as failure:
+            await self._fail(self._error(f"stream cut: {failure}", retryable=True))
+        for sse in events:
+            try:
+                self._pending.extend(self._decoder.feed(sse))
+            except ProviderError as exc:
+                await self._fail(
+                    self._error(
+                        f"error in stream: {exc.message}",
+                        status=exc.status,
+                        error_type=exc.error_type,
+                        retryable=exc.retryable,
+                    )
+                )
+            if self._decoder.finished:
+                break
+        if at_end and not self._decoder.finished:
+            await self._fail(
+                self._error("stream ended before the provider's end marker", retryable=True)
+            )
+
+    async def _fail(self, error: StreamError) -> NoReturn:
+        await self.aclose()
+        raise error
+
+    async def aclose(self) -> None:
+        self._ended = True
+        self._pending.clear()
+        aclose = getattr(self._chunks, "aclose", None)
+        with anyio.CancelScope(shield=True):
+            if aclose is not None:
+                await aclose()
+            await self._http.aclose()

@@ -1,0 +1,129 @@
+"""The one error hierarchy: a subclass per cause, each saying what went wrong and where.
+
+Callers catch :class:`SluicegateError` for everything, or a subclass for one cause; the
+retry middleware reads :attr:`SluicegateError.retryable` instead of guessing from types.
+Every message passes through :func:`sluicegate.secrets.scrub`, so a key can never ride
+out in an exception text, even when a server echoes it back in an error body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sluicegate.secrets import scrub
+
+
+class SluicegateError(Exception):
+    """Base of every error sluicegate raises."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ConfigError(SluicegateError):
+    """The client was configured wrongly (unknown provider, missing key, bad option)."""
+
+
+class PluginError(ConfigError):
+    """A plugin failed to import or to register; names the plugin."""
+
+    def __init__(self, plugin: str, reason: str) -> None:
+        self.plugin = plugin
+        super().__init__(f"plugin {plugin!r} could not be loaded: {reason}")
+
+
+class BadInputError(SluicegateError, ValueError):
+    """Input the caller gave is malformed; names the field and, for files, where."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.field = field
+        self.file = file
+        self.line = line
+        where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
+        super().__init__(f"{where}{message}")
+
+
+class ProviderError(SluicegateError):
+    """The provider answered with an error, or its answer could not be understood.
+
+    ``status`` is the HTTP status (None when no response came), ``error_type`` the
+    provider's own error code (``insufficient_quota``, ``overloaded_error``...), and
+    ``retry_after`` the server's requested wait in seconds, when it gave one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str,
+        status: int | None = None,
+        error_type: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.error_type = error_type
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.request_id = request_id
+        status_text = f"HTTP {status}" if status is not None else "no HTTP status"
+        kind = f" {error_type}" if error_type else ""
+        super().__init__(f"{provider}/{model}: {status_text}{kind}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__, self.args))
+
+
+def _rebuild(cls: type[SluicegateError], state: dict[str, Any], args: tuple[Any, ...]) -> Any:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
+
+class AuthenticationError(ProviderError):
+    """The key is missing, wrong, or lacks permission (401/403). Never retried."""
+
+
+class RateLimitedError(ProviderError):
+    """The provider said 429. Retryable unless the cause is billing (``insufficient_quota``)."""
+
+
+class TransportError(ProviderError):
+    """The request did not complete at the HTTP level (connection refused, reset, cut)."""
+
+
+class RequestTimeoutError(ProviderError):
+    """A timeout passed before the provider answered (or between stream events)."""
+
+
+class StreamError(ProviderError):
+    """A stream failed after it began; ``partial_text`` keeps what arrived before."""
+
+    def __init__(self, message: str, *, partial_text: str = "", **kwargs: Any) -> None:
+        self.partial_text = partial_text
+        super().__init__(message, **kwargs)
+
+
+class ResponseFormatError(ProviderError):
+    """The provider's answer was not in the format its codec expects (malformed body)."""

@@ -1,0 +1,54 @@
+"""The plugin hooks: how providers, middleware, prices and observers join a client.
+
+Built-in parts register through these same hooks (see :mod:`sluicegate.builtin`). Hooks
+are called while a client is being built, never per request: pluggy's dispatch costs
+microseconds a call, which a bulk run would pay millions of times. The two observer hooks
+are the exception in kind but not in cost: their implementations are collected once and
+then called directly, in pluggy's order, only when a plugin implements them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from sluicegate.chain import MiddlewareSpec
+    from sluicegate.observers import AttemptFailed, RequestFinished
+    from sluicegate.prices import ModelPrice
+    from sluicegate.providers.base import ProviderSpec
+
+PROJECT = "sluicegate"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def sluicegate_providers() -> Sequence[ProviderSpec]:
+    """Provider kinds this plugin adds (codec factory, default base URL, key variable)."""
+    raise NotImplementedError
+
+
+@hookspec
+def sluicegate_middleware() -> Sequence[MiddlewareSpec]:
+    """Middleware stages this plugin adds, each with a phase that places it in the chain.
+    A spec named like an earlier one replaces it."""
+    raise NotImplementedError
+
+
+@hookspec
+def sluicegate_prices() -> Sequence[ModelPrice]:
+    """Prices per model (USD per million tokens) this plugin knows."""
+    raise NotImplementedError
+
+
+@hookspec
+def sluicegate_request_finished(event: RequestFinished) -> None:
+    """Called after every logical request, with its response or its error."""
+
+
+@hookspec
+def sluicegate_attempt_failed(event: AttemptFailed) -> None:
+    """Called after every failed attempt, retried or not."""

@@ -1,0 +1,1 @@
+"""Built-in middleware stages, one concept per module."""

@@ -1,0 +1,60 @@
+"""Auth: put the provider's API key on each attempt, innermost in the chain.
+
+Keys are resolved once, when the client is built (explicit configuration first, then the
+provider's environment variable, as the official SDKs do). Auth sits innermost because the
+key depends on the provider that outer stages (fallback) finally chose. A provider that
+needs a key and has none fails here, before anything is sent, naming the variable to set.
+A compatible server added under a name of its own (vLLM, Ollama) often takes no key, so
+for those a key is sent when configured and not demanded otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sluicegate.chain import CallNext, ChainContext, Reply
+from sluicegate.errors import AuthenticationError
+from sluicegate.providers.base import BoundProvider
+from sluicegate.secrets import Secret
+from sluicegate.types import Request
+
+
+def key_variable(bound: BoundProvider) -> str:
+    """The environment variable that holds this provider's key."""
+    if bound.name == bound.spec.name and bound.spec.api_key_env:
+        return bound.spec.api_key_env
+    return f"{bound.name.upper().replace('-', '_')}_API_KEY"
+
+
+class AuthMiddleware:
+    """Sets ``request.credential`` from the key resolved for the request's provider."""
+
+    def __init__(self, providers: Mapping[str, BoundProvider]) -> None:
+        self._keys: dict[str, Secret] = {}
+        self._missing: dict[str, str] = {}
+        for name, bound in providers.items():
+            if bound.credential is not None:
+                self._keys[name] = bound.credential
+            elif bound.spec.needs_key and bound.name == bound.spec.name:
+                self._missing[name] = key_variable(bound)
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Reply:
+        key = self._keys.get(request.provider)
+        if key is not None:
+            return await call_next(request.replace(credential=key))
+        variable = self._missing.get(request.provider)
+        if variable is not None:
+            raise AuthenticationError(
+                f"no API key: set {variable} or pass "
+                f"providers={{'{request.provider}': ProviderSettings(api_key=...)}}",
+                provider=request.provider,
+                model=request.model_name,
+            )
+        return await call_next(request)
+
+
+def build(context: ChainContext) -> AuthMiddleware | None:
+    """The auth stage, or None when no provider has or needs a key."""
+    if not any(b.credential is not None or b.spec.needs_key for b in context.providers.values()):
+        return None
+    return AuthMiddleware(context.providers)

@@ -1,0 +1,1 @@
+"""Provider codecs: the interface in base.py, one wire format per module."""

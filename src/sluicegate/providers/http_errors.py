@@ -1,0 +1,69 @@
+"""From an HTTP error answer to the right typed error, the same way for every provider.
+
+Codecs extract the provider's message and error type from the body; this module decides
+the error class and whether retrying can help, so that rule lives in one place:
+408, 409, 429 and 5xx are worth retrying, 400/401/403/404/422 never are, a 429 that is
+really a billing problem (``insufficient_quota``) never is either (openai-python #1671),
+and a server's ``x-should-retry`` header overrides the guess.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from sluicegate.errors import (
+    AuthenticationError,
+    ProviderError,
+    RateLimitedError,
+)
+from sluicegate.retry_after import parse_retry_after
+
+NEVER_RETRY_TYPES = frozenset({"insufficient_quota", "billing_error", "invalid_api_key"})
+_RETRY_STATUSES = frozenset({408, 409, 429})
+
+
+def is_retryable(status: int, error_type: str | None, headers: Mapping[str, str]) -> bool:
+    """Whether an answer with this status and error type may succeed if sent again."""
+    should = headers.get("x-should-retry")
+    if should == "true":
+        return True
+    if should == "false":
+        return False
+    if error_type in NEVER_RETRY_TYPES:
+        return False
+    return status in _RETRY_STATUSES or status >= 500
+
+
+def error_for_status(
+    *,
+    provider: str,
+    model: str,
+    status: int,
+    headers: Mapping[str, str],
+    message: str,
+    error_type: str | None,
+    request_id: str | None = None,
+) -> ProviderError:
+    """The typed error for a non-2xx answer, with Retry-After kept on it."""
+    cls: type[ProviderError] = ProviderError
+    if status in (401, 403):
+        cls = AuthenticationError
+    elif status == 429:
+        cls = RateLimitedError
+    return cls(
+        message,
+        provider=provider,
+        model=model,
+        status=status,
+        error_type=error_type,
+        retryable=is_retryable(status, error_type, headers),
+        retry_after=parse_retry_after(headers, time.time()),
+        request_id=request_id or headers.get("x-request-id") or headers.get("request-id"),
+    )
+
+
+def excerpt(body: bytes, limit: int = 300) -> str:
+    """A short, printable piece of a body for an error message."""
+    text = body[:limit].decode("utf-8", "replace")
+    return text + ("…" if len(body) > limit else "")

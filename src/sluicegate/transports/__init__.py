@@ -1,0 +1,60 @@
+"""Transports: how HTTP messages leave the process (httpx2, aiohttp, a user's httpx
+client, or in memory). :func:`make_transport` picks the fastest one for the running event
+loop unless the user chose."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sluicegate.errors import ConfigError
+from sluicegate.transports.base import (
+    HttpRequest,
+    HttpResponse,
+    HttpStream,
+    Transport,
+    TransportFailure,
+)
+
+TRANSPORT_NAMES = ("auto", "aiohttp", "httpx2")
+
+
+def current_backend() -> str:
+    """``"asyncio"`` or ``"trio"``: the event loop running this code."""
+    import sniffio
+
+    return sniffio.current_async_library()
+
+
+def make_transport(
+    choice: str | Transport, *, concurrency: int, connect_timeout: float, http_client: Any = None
+) -> Transport:
+    """The transport for ``choice``; ``"auto"`` is aiohttp on asyncio and httpx2 on trio,
+    the fastest measured on each (shared/PERF-BASELINES.md)."""
+    from sluicegate.transports.httpx_client import HttpxTransport
+
+    if http_client is not None:
+        return HttpxTransport(http_client, owns_client=False, name="user-httpx")
+    if not isinstance(choice, str):
+        return choice
+    backend = current_backend()
+    if choice == "auto":
+        choice = "aiohttp" if backend == "asyncio" else "httpx2"
+    if choice == "aiohttp":
+        if backend != "asyncio":
+            raise ConfigError(f"transport 'aiohttp' needs asyncio, but this runs on {backend}")
+        from sluicegate.transports.aiohttp import AiohttpTransport
+
+        return AiohttpTransport(concurrency, connect_timeout)
+    if choice == "httpx2":
+        return HttpxTransport.httpx2(concurrency, connect_timeout)
+    raise ConfigError(f"unknown transport {choice!r}; choose one of {', '.join(TRANSPORT_NAMES)}")
+
+
+__all__ = [
+    "HttpRequest",
+    "HttpResponse",
+    "HttpStream",
+    "Transport",
+    "TransportFailure",
+    "make_transport",
+]

@@ -1,0 +1,76 @@
+"""The transport interface: send one HTTP message, get status, headers and body back.
+
+It is deliberately smaller than any HTTP client's API so that a transport over httpx2,
+aiohttp, a user's own httpx client or an in-memory ASGI app is a few dozen lines, and so
+the chain above never depends on which one is underneath. Transport failures are raised as
+:class:`TransportFailure` (connect, read, cut body); the terminal stage of the chain turns
+them into typed provider errors that name the provider and model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """What a provider codec produces: everything needed to send, nothing more."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """A fully read response. Header names are lower case."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(slots=True)
+class TransportFailure(Exception):
+    """The HTTP exchange failed below the protocol (``phase``: connect, read, timeout)."""
+
+    phase: str
+    detail: str = field(default="")
+
+    def __str__(self) -> str:
+        return f"{self.phase} failed: {self.detail}" if self.detail else f"{self.phase} failed"
+
+
+class HttpStream(Protocol):
+    """A response whose body is read incrementally; always ``aclose()`` it."""
+
+    status: int
+    headers: Mapping[str, str]
+
+    def iter_bytes(self) -> AsyncIterator[bytes]: ...
+
+    async def read(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Sends HTTP messages. Built once per client, shared by all requests."""
+
+    name: str
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        """Send and read the whole body."""
+        ...
+
+    async def open_stream(self, request: HttpRequest) -> HttpStream:
+        """Send and return once the status and headers are in; the body streams."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        ...

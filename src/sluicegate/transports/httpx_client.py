@@ -1,0 +1,109 @@
+"""A transport over an httpx-style ``AsyncClient``: httpx2's own, or one the user hands in.
+
+httpx2 (the maintained continuation of httpx that the openai SDK uses) runs on asyncio and
+trio alike, so it is the default on trio. A user's own ``httpx.AsyncClient`` or
+``httpx2.AsyncClient`` carries their proxies, certificates and event hooks; sluicegate then
+uses it as it is and leaves closing it to its owner.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from sluicegate.transports.base import HttpRequest, HttpResponse, TransportFailure
+
+
+def _error_classes(
+    client: Any,
+) -> tuple[type[BaseException], type[BaseException], type[BaseException]]:
+    """(timeout, connect, any transport error) classes of the library the client is from."""
+    lib = importlib.import_module(type(client).__module__.partition(".")[0])
+    return lib.TimeoutException, lib.ConnectError, lib.TransportError
+
+
+class _HttpxStream:
+    __slots__ = ("_errors", "_response", "headers", "status")
+
+    def __init__(self, response: Any, errors: tuple[type[BaseException], ...]) -> None:
+        self._response = response
+        self._errors = errors
+        self.status: int = response.status_code
+        self.headers: Mapping[str, str] = response.headers
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        timeout, _, transport = self._errors
+        try:
+            async for chunk in self._response.aiter_bytes():
+                yield chunk
+        except timeout as exc:
+            raise TransportFailure("read timeout", type(exc).__name__) from None
+        except transport as exc:
+            raise TransportFailure("read", f"{type(exc).__name__}: {exc}") from None
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.iter_bytes()])
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+class HttpxTransport:
+    """Sends through an httpx-compatible ``AsyncClient``."""
+
+    def __init__(self, client: Any, *, owns_client: bool, name: str = "httpx") -> None:
+        self.name = name
+        self._client = client
+        self._owns = owns_client
+        self._errors = _error_classes(client)
+
+    @classmethod
+    def httpx2(cls, concurrency: int, connect_timeout: float) -> HttpxTransport:
+        """httpx2 with its pool sized to the client's concurrency (its default of 100
+        connections / 20 keep-alive would cap throughput and reopen connections)."""
+        import httpx2
+
+        client = httpx2.AsyncClient(
+            limits=httpx2.Limits(
+                max_connections=concurrency,
+                max_keepalive_connections=concurrency,
+                keepalive_expiry=30.0,
+            ),
+            timeout=httpx2.Timeout(None, connect=connect_timeout),
+            follow_redirects=False,
+        )
+        return cls(client, owns_client=True, name="httpx2")
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        timeout, connect, transport = self._errors
+        try:
+            response = await self._client.request(
+                request.method, request.url, headers=request.headers, content=request.body
+            )
+        except timeout as exc:
+            raise TransportFailure("timeout", type(exc).__name__) from None
+        except connect as exc:
+            raise TransportFailure("connect", f"{type(exc).__name__}: {exc}") from None
+        except transport as exc:
+            raise TransportFailure("read", f"{type(exc).__name__}: {exc}") from None
+        return HttpResponse(response.status_code, response.headers, response.content)
+
+    async def open_stream(self, request: HttpRequest) -> _HttpxStream:
+        timeout, connect, transport = self._errors
+        built = self._client.build_request(
+            request.method, request.url, headers=request.headers, content=request.body
+        )
+        try:
+            response = await self._client.send(built, stream=True)
+        except timeout as exc:
+            raise TransportFailure("timeout", type(exc).__name__) from None
+        except connect as exc:
+            raise TransportFailure("connect", f"{type(exc).__name__}: {exc}") from None
+        except transport as exc:
+            raise TransportFailure("read", f"{type(exc).__name__}: {exc}") from None
+        return _HttpxStream(response, self._errors)
+
+    async def aclose(self) -> None:
+        if self._owns:
+            await self._client.aclose()

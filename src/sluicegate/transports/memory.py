@@ -1,0 +1,145 @@
+"""A transport that calls an ASGI app in the same process, with no socket.
+
+It serves the mock provider, so ``sluicegate fanout`` works with no key and no network,
+through exactly the codec and chain a real provider uses. The app runs to completion and
+its body is handed over in the chunks it sent; if the app fails part-way (a fault that
+cuts a stream), the chunks sent so far are delivered and then the failure is raised, as a
+cut connection would be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from sluicegate.transports.base import HttpRequest, HttpResponse, TransportFailure
+
+ASGIApp = Callable[
+    [
+        MutableMapping[str, Any],
+        Callable[[], Awaitable[MutableMapping[str, Any]]],
+        Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ],
+    Awaitable[None],
+]
+
+
+class _Exchange:
+    """One request/response through the app."""
+
+    __slots__ = ("chunks", "failure", "headers", "status")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.chunks: list[bytes] = []
+        self.failure: TransportFailure | None = None
+
+
+class _MemoryStream:
+    __slots__ = ("_exchange", "headers", "status")
+
+    def __init__(self, exchange: _Exchange) -> None:
+        self._exchange = exchange
+        self.status = exchange.status
+        self.headers: Mapping[str, str] = exchange.headers
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        for chunk in self._exchange.chunks:
+            yield chunk
+        if self._exchange.failure is not None:
+            raise self._exchange.failure
+
+    async def read(self) -> bytes:
+        if self._exchange.failure is not None:
+            raise self._exchange.failure
+        return b"".join(self._exchange.chunks)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class MemoryTransport:
+    """Serves requests by calling ``app`` directly."""
+
+    name = "memory"
+
+    def __init__(
+        self, app: ASGIApp | None = None, *, app_factory: Callable[[], ASGIApp] | None = None
+    ) -> None:
+        """Serve ``app``, or the app ``app_factory`` builds on first use (so a client that
+        never calls the mock provider never imports the mock server)."""
+        if (app is None) == (app_factory is None):
+            raise ValueError("give exactly one of app and app_factory")
+        self._app = app
+        self._factory = app_factory
+
+    async def _exchange(self, request: HttpRequest) -> _Exchange:
+        if self._app is None:
+            assert self._factory is not None
+            self._app = self._factory()
+        url = urlsplit(request.url)
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": request.method,
+            "scheme": url.scheme or "http",
+            "path": url.path,
+            "raw_path": url.path.encode(),
+            "query_string": url.query.encode(),
+            "root_path": "",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in request.headers.items()],
+            "server": (url.hostname or "memory", url.port or 80),
+            "client": ("127.0.0.1", 0),
+        }
+        body_sent = False
+        exchange = _Exchange()
+        finished = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal body_sent
+            if not body_sent:
+                body_sent = True
+                return {"type": "http.request", "body": request.body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            nonlocal finished
+            if message["type"] == "http.response.start":
+                exchange.status = int(message["status"])
+                exchange.headers = {
+                    k.decode().lower(): v.decode() for k, v in message.get("headers", ())
+                }
+            elif message["type"] == "http.response.body":
+                chunk = message.get("body", b"")
+                if chunk:
+                    exchange.chunks.append(bytes(chunk))
+                if not message.get("more_body", False):
+                    finished = True
+
+        try:
+            await self._app(scope, receive, send)
+        except Exception as exc:
+            if exchange.status == 0:
+                raise TransportFailure("read", f"app failed before answering: {exc!r}") from None
+            exchange.failure = TransportFailure("read", f"connection cut: {exc!r}")
+        else:
+            if exchange.status == 0:
+                raise TransportFailure("read", "app returned without answering")
+            if not finished:
+                exchange.failure = TransportFailure("read", "response body incomplete")
+        return exchange
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        exchange = await self._exchange(request)
+        if exchange.failure is not None:
+            raise exchange.failure
+        return HttpResponse(exchange.status, exchange.headers, b"".join(exchange.chunks))
+
+    async def open_stream(self, request: HttpRequest) -> _MemoryStream:
+        return _MemoryStream(await self._exchange(request))
+
+    async def aclose(self) -> None:
+        return None

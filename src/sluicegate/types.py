@@ -1,0 +1,329 @@
+"""Provider-neutral values that flow through the chain: requests, responses, stream events.
+
+Every value here is immutable (frozen dataclasses with slots) so a middleware can hand a
+changed copy down the chain (``request.replace(...)``) without surprising a stage above it,
+and so a request can be retried or fanned out to several models without defensive copies.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias
+
+from sluicegate.secrets import Secret
+
+Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
+_ROLES = frozenset(("system", "user", "assistant", "tool"))
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    """A piece of text content."""
+
+    text: str
+    type: Literal["text"] = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image given by URL (``https://`` or a ``data:`` URL)."""
+
+    url: str
+    type: Literal["image"] = "image"
+
+
+ContentPart: TypeAlias = TextPart | ImagePart
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call the model asked for; ``arguments`` is the JSON text the model wrote."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message. ``content`` is plain text or a tuple of parts."""
+
+    role: Role
+    content: str | tuple[ContentPart, ...] = ""
+    name: str | None = None
+    tool_call_id: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The message's text, with the text parts joined."""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+    @classmethod
+    def coerce(cls, value: Message | Mapping[str, Any], where: str = "message") -> Message:
+        """Build a Message from an OpenAI-style dict, naming the bad field on failure."""
+        from sluicegate.errors import BadInputError
+
+        if isinstance(value, Message):
+            return value
+        if not isinstance(value, Mapping):
+            raise BadInputError(f"{where} must be a mapping with 'role' and 'content'", field=where)
+        role = value.get("role")
+        if role not in _ROLES:
+            raise BadInputError(
+                f"{where}.role must be one of {sorted(_ROLES)}, got {role!r}", field=f"{where}.role"
+            )
+        raw = value.get("content", "")
+        content: str | tuple[ContentPart, ...]
+        if raw is None or isinstance(raw, str):
+            content = raw or ""
+        elif isinstance(raw, Sequence):
+            content = tuple(_coerce_part(p, f"{where}.content[{i}]") for i, p in enumerate(raw))
+        else:
+            raise BadInputError(
+                f"{where}.content must be a string or a list of parts", field=f"{where}.content"
+            )
+        calls = tuple(
+            ToolCall(
+                id=str(c.get("id", "")),
+                name=str(c.get("function", {}).get("name", "")),
+                arguments=str(c.get("function", {}).get("arguments", "")),
+            )
+            for c in value.get("tool_calls") or ()
+        )
+        return cls(
+            role=role,
+            content=content,
+            name=value.get("name"),
+            tool_call_id=value.get("tool_call_id"),
+            tool_calls=calls,
+        )
+
+
+def _coerce_part(part: Any, where: str) -> ContentPart:
+    from sluicegate.errors import BadInputError
+
+    if isinstance(part, TextPart | ImagePart):
+        return part
+    if isinstance(part, Mapping):
+        kind = part.get("type")
+        if kind == "text" and isinstance(part.get("text"), str):
+            return TextPart(part["text"])
+        if kind == "image_url":
+            url = part.get("image_url")
+            url = url.get("url") if isinstance(url, Mapping) else url
+            if isinstance(url, str):
+                return ImagePart(url)
+    raise BadInputError(f"{where} is not a text or image_url part", field=where)
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A function the model may call: name, description and JSON-schema parameters."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    @classmethod
+    def coerce(cls, value: Tool | Mapping[str, Any]) -> Tool:
+        """Accept a Tool or the OpenAI ``{"type": "function", "function": {...}}`` form."""
+        if isinstance(value, Tool):
+            return value
+        fn = value.get("function", value)
+        return cls(
+            name=str(fn["name"]),
+            description=str(fn.get("description", "")),
+            parameters=MappingProxyType(dict(fn.get("parameters", {}))),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """Sampling and tool parameters. ``extra`` passes provider-specific fields through."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    tools: tuple[Tool, ...] = ()
+    tool_choice: str | Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    _KNOWN = frozenset(("temperature", "max_tokens", "top_p", "stop", "tools", "tool_choice"))
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Params:
+        """Split keyword arguments into known parameters and provider-specific extras."""
+        if not kwargs:
+            return _DEFAULT_PARAMS
+        stop = kwargs.get("stop")
+        return cls(
+            temperature=kwargs.get("temperature"),
+            max_tokens=kwargs.get("max_tokens"),
+            top_p=kwargs.get("top_p"),
+            stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
+            tools=tuple(Tool.coerce(t) for t in kwargs.get("tools") or ()),
+            tool_choice=kwargs.get("tool_choice"),
+            extra=MappingProxyType({k: v for k, v in kwargs.items() if k not in cls._KNOWN}),
+        )
+
+
+_DEFAULT_PARAMS = Params()
+
+_request_counter = itertools.count(1)
+_PROCESS_TAG = f"{os.getpid():x}"
+
+
+def new_request_id() -> str:
+    """A short id unique within the process, cheap enough to make for every request."""
+    return f"req_{_PROCESS_TAG}_{next(_request_counter):x}"
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """What the caller and the chain know about a request beyond what the provider sees.
+
+    ``deadline`` is an absolute time on the client's clock (seconds), or None.
+    """
+
+    request_id: str = ""
+    caller_id: str | None = None
+    tags: tuple[str, ...] = ()
+    deadline: float | None = None
+    idempotency_key: str | None = None
+    headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request:
+    """One logical call: a model (``"provider/model"``), messages, parameters and metadata.
+
+    ``credential`` is filled in by the auth middleware, innermost in the chain, so the key
+    depends on the provider that the outer stages (fallback) finally chose; it is a
+    :class:`Secret` and never shows in a repr.
+    """
+
+    model: str
+    messages: tuple[Message, ...]
+    params: Params = _DEFAULT_PARAMS
+    metadata: Metadata = field(default_factory=Metadata)
+    stream: bool = False
+    credential: Secret | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def provider(self) -> str:
+        """The provider part of ``model`` (before the first ``/``)."""
+        return self.model.partition("/")[0]
+
+    @property
+    def model_name(self) -> str:
+        """The model as the provider names it (after the first ``/``)."""
+        return self.model.partition("/")[2]
+
+    def replace(self, **changes: Any) -> Request:
+        """A copy with some fields changed (the chain's way to alter a request)."""
+        return replace(self, **changes)
+
+
+def coerce_messages(messages: str | Iterable[Message | Mapping[str, Any]]) -> tuple[Message, ...]:
+    """Accept a prompt string, Messages, or OpenAI-style dicts."""
+    if isinstance(messages, str):
+        return (Message(role="user", content=messages),)
+    return tuple(Message.coerce(m, f"messages[{i}]") for i, m in enumerate(messages))
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts as the provider reported them. ``cached_tokens`` is part of input."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cached_tokens + other.cached_tokens,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Response:
+    """The result of one logical call, whichever attempt and model produced it."""
+
+    text: str
+    model: str
+    provider: str
+    content: tuple[ContentPart, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    request_id: str = ""
+    latency: float = 0.0
+    attempts: int = 1
+    cost: float | None = None
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    def replace(self, **changes: Any) -> Response:
+        """A copy with some fields changed (how middleware stamps latency, attempts, cost)."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of answer text as it arrives."""
+
+    text: str
+    type: Literal["text_delta"] = "text_delta"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call: the first piece of a call carries its id and name."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    type: Literal["tool_call_delta"] = "tool_call_delta"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    """Token counts reported by the stream (may come more than once; the last one wins
+    per field that is non-zero, as Anthropic reports input at start and output at end)."""
+
+    usage: Usage
+    type: Literal["usage"] = "usage"
+
+
+@dataclass(frozen=True, slots=True)
+class FinishEvent:
+    """The provider said why generation stopped."""
+
+    reason: str | None
+    type: Literal["finish"] = "finish"
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The stream ended normally; ``response`` is the same Response a plain call gives."""
+
+    response: Response
+    type: Literal["done"] = "done"
+
+
+StreamEvent: TypeAlias = TextDelta | ToolCallDelta | UsageEvent | FinishEvent | Done
