@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Mutable
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
+
 from sluicegate.transports.base import HttpRequest, HttpResponse, TransportFailure
 
 ASGIApp = Callable[
@@ -97,12 +99,16 @@ class MemoryTransport:
         body_sent = False
         exchange = _Exchange()
         finished = False
+        response_complete = anyio.Event()
 
         async def receive() -> dict[str, Any]:
+            # After the body, a real client stays connected until the response is done;
+            # answering "disconnect" at once would make a streaming app stop early.
             nonlocal body_sent
             if not body_sent:
                 body_sent = True
                 return {"type": "http.request", "body": request.body, "more_body": False}
+            await response_complete.wait()
             return {"type": "http.disconnect"}
 
         async def send(message: MutableMapping[str, Any]) -> None:
@@ -118,14 +124,17 @@ class MemoryTransport:
                     exchange.chunks.append(bytes(chunk))
                 if not message.get("more_body", False):
                     finished = True
+                    response_complete.set()
 
         try:
             await self._app(scope, receive, send)
         except Exception as exc:
+            response_complete.set()
             if exchange.status == 0:
                 raise TransportFailure("read", f"app failed before answering: {exc!r}") from None
             exchange.failure = TransportFailure("read", f"connection cut: {exc!r}")
         else:
+            response_complete.set()
             if exchange.status == 0:
                 raise TransportFailure("read", "app returned without answering")
             if not finished:

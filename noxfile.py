@@ -1,0 +1,54 @@
+"""Developer sessions: tests on both backends, lint, type check, the plugins' own tests.
+
+Run ``nox`` for all, or ``nox -s tests`` for one. CI runs the README's test command.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+
+PLUGINS = ["plugins/sluicegate-anthropic"]
+
+
+@nox.session(python="3.11")
+@nox.parametrize("backend", ["asyncio", "trio"])
+def tests(session: nox.Session, backend: str) -> None:
+    """The core test suite on one event loop (each async test is parametrised over both;
+    ``-k`` narrows it to this session's backend)."""
+    session.install("-e", ".[test]", *[arg for p in PLUGINS for arg in ("-e", p)])
+    session.run("pytest", "tests", "-k", backend, *session.posargs)
+
+
+@nox.session(python="3.11")
+def plugins(session: nox.Session) -> None:
+    """Each plugin's own tests, against the core installed from this checkout."""
+    session.install("-e", ".[test]", *[arg for p in PLUGINS for arg in ("-e", p)])
+    for plugin in PLUGINS:
+        session.run("pytest", f"{plugin}/tests", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff: style, imports, and the ban on asyncio/trio imports in src/."""
+    session.install("ruff>=0.8")
+    session.run("ruff", "check", "src", "tests", "plugins", "bench", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "plugins", "bench", "noxfile.py")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src/ and the plugins' src/."""
+    session.install("-e", ".[dev]", *[arg for p in PLUGINS for arg in ("-e", p)])
+    session.run("mypy", "src/sluicegate")
+    for plugin in PLUGINS:
+        session.run("mypy", "--strict", f"{plugin}/src")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """The HTTP client benchmark against peers (minutes; prints ratios)."""
+    session.install("-e", ".[test]", "uvloop", "httptools")
+    session.run("python", "bench/http_clients.py", *session.posargs)

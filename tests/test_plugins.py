@@ -1,0 +1,245 @@
+"""Plugins: built-ins through the same hooks, entry points, failures named, run-time
+registration, observers, and middleware placed by phase."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from importlib.metadata import EntryPoint
+from typing import Any
+
+import pytest
+
+from scripted_transport import Answer, ScriptedTransport, openai_completion
+from sluicegate import (
+    CallNext,
+    Client,
+    MiddlewareSpec,
+    Phase,
+    ProviderError,
+    ProviderSettings,
+    ProviderSpec,
+    Reply,
+    Request,
+    hookimpl,
+)
+from sluicegate import plugin_manager as pm_module
+from sluicegate.providers.openai import OpenAIProvider
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorder:
+    """A middleware that records the order stages ran in."""
+
+    def __init__(self, name: str, seen: list[str]) -> None:
+        self.name = name
+        self.seen = seen
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Reply:
+        self.seen.append(self.name)
+        return await call_next(request)
+
+
+class OrderPlugin:
+    name = "order-plugin"
+
+    def __init__(self, seen: list[str]) -> None:
+        self.seen = seen
+
+    @hookimpl
+    def sluicegate_middleware(self) -> Sequence[MiddlewareSpec]:
+        return [
+            MiddlewareSpec("inner", Phase.RATE_LIMIT, lambda ctx: Recorder("inner", self.seen)),
+            MiddlewareSpec("outer", Phase.COST, lambda ctx: Recorder("outer", self.seen)),
+            MiddlewareSpec("skipped", Phase.RETRY, lambda ctx: None),
+        ]
+
+
+def scripted() -> ScriptedTransport:
+    return ScriptedTransport(Answer.json(200, openai_completion("ok")))
+
+
+def settings() -> dict[str, ProviderSettings]:
+    return {"openai": ProviderSettings(api_key="sk-test-abcdefghijklmnopqrstuv")}
+
+
+async def test_middleware_runs_in_phase_order_and_none_factories_cost_nothing() -> None:
+    seen: list[str] = []
+    async with Client(
+        providers=settings(),
+        transport=scripted(),
+        plugins=[OrderPlugin(seen)],
+        load_entry_points=False,
+    ) as client:
+        await client.chat("openai/m", "hi")
+        assert client.stages == ["logging", "outer", "inner", "attempt-logging", "auth"]
+    assert seen == ["outer", "inner"]
+
+
+async def test_a_spec_with_a_builtin_name_replaces_it_and_disable_removes_stages() -> None:
+    seen: list[str] = []
+    replacement = MiddlewareSpec("logging", Phase.LOGGING, lambda ctx: Recorder("mine", seen))
+    async with Client(
+        providers=settings(),
+        transport=scripted(),
+        middleware=[replacement],
+        disable=["attempt-logging"],
+        load_entry_points=False,
+    ) as client:
+        await client.chat("openai/m", "hi")
+        assert client.stages == ["logging", "auth"]
+    assert seen == ["mine"]
+
+
+class EchoProviderPlugin:
+    """A third-party provider in a few lines: OpenAI's codec under another name."""
+
+    name = "echo-plugin"
+
+    @hookimpl
+    def sluicegate_providers(self) -> Sequence[ProviderSpec]:
+        return [
+            ProviderSpec(
+                name="echo",
+                factory=lambda name, url, headers: OpenAIProvider(url, headers, name=name),
+                default_base_url="http://127.0.0.1:1/v1",
+                needs_key=False,
+            )
+        ]
+
+
+async def test_plugin_registered_at_run_time_adds_a_provider_to_an_open_client() -> None:
+    transport = scripted()
+    async with Client(transport=transport, load_entry_points=False) as client:
+        with pytest.raises(Exception, match="unknown provider 'echo'"):
+            await client.chat("echo/x", "hi")
+        client.register_plugin(EchoProviderPlugin())
+        response = await client.chat("echo/x", "hi")
+    assert response.provider == "echo"
+    assert transport.requests[-1].url == "http://127.0.0.1:1/v1/chat/completions"
+    assert "echo-plugin" in [c.plugin for c in client.plugins.contributions]
+
+
+class BrokenHookPlugin:
+    name = "broken-hook"
+
+    @hookimpl
+    def sluicegate_providers(self) -> Sequence[ProviderSpec]:
+        raise RuntimeError("cannot read my config")
+
+
+class WrongTypePlugin:
+    name = "wrong-type"
+
+    @hookimpl
+    def sluicegate_middleware(self) -> Sequence[Any]:
+        return ["not a spec"]
+
+
+async def test_a_failing_plugin_is_named_and_the_rest_still_work() -> None:
+    async with Client(
+        providers=settings(),
+        transport=scripted(),
+        plugins=[BrokenHookPlugin(), WrongTypePlugin(), EchoProviderPlugin()],
+        load_entry_points=False,
+    ) as client:
+        errors = {e.plugin: e.message for e in client.plugins.errors}
+        assert set(errors) == {"broken-hook", "wrong-type"}
+        assert "cannot read my config" in errors["broken-hook"]
+        assert "MiddlewareSpec" in errors["wrong-type"]
+        assert (await client.chat("echo/x", "hi")).text == "ok"
+        assert (await client.chat("openai/x", "hi")).text == "ok"
+
+
+def fake_entry_points(monkeypatch: pytest.MonkeyPatch, *eps: EntryPoint) -> None:
+    def entry_points(group: str) -> list[EntryPoint]:
+        return list(eps) if group == "sluicegate" else []
+
+    monkeypatch.setattr(pm_module, "entry_points", entry_points)
+
+
+def test_entry_point_that_fails_to_import_is_reported_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_entry_points(
+        monkeypatch,
+        EntryPoint("ghost", "sluicegate_no_such_module_xyz", "sluicegate"),
+        EntryPoint("fine", "tests_plugin_fine", "sluicegate"),
+    )
+    import sys
+    import types
+
+    module = types.ModuleType("tests_plugin_fine")
+    module.sluicegate_providers = EchoProviderPlugin().sluicegate_providers  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tests_plugin_fine", module)
+    pm, errors = pm_module.make_plugin_manager()
+    registry = pm_module.collect(pm, errors)
+    assert [e.plugin for e in registry.errors] == ["ghost"]
+    assert "ModuleNotFoundError" in registry.errors[0].message
+    assert "echo" in [p.name for p in registry.providers]
+
+
+def test_disabled_plugins_are_not_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_entry_points(monkeypatch, EntryPoint("ghost", "sluicegate_no_such_module_xyz", "x"))
+    monkeypatch.setenv("SLUICEGATE_DISABLE_PLUGINS", "ghost, other")
+    pm, errors = pm_module.make_plugin_manager()
+    assert errors == []
+    assert not pm.has_plugin("ghost")
+    assert pm_module.disabled_plugins() == frozenset({"ghost", "other"})
+
+
+class Observer:
+    name = "observer"
+
+    def __init__(self) -> None:
+        self.finished: list[Any] = []
+        self.failed: list[Any] = []
+
+    @hookimpl
+    def sluicegate_request_finished(self, event: Any) -> None:
+        self.finished.append(event)
+
+    @hookimpl
+    def sluicegate_attempt_failed(self, event: Any) -> None:
+        self.failed.append(event)
+
+
+async def test_observers_see_finished_requests_and_failed_attempts() -> None:
+    def answer(request: Any) -> Answer:
+        if json.loads(request.body)["model"] == "bad":
+            return Answer.json(503, {"error": {"message": "later"}})
+        return Answer.json(200, openai_completion("ok", 5, 1))
+
+    observer = Observer()
+    async with Client(
+        providers=settings(),
+        transport=ScriptedTransport(answer),
+        plugins=[observer],
+        load_entry_points=False,
+    ) as client:
+        await client.chat("openai/good", "hi")
+        with pytest.raises(ProviderError):
+            await client.chat("openai/bad", "hi")
+    assert [e.request.model for e in observer.finished] == ["openai/good", "openai/bad"]
+    assert observer.finished[0].response.usage.input_tokens == 5
+    assert observer.finished[1].error.status == 503
+    assert [e.error.status for e in observer.failed] == [503]
+
+
+class RaisingObserver:
+    name = "raising-observer"
+
+    @hookimpl
+    def sluicegate_request_finished(self, event: Any) -> None:
+        raise ValueError("observer bug")
+
+
+async def test_an_observer_that_raises_does_not_break_the_request() -> None:
+    async with Client(
+        providers=settings(),
+        transport=scripted(),
+        plugins=[RaisingObserver()],
+        load_entry_points=False,
+    ) as client:
+        assert (await client.chat("openai/m", "hi")).text == "ok"

@@ -1,0 +1,82 @@
+"""Requests are immutable and built from what callers naturally write."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from sluicegate import BadInputError, ImagePart, Message, Params, Request, TextPart, Tool
+from sluicegate.types import coerce_messages
+
+
+def test_a_prompt_string_becomes_one_user_message() -> None:
+    assert coerce_messages("hi") == (Message(role="user", content="hi"),)
+
+
+def test_openai_style_dicts_with_parts_and_tool_calls() -> None:
+    [message, tool] = coerce_messages(
+        [
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "look "},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}},
+                ],
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "content": "42", "tool_call_id": "c1"},
+        ]
+    )
+    assert message.content == (TextPart("look "), ImagePart("data:image/png;base64,AA=="))
+    assert message.text == "look "
+    assert message.tool_calls[0].name == "f"
+    assert tool.tool_call_id == "c1"
+
+
+@pytest.mark.parametrize(
+    ("messages", "field"),
+    [
+        ([{"role": "wizard", "content": "x"}], "messages[0].role"),
+        ([{"role": "user", "content": "x"}, "oops"], "messages[1]"),
+        ([{"role": "user", "content": 5}], "messages[0].content"),
+        ([{"role": "user", "content": [{"type": "audio"}]}], "messages[0].content[0]"),
+    ],
+)
+def test_bad_messages_name_the_field(messages: list[object], field: str) -> None:
+    with pytest.raises(BadInputError) as info:
+        coerce_messages(messages)  # type: ignore[arg-type]
+    assert info.value.field == field
+    assert field in str(info.value)
+
+
+def test_params_split_known_fields_from_provider_extras() -> None:
+    params = Params.from_kwargs(
+        {
+            "temperature": 0.1,
+            "stop": "END",
+            "seed": 3,
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+        }
+    )
+    assert params.temperature == 0.1 and params.stop == ("END",)
+    assert params.tools == (Tool("f", "", {}),)
+    assert dict(params.extra) == {"seed": 3}
+    with pytest.raises(TypeError):
+        params.extra["x"] = 1  # type: ignore[index]
+
+
+def test_request_is_immutable_and_replace_makes_a_copy() -> None:
+    request = Request(model="openai/gpt-4o", messages=coerce_messages("hi"))
+    assert request.provider == "openai" and request.model_name == "gpt-4o"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.model = "x"  # type: ignore[misc]
+    changed = request.replace(model="anthropic/claude")
+    assert changed.provider == "anthropic" and request.provider == "openai"
+
+
+def test_model_names_may_contain_slashes_after_the_provider() -> None:
+    request = Request(model="vllm/meta-llama/Llama-3-8B", messages=())
+    assert request.provider == "vllm" and request.model_name == "meta-llama/Llama-3-8B"
