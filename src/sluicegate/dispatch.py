@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import anyio
 
@@ -101,7 +101,13 @@ class Dispatcher:
 
 
 class _ProviderStreamSource:
-    """Bytes → SSE events → stream events, pulled one chunk at a time as the caller reads."""
+    """Bytes → SSE events → stream events, pulled one chunk at a time as the caller reads.
+
+    When a stream fails (cut, timed out, an error event, no end marker), the events decoded
+    before the failure are still delivered, then the error is raised; so what the caller
+    sees does not depend on how the network chunked the bytes, and the error's
+    ``partial_text`` is exactly the text the caller received.
+    """
 
     __slots__ = (
         "_bound",
@@ -109,6 +115,7 @@ class _ProviderStreamSource:
         "_chunks",
         "_decoder",
         "_ended",
+        "_failure",
         "_http",
         "_pending",
         "_request",
@@ -134,21 +141,12 @@ class _ProviderStreamSource:
         self._pending: deque[StreamEvent] = deque()
         self._timeout = timeout
         self._ended = False
-
-    def _error(self, message: str, **kwargs: object) -> StreamError:
-        partial = self._builder.text + "".join(
-            getattr(e, "text", "") for e in self._pending if e.type == "text_delta"
-        )
-        return StreamError(
-            message,
-            partial_text=partial,
-            provider=self._bound.name,
-            model=self._request.model_name,
-            **kwargs,
-        )
+        self._failure: dict[str, Any] | None = None
 
     async def next_event(self) -> StreamEvent:
         while not self._pending:
+            if self._failure is not None:
+                await self._raise_failure()
             if self._ended:
                 raise StopAsyncIteration
             if self._decoder.finished:
@@ -164,6 +162,19 @@ class _ProviderStreamSource:
         self._builder.add(event)
         return event
 
+    async def _raise_failure(self) -> NoReturn:
+        details = self._failure or {}
+        self._failure = None
+        await self.aclose()
+        message = details.pop("message")
+        raise StreamError(
+            message,
+            partial_text=self._builder.text,
+            provider=self._bound.name,
+            model=self._request.model_name,
+            **details,
+        )
+
     async def _pull(self) -> None:
         at_end = False
         try:
@@ -177,37 +188,36 @@ class _ProviderStreamSource:
             events = self._sse.close()
             at_end = True
         except TimeoutError:
-            await self._fail(
-                self._error(f"no stream data within {self._timeout:g}s", retryable=True)
-            )
+            self._failure = {
+                "message": f"no stream data within {self._timeout:g}s",
+                "retryable": True,
+            }
+            return
         except TransportFailure as failure:
-            await self._fail(self._error(f"stream cut: {failure}", retryable=True))
+            self._failure = {"message": f"stream cut: {failure}", "retryable": True}
+            return
         for sse in events:
             try:
                 self._pending.extend(self._decoder.feed(sse))
             except ProviderError as exc:
-                await self._fail(
-                    self._error(
-                        f"error in stream: {exc.message}",
-                        status=exc.status,
-                        error_type=exc.error_type,
-                        retryable=exc.retryable,
-                    )
-                )
+                self._failure = {
+                    "message": f"error event in stream: {exc.detail}",
+                    "status": exc.status,
+                    "error_type": exc.error_type,
+                    "retryable": exc.retryable,
+                    "request_id": exc.request_id,
+                }
+                return
             if self._decoder.finished:
-                break
+                return
         if at_end and not self._decoder.finished:
-            await self._fail(
-                self._error("stream ended before the provider's end marker", retryable=True)
-            )
-
-    async def _fail(self, error: StreamError) -> NoReturn:
-        await self.aclose()
-        raise error
+            self._failure = {
+                "message": "stream ended before the provider's end marker",
+                "retryable": True,
+            }
 
     async def aclose(self) -> None:
         self._ended = True
-        self._pending.clear()
         aclose = getattr(self._chunks, "aclose", None)
         with anyio.CancelScope(shield=True):
             if aclose is not None:

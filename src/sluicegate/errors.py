@@ -64,7 +64,8 @@ class ProviderError(SluicegateError):
 
     ``status`` is the HTTP status (None when no response came), ``error_type`` the
     provider's own error code (``insufficient_quota``, ``overloaded_error``...), and
-    ``retry_after`` the server's requested wait in seconds, when it gave one.
+    ``retry_after`` the server's requested wait in seconds, when it gave one; ``detail``
+    is the provider's own message, without the provider/model/status prefix.
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class ProviderError(SluicegateError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.request_id = request_id
+        self.detail = message
         status_text = f"HTTP {status}" if status is not None else "no HTTP status"
         kind = f" {error_type}" if error_type else ""
         super().__init__(f"{provider}/{model}: {status_text}{kind}: {message}")
