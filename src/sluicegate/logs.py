@@ -16,8 +16,6 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
-import structlog
-
 from sluicegate.secrets import scrub
 
 LEVEL_ENV = "SLUICEGATE_LOG_LEVEL"
@@ -55,7 +53,12 @@ def _level(level: str | int | None) -> int:
 
 def get_logger(name: str = "sluicegate", level: str | int | None = None) -> Any:
     """sluicegate's logger: the application's structlog setup with redaction first, or a
-    quiet stderr logger when the application has not configured structlog."""
+    quiet stderr logger when the application has not configured structlog.
+
+    structlog is imported here, when a client is built, not at ``import sluicegate``:
+    importing it costs more than the rest of sluicegate together."""
+    import structlog
+
     if structlog.is_configured():
         processors = [redact_secrets, *structlog.get_config()["processors"]]
         return structlog.wrap_logger(None, processors=processors, logger_factory_args=(name,))
@@ -75,6 +78,8 @@ def get_logger(name: str = "sluicegate", level: str | int | None = None) -> Any:
 def configure_logging(level: str | int | None = None, *, json: bool = False) -> None:
     """Configure structlog globally for an application or the CLI, redaction included, so
     that the application's own events are scrubbed too."""
+    import structlog
+
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -10,12 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import structlog
-
 from sluicegate.errors import SluicegateError
 from sluicegate.types import Request, Response
-
-_log = structlog.get_logger("sluicegate.observers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +60,8 @@ def _call(observer: Callable[..., object], event: object) -> None:
     try:
         observer(event=event)
     except Exception as exc:
-        _log.warning(
+        from sluicegate.logs import get_logger
+
+        get_logger().warning(
             "observer.failed", observer=getattr(observer, "__qualname__", "?"), error=repr(exc)
         )
