@@ -1,0 +1,290 @@
+"""Incremental Server-Sent Events decoder.
+
+Implements the WHATWG HTML "Parsing an event stream" and "Interpreting an event
+stream" algorithms (https://html.spec.whatwg.org/multipage/server-sent-events.html)
+for a byte stream that arrives in arbitrary chunks::
+
+    decoder = SSEDecoder()
+    async for chunk in response.aiter_bytes():
+        for event in decoder.feed(chunk):
+            handle(event)
+    decoder.close()  # drops an unfinished event, forbids further feed()
+
+Why the decoder works at the bytes level
+----------------------------------------
+This code sits under every streamed LLM response, so it is written to do as
+little Python-level work per byte as possible, and it is correct by construction
+for arbitrary chunking:
+
+* The only line terminators SSE knows are CR LF, LF and CR.  Both bytes are ASCII
+  and can never occur inside a multi-byte UTF-8 sequence, so line boundaries can
+  be located in the raw bytes with ``bytes.rfind`` (a C-speed memrchr) without
+  decoding anything.  A chunk is split into "complete lines" and an unterminated
+  tail; only complete lines are ever decoded, so a multi-byte character split
+  across two ``feed()`` calls is decoded correctly and never turns into U+FFFD.
+* All complete lines of a chunk are decoded with *one* ``bytes.decode`` call.
+  Because CR and LF always end an incomplete UTF-8 sequence, decoding a block of
+  whole lines with ``errors="replace"`` gives exactly the same text as decoding
+  each line on its own, but costs one C call per chunk instead of one per line.
+* The decoded block is then split with ``str.split("\\n")`` -- never with
+  ``str.splitlines()``, which would also split on U+2028, U+0085, VT, FF and
+  friends, none of which end a line in SSE.  The common case (a chunk with LF
+  line ends only) needs no further work; CR LF and lone CR are normalised to LF
+  with two ``str.replace`` calls only when the chunk contains a CR.
+* A CR LF pair split across two chunks is handled by remembering that the
+  previous chunk ended in CR and dropping a single LF at the start of the next.
+* An unterminated tail is accumulated in a ``bytearray`` (amortised O(1) appends)
+  and only the new chunk is searched for line ends, so a long line that arrives
+  in many small chunks costs linear, not quadratic, time.
+* The UTF-8 BOM is stripped from the first decoded block.  Because nothing is
+  decoded before the first line is complete, a BOM split across chunks is still
+  recognised, and only one BOM, at the very start of the stream, is removed.
+
+Reporting of ``id`` and ``retry``
+---------------------------------
+``SSEEvent.id`` is the stream's *last event ID* when the event was dispatched.
+It persists across events until the server sends another ``id`` field.  ``None``
+means no ``id`` field has been seen yet; an empty ``id`` field (``id`` or
+``id:``) resets it to the empty string, as the spec says (the spec's initial
+value is also the empty string, so callers deciding whether to send a
+``Last-Event-ID`` header on reconnection should treat ``None`` and ``""`` the
+same: send nothing).  An ``id`` value containing U+0000 NULL is ignored.
+
+``SSEEvent.retry`` is the reconnection time (milliseconds) in effect when the
+event was dispatched: the value of the last valid ``retry`` field seen so far in
+the stream, or ``None``.  A ``retry`` value is valid when it is one or more
+ASCII digits; anything else (including an empty value, signs, spaces and
+non-ASCII digits) is ignored, as is a value too long for ``int()`` to convert
+(thousands of digits).  Like the spec, a ``retry`` field takes effect as
+soon as it is parsed, even if the event it belongs to is never dispatched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["SSEDecoder", "SSEEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One dispatched Server-Sent Event."""
+
+    event: str = "message"
+    """The event type: the ``event`` field's value, or ``"message"``."""
+    data: str = ""
+    """The ``data`` field values joined with ``"\\n"``."""
+    id: str | None = None
+    """The last event ID in effect at dispatch (``None`` if never set)."""
+    retry: int | None = None
+    """The reconnection time in milliseconds in effect at dispatch, or ``None``."""
+
+
+# Building a frozen dataclass through its generated ``__init__`` goes through
+# ``object.__setattr__`` once per field, which makes creating an event cost more
+# than decoding it.  With ``slots=True`` every field is a slot member descriptor,
+# so the decoder fills a bare instance through the descriptors' ``__set__``
+# instead (inlined in ``SSEDecoder._process``); the result is an ordinary,
+# fully initialised frozen instance.
+_set_event: Final[Callable[[SSEEvent, str], None]] = vars(SSEEvent)["event"].__set__
+_set_data: Final[Callable[[SSEEvent, str], None]] = vars(SSEEvent)["data"].__set__
+_set_id: Final[Callable[[SSEEvent, str | None], None]] = vars(SSEEvent)["id"].__set__
+_set_retry: Final[Callable[[SSEEvent, int | None], None]] = vars(SSEEvent)["retry"].__set__
+
+
+def _parse_retry(value: str, current: int | None) -> int | None:
+    """Return the reconnection time after a ``retry`` field with ``value``.
+
+    Only one or more ASCII digits set it (``str.isdigit()`` alone would also accept
+    non-ASCII digits such as U+0661 or U+00B2); any other value is ignored and
+    ``current`` is kept.  A value with more digits than ``int()`` will convert
+    (``sys.get_int_max_str_digits()``, after dropping leading zeros) is ignored too.
+    """
+    if not (value.isascii() and value.isdigit()):
+        return current
+    try:
+        return int(value.lstrip("0") or "0")
+    except ValueError:  # more digits than sys.get_int_max_str_digits() allows
+        return current
+
+
+_LF: Final = 0x0A
+_BOM: Final = "\ufeff"
+
+
+class SSEDecoder:
+    """Incremental, spec-compliant decoder of a ``text/event-stream`` byte stream.
+
+    Feed raw bytes as they arrive with :meth:`feed`; each call returns the events
+    completed by that chunk.  Call :meth:`close` at end of stream: it processes a
+    final unterminated line (which can update :attr:`last_event_id` or
+    :attr:`retry`) and discards any unfinished event, as the spec requires.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_data",
+        "_event_type",
+        "_id_buffer",
+        "_last_event_id",
+        "_pending",
+        "_retry",
+        "_skip_lf",
+        "_started",
+    )
+
+    def __init__(self) -> None:
+        self._pending = bytearray()  # unterminated tail of the stream
+        self._skip_lf = False  # the previous chunk ended in CR
+        self._started = False  # a line has been decoded (BOM already handled)
+        self._closed = False
+        self._data: list[str] = []  # data buffer, one item per data field
+        self._event_type = ""  # event type buffer
+        self._id_buffer: str | None = None  # last event ID buffer
+        self._last_event_id: str | None = None  # last event ID string
+        self._retry: int | None = None  # reconnection time
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The last event ID string, for a ``Last-Event-ID`` header on reconnect.
+
+        Updated whenever a blank line is processed (even one that dispatches
+        nothing, as in the spec).  ``None`` or ``""`` mean "send no header".
+        """
+        return self._last_event_id
+
+    @property
+    def retry(self) -> int | None:
+        """The reconnection time in milliseconds set by the stream, or ``None``."""
+        return self._retry
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._closed
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        """Process a chunk of the stream and return the events it completes."""
+        if self._closed:
+            raise ValueError("feed() called on a closed SSEDecoder")
+        if not data:
+            return []
+        if self._skip_lf:
+            self._skip_lf = False
+            if data[0] == _LF:
+                data = data[1:]
+                if not data:
+                    return []
+        lf = data.rfind(b"\n")
+        cr = data.rfind(b"\r")
+        end = (lf if lf > cr else cr) + 1  # just past the last line terminator
+        if not end:
+            self._pending += data
+            return []
+        size = len(data)
+        if cr == size - 1:
+            self._skip_lf = True
+        pending = self._pending
+        if pending:
+            pending += data[:end]
+            block: bytes | bytearray = pending
+            self._pending = bytearray(data[end:])
+        else:
+            block = data if end == size else data[:end]
+            if end != size:
+                self._pending = bytearray(data[end:])
+        text = block.decode("utf-8", "replace")
+        if cr >= 0:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if not self._started:
+            self._started = True
+            if text.startswith(_BOM):
+                text = text[1:]
+        lines = text.split("\n")
+        lines.pop()  # the empty string after the final terminator
+        return self._process(lines)
+
+    def close(self) -> list[SSEEvent]:
+        """Signal end of stream.
+
+        A final line without a terminator is processed as a field line, then any
+        unfinished event (one not followed by a blank line) is discarded.  Returns
+        the events dispatched by closing, which per the spec is always none; the
+        list return keeps the call symmetrical with :meth:`feed`.  Calling
+        :meth:`close` again is a no-op; :meth:`feed` raises :class:`ValueError`.
+        """
+        if self._closed:
+            return []
+        self._closed = True
+        events: list[SSEEvent] = []
+        if self._pending:
+            text = self._pending.decode("utf-8", "replace")
+            self._pending = bytearray()
+            if not self._started and text.startswith(_BOM):
+                text = text[1:]
+            self._started = True
+            if text:  # a BOM alone is not a line
+                events = self._process([text])
+        # End of file: pending event data is discarded.
+        self._data = []
+        self._event_type = ""
+        return events
+
+    def _process(self, lines: list[str]) -> list[SSEEvent]:
+        """Interpret decoded lines (without terminators) and return dispatched events."""
+        events: list[SSEEvent] = []
+        data_buf = self._data
+        event_type = self._event_type
+        id_buffer = self._id_buffer
+        last_event_id = self._last_event_id
+        retry = self._retry
+        new = SSEEvent.__new__
+        set_event = _set_event
+        set_data = _set_data
+        set_id = _set_id
+        set_retry = _set_retry
+        for line in lines:
+            if not line:
+                # Blank line: dispatch the event.
+                last_event_id = id_buffer
+                if data_buf:
+                    event = new(SSEEvent)
+                    set_event(event, event_type or "message")
+                    set_data(event, "\n".join(data_buf))
+                    set_id(event, id_buffer)
+                    set_retry(event, retry)
+                    events.append(event)
+                    data_buf = []
+                event_type = ""
+                continue
+            if line.startswith("data:"):
+                # Fast path for the most common field.
+                data_buf.append(line[6:] if line.startswith(" ", 5) else line[5:])
+                continue
+            colon = line.find(":")
+            if colon == 0:
+                continue  # comment
+            if colon > 0:
+                name = line[:colon]
+                value = line[colon + 2 :] if line.startswith(" ", colon + 1) else line[colon + 1 :]
+            else:
+                name = line
+                value = ""
+            if name == "data":
+                data_buf.append(value)
+            elif name == "event":
+                event_type = value
+            elif name == "id":
+                if "\0" not in value:
+                    id_buffer = value
+            elif name == "retry":
+                retry = _parse_retry(value, retry)
+            # Any other field name is ignored.
+        self._data = data_buf
+        self._event_type = event_type
+        self._id_buffer = id_buffer
+        self._last_event_id = last_event_id
+        self._retry = retry
+        return events
