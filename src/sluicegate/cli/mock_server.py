@@ -1,0 +1,113 @@
+"""``sluicegate mock-server``: the OpenAI- and Anthropic-compatible mock over HTTP, for
+trying clients (ours or anyone's) with no API key and no network."""
+
+from __future__ import annotations
+
+import click
+
+
+def _parse_faults(specs: tuple[str, ...]) -> dict[str, float]:
+    from sluicegate.testing.faults import parse_fault_rate
+
+    rates: dict[str, float] = {}
+    for spec in specs:
+        try:
+            kind, rate = parse_fault_rate(spec)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--fault") from None
+        rates[kind] = rates.get(kind, 0.0) + rate
+    return rates
+
+
+@click.command("mock-server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks one."
+)
+@click.option(
+    "--latency",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds before the first byte of each answer.",
+)
+@click.option(
+    "--per-token-latency",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds between streamed tokens (per output token for plain answers).",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="KIND=RATE",
+    help="Inject a fault into this fraction of requests, e.g. rate_limit=0.1 (repeatable). "
+    "Kinds: rate_limit, quota, server_error, overloaded, bad_request, auth, hang, "
+    "cut_stream, malformed, stream_error.",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Seed of the fault draws (reproducible)."
+)
+@click.option(
+    "--require-api-key",
+    default=None,
+    envvar="SLUICEGATE_MOCK_API_KEY",
+    metavar="KEY",
+    help="Refuse requests without this key (Bearer for OpenAI, x-api-key for Anthropic). "
+    "Also read from SLUICEGATE_MOCK_API_KEY, which keeps it out of the process list.",
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    help="Accept only these model names (repeatable); by default any name is accepted.",
+)
+def command(
+    host: str,
+    port: int,
+    latency: float,
+    per_token_latency: float,
+    faults: tuple[str, ...],
+    seed: int,
+    require_api_key: str | None,
+    models: tuple[str, ...],
+) -> None:
+    """Run the mock LLM server (OpenAI Chat Completions and Anthropic Messages, plain and
+    streamed) until Ctrl+C. Answers are deterministic; usage counts are exact."""
+    from sluicegate.testing.faults import FaultPlan
+    from sluicegate.testing.mock_app import MockConfig
+    from sluicegate.testing.server import run_mock_server
+
+    try:
+        plan = FaultPlan(rates=_parse_faults(faults), seed=seed)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--fault") from None
+    config = MockConfig(
+        latency_s=latency,
+        per_token_latency_s=per_token_latency,
+        faults=plan,
+        require_api_key=require_api_key or None,
+        models=models or None,
+    )
+
+    def announce(base_url: str) -> None:
+        key_note = (
+            "requests must carry the key you gave (OPENAI_API_KEY / ANTHROPIC_API_KEY)"
+            if config.require_api_key
+            else "any API key is accepted"
+        )
+        click.echo(f"sluicegate mock server listening on {base_url}")
+        click.echo(f"  export OPENAI_BASE_URL={base_url}/v1")
+        click.echo(f"  export ANTHROPIC_BASE_URL={base_url}")
+        click.echo(f"  {key_note}; stats at {base_url}/_mock/stats")
+        if plan.rates:
+            rates = ", ".join(f"{kind}={rate:g}" for kind, rate in plan.rates.items())
+            click.echo(f"  faults: {rates} (seed {seed})")
+        click.echo("Press Ctrl+C to stop.")
+
+    try:
+        run_mock_server(host, port, config, on_ready=announce)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None

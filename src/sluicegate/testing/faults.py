@@ -1,0 +1,355 @@
+"""Fault injection for the mock server: which fault a request gets, and what it looks like.
+
+The decision (:class:`FaultPlan`) is a small synchronous object with no I/O, so it can be
+unit-tested alone and shared by every route. Three ways to choose, strongest first:
+
+1. A request header ``x-mock-fault: <kind>`` (or ``none``) decides for that request alone;
+   it consumes neither a script entry nor a random draw.
+2. A script: an ordered list of kinds (``None`` for "no fault"), one entry consumed per
+   request in arrival order. Once it is used up, rates apply.
+3. Rates: a mapping kind -> probability, drawn from a ``random.Random`` seeded at
+   construction, so a run with the same seed and request order injects the same faults.
+   Exactly one draw is made per request that reaches this step.
+
+Fault kinds and what the client sees:
+
+- ``rate_limit``: 429 with ``Retry-After`` (whole seconds) and ``retry-after-ms``; OpenAI
+  body type ``requests`` / code ``rate_limit_exceeded``, Anthropic ``rate_limit_error``.
+- ``quota``: a 429 that will never succeed: OpenAI type and code ``insufficient_quota``;
+  Anthropic ``rate_limit_error`` with ``details.error_code`` ``enforced_spend_limit_reached``.
+  No ``Retry-After``.
+- ``server_error``: 500, OpenAI ``server_error``, Anthropic ``api_error``.
+- ``overloaded``: OpenAI 503 ``server_error``; Anthropic 529 ``overloaded_error`` (the
+  status is configurable in ``MockConfig``).
+- ``bad_request``: 400 ``invalid_request_error``.
+- ``auth``: 401, OpenAI ``invalid_request_error`` / ``invalid_api_key``, Anthropic
+  ``authentication_error``.
+- ``hang``: no answer for ``MockConfig.hang_s`` (default an hour), then a normal answer;
+  the client's timeout must cut it. It ends early when the client disconnects or the
+  server shuts down.
+- ``cut_stream``: the connection drops part-way: a stream stops after some events,
+  without its final ones; a plain answer stops after half of its JSON. The app raises
+  :class:`MockConnectionCut` to do it, which an HTTP server turns into a closed connection
+  (chunked body never terminated) and an in-memory transport into a transport failure.
+- ``malformed``: a 200 whose body is not valid JSON (plain), or a stream with one event
+  whose data is not JSON (the stream then ends normally).
+- ``stream_error``: an error event inside a 200 stream after some content (Anthropic
+  ``event: error`` with ``overloaded_error``; OpenAI ``data: {"error": {...}}``). A plain
+  request is answered as ``overloaded``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+__all__ = [
+    "BODY_FAULTS",
+    "FAULT_HEADER",
+    "FAULT_KINDS",
+    "STATUS_FAULTS",
+    "ErrorReply",
+    "FaultKind",
+    "FaultPlan",
+    "MockConnectionCut",
+    "Provider",
+    "fault_reply",
+    "parse_fault_kind",
+    "parse_fault_rate",
+    "provider_error",
+]
+
+FaultKind = Literal[
+    "rate_limit",
+    "quota",
+    "server_error",
+    "overloaded",
+    "bad_request",
+    "auth",
+    "hang",
+    "cut_stream",
+    "malformed",
+    "stream_error",
+]
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+"""Every fault kind, in the fixed order in which rates are laid out on ``[0, 1)``."""
+
+STATUS_FAULTS: frozenset[FaultKind] = frozenset(
+    {"rate_limit", "quota", "server_error", "overloaded", "bad_request", "auth"}
+)
+"""Faults answered at once with an error status and body."""
+
+BODY_FAULTS: frozenset[FaultKind] = frozenset({"cut_stream", "malformed", "stream_error"})
+"""Faults that damage an otherwise normal 200 answer."""
+
+FAULT_HEADER = "x-mock-fault"
+"""Request header that picks the fault for one request (a kind, or ``none``)."""
+
+Provider = Literal["openai", "anthropic"]
+
+_NO_FAULT = frozenset({"", "none", "null", "ok"})
+
+
+class MockConnectionCut(Exception):
+    """Raised by the mock app, after part of a response was sent, to drop the connection.
+
+    An HTTP server answers an app failure after the response started by closing the
+    connection without ending the body, which is exactly a cut stream. In-memory
+    transports should treat it (like any app exception after the start) as a connection
+    failure.
+    """
+
+
+def parse_fault_kind(value: str | None) -> FaultKind | None:
+    """``"rate_limit"`` -> ``"rate_limit"``; ``"none"``, ``""`` or None -> None.
+
+    Raises ValueError naming the valid kinds, because a typo in a test or on the command
+    line should fail loudly rather than silently inject nothing.
+    """
+    if value is None:
+        return None
+    name = value.strip().lower().replace("-", "_")
+    if name in _NO_FAULT:
+        return None
+    for kind in FAULT_KINDS:
+        if kind == name:
+            return kind
+    raise ValueError(f"unknown fault kind {value!r}; expected one of {', '.join(FAULT_KINDS)}")
+
+
+def parse_fault_rate(spec: str) -> tuple[FaultKind, float]:
+    """``"rate_limit=0.1"`` -> ``("rate_limit", 0.1)``, for the command line."""
+    name, sep, rate_text = spec.partition("=")
+    kind = parse_fault_kind(name)
+    if not sep or kind is None:
+        raise ValueError(f"expected KIND=RATE with a fault kind, got {spec!r}")
+    try:
+        rate = float(rate_text)
+    except ValueError:
+        raise ValueError(f"rate in {spec!r} is not a number") from None
+    return kind, rate
+
+
+class FaultPlan:
+    """Decides, request by request, which fault (if any) to inject.
+
+    ``rates`` maps kinds to probabilities (their sum at most 1); ``script`` is consumed
+    first, one entry per request; ``seed`` makes the random draws reproducible.
+    :meth:`reset` restores the script and the random stream to their initial state.
+    """
+
+    __slots__ = ("_cumulative", "_position", "_random", "_rates", "_script", "seed")
+
+    def __init__(
+        self,
+        rates: Mapping[str, float] | None = None,
+        script: Iterable[str | None] = (),
+        seed: int = 0,
+    ) -> None:
+        checked: dict[FaultKind, float] = {}
+        for name, rate in (rates or {}).items():
+            kind = parse_fault_kind(name)
+            if kind is None:
+                raise ValueError(f"a rate needs a fault kind, got {name!r}")
+            if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
+                raise ValueError(f"rate for {kind} must be within [0, 1], got {rate!r}")
+            checked[kind] = checked.get(kind, 0.0) + rate
+        total = math.fsum(checked.values())
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"fault rates add up to {total:g}, more than 1")
+        self._rates = checked
+        # Lay the rates out on [0, 1) in the canonical kind order, so the same rates give
+        # the same faults whatever order the mapping was written in.
+        cumulative: list[tuple[float, FaultKind]] = []
+        acc = 0.0
+        for kind in FAULT_KINDS:
+            if checked.get(kind, 0.0) > 0.0:
+                acc += checked[kind]
+                cumulative.append((acc, kind))
+        self._cumulative = tuple(cumulative)
+        self._script: tuple[FaultKind | None, ...] = tuple(parse_fault_kind(s) for s in script)
+        self._position = 0
+        self.seed = seed
+        self._random = random.Random(seed)
+
+    @property
+    def rates(self) -> dict[FaultKind, float]:
+        return dict(self._rates)
+
+    @property
+    def script(self) -> tuple[FaultKind | None, ...]:
+        return self._script
+
+    @property
+    def script_remaining(self) -> int:
+        """Script entries not yet consumed."""
+        return len(self._script) - self._position
+
+    def next(self, override: str | None = None) -> FaultKind | None:
+        """The fault for the next request. ``override`` is the ``x-mock-fault`` header's
+        value, if the request had one; it wins and consumes nothing."""
+        if override is not None:
+            return parse_fault_kind(override)
+        if self._position < len(self._script):
+            kind = self._script[self._position]
+            self._position += 1
+            return kind
+        if not self._cumulative:
+            return None
+        draw = self._random.random()
+        for bound, kind in self._cumulative:
+            if draw < bound:
+                return kind
+        return None
+
+    def reset(self) -> None:
+        self._position = 0
+        self._random = random.Random(self.seed)
+
+    def __repr__(self) -> str:
+        return (
+            f"FaultPlan(rates={self._rates!r}, script={list(self._script)!r}, "
+            f"seed={self.seed!r}, script_remaining={self.script_remaining})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """An error answer, ready to send: status, extra headers and a JSON body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def provider_error(
+    provider: Provider,
+    status: int,
+    error_type: str,
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    request_id: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> ErrorReply:
+    """An error in the provider's shape.
+
+    OpenAI: ``{"error": {"message", "type", "param", "code"}}``. Anthropic:
+    ``{"type": "error", "error": {"type", "message"[, "details"]}, "request_id"}``.
+    """
+    payload: dict[str, Any]
+    if provider == "openai":
+        payload = {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+    else:
+        error: dict[str, Any] = {"type": error_type, "message": message}
+        if details is not None:
+            error["details"] = dict(details)
+        payload = {"type": "error", "error": error, "request_id": request_id}
+    return ErrorReply(status, dict(headers or {}), json.dumps(payload).encode())
+
+
+def _retry_headers(retry_after_s: float) -> dict[str, str]:
+    return {
+        "retry-after": str(max(0, math.ceil(retry_after_s))),
+        "retry-after-ms": str(max(0, round(retry_after_s * 1000))),
+    }
+
+
+# kind -> (status, error type, error code, message), as the real APIs word them.
+_OPENAI_ERRORS: dict[FaultKind, tuple[int, str, str | None, str]] = {
+    "rate_limit": (
+        429,
+        "requests",
+        "rate_limit_exceeded",
+        "Rate limit reached for requests (mock). Please try again later.",
+    ),
+    "quota": (
+        429,
+        "insufficient_quota",
+        "insufficient_quota",
+        "You exceeded your current quota, please check your plan and billing details (mock).",
+    ),
+    "server_error": (
+        500,
+        "server_error",
+        None,
+        "The server had an error while processing your request (mock).",
+    ),
+    "overloaded": (
+        503,
+        "server_error",
+        None,
+        "The engine is currently overloaded, please try again later (mock).",
+    ),
+    "bad_request": (
+        400,
+        "invalid_request_error",
+        None,
+        "The request was rejected by fault injection (mock).",
+    ),
+    "auth": (401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided (mock)."),
+}
+
+# kind -> (status, error type, details.error_code, message); 529 is replaced by the
+# configured overloaded status.
+_ANTHROPIC_ERRORS: dict[FaultKind, tuple[int, str, str | None, str]] = {
+    "rate_limit": (
+        429,
+        "rate_limit_error",
+        None,
+        "This request would exceed the rate limit (mock). Please try again later.",
+    ),
+    "quota": (
+        429,
+        "rate_limit_error",
+        "enforced_spend_limit_reached",
+        "Your organization has reached its monthly spend limit (mock).",
+    ),
+    "server_error": (500, "api_error", None, "Internal server error (mock)."),
+    "overloaded": (529, "overloaded_error", None, "Overloaded (mock)."),
+    "bad_request": (
+        400,
+        "invalid_request_error",
+        None,
+        "The request was rejected by fault injection (mock).",
+    ),
+    "auth": (401, "authentication_error", None, "invalid x-api-key (mock)."),
+}
+
+
+def fault_reply(
+    kind: FaultKind,
+    provider: Provider,
+    *,
+    retry_after_s: float = 1.0,
+    anthropic_overloaded_status: int = 529,
+    request_id: str | None = None,
+) -> ErrorReply:
+    """The error answer for a status fault (and for ``stream_error`` on a plain request,
+    which is answered as ``overloaded``). Raises ValueError for other kinds."""
+    if kind == "stream_error":
+        kind = "overloaded"
+    if kind not in STATUS_FAULTS:
+        raise ValueError(f"{kind} is not answered with an error status")
+    headers = _retry_headers(retry_after_s) if kind == "rate_limit" else None
+    if provider == "openai":
+        status, error_type, code, message = _OPENAI_ERRORS[kind]
+        return provider_error(provider, status, error_type, message, code=code, headers=headers)
+    status, error_type, error_code, message = _ANTHROPIC_ERRORS[kind]
+    if kind == "overloaded":
+        status = anthropic_overloaded_status
+    return provider_error(
+        provider,
+        status,
+        error_type,
+        message,
+        request_id=request_id,
+        details={"error_code": error_code} if error_code else None,
+        headers=headers,
+    )
