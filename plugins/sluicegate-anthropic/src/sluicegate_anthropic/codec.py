@@ -1,0 +1,142 @@
+"""The Anthropic Messages API codec: ``POST {base_url}/v1/messages``, plain and streamed.
+
+The base URL is the host root, **without** ``/v1`` (``https://api.anthropic.com``), the
+same value the official SDK takes from ``ANTHROPIC_BASE_URL``; the codec appends
+``/v1/messages``. So one ``ANTHROPIC_BASE_URL`` serves sluicegate and the SDK alike (a
+proxy or gateway that mounts the API under a prefix is given as ``https://host/prefix``).
+This differs from OpenAI-style base URLs, which end in ``/v1``.
+
+Like every sluicegate provider the codec does no I/O: it builds an
+:class:`~sluicegate.transports.base.HttpRequest` and reads answers handed to it, so it is
+tested with bytes alone and shares retry, rate limiting and cost accounting with every
+other provider.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sluicegate.errors import ProviderError, ResponseFormatError
+from sluicegate.providers.http_errors import error_for_status, excerpt
+from sluicegate.transports.base import HttpRequest, HttpResponse
+from sluicegate.types import Request, Response, ToolCall
+from sluicegate_anthropic.request import encode_body
+from sluicegate_anthropic.stream import AnthropicStreamDecoder
+from sluicegate_anthropic.wire import (
+    API_VERSION,
+    NEVER_RETRY_CODES,
+    error_fields,
+    finish_reason,
+    usage_from,
+)
+
+MESSAGES_PATH = "/v1/messages"
+"""Appended to the base URL, which is the host root (see the module docstring)."""
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dump_input = json.JSONEncoder(ensure_ascii=False).encode
+_loads = json.loads
+
+
+class AnthropicProvider:
+    """Codec for Anthropic's Messages API.
+
+    Headers, each layer over the one before: ``content-type`` and ``anthropic-version``;
+    the headers configured in ``ProviderSettings(headers=...)`` (``anthropic-beta``, or
+    another version); ``x-api-key``, only when the request carries a credential, so a
+    keyless gateway works; ``idempotency-key`` from the request's metadata, sent on every
+    attempt so the server can recognise a retry; the request's own ``metadata.headers``.
+    """
+
+    def __init__(
+        self, base_url: str, headers: Mapping[str, str], *, name: str = "anthropic"
+    ) -> None:
+        self.name = name
+        self.url = base_url.rstrip("/") + MESSAGES_PATH
+        # Header names are made lower case once here, so a configured "Anthropic-Version"
+        # replaces the default instead of being sent beside it.
+        self._headers: dict[str, str] = {
+            "content-type": "application/json",
+            "anthropic-version": API_VERSION,
+            **{k.lower(): v for k, v in headers.items()},
+        }
+        self._stream_headers = {**self._headers, "accept": "text/event-stream"}
+
+    def __repr__(self) -> str:
+        return f"AnthropicProvider(name={self.name!r}, url={self.url!r})"
+
+    def encode(self, request: Request) -> HttpRequest:
+        body = encode_body(request)
+        if request.stream:
+            body["stream"] = True
+            headers = dict(self._stream_headers)
+        else:
+            headers = dict(self._headers)
+        if request.credential is not None:
+            headers["x-api-key"] = request.credential.reveal()
+        meta = request.metadata
+        if meta.idempotency_key:
+            headers["idempotency-key"] = meta.idempotency_key
+        if meta.headers:
+            headers.update(meta.headers)
+        return HttpRequest("POST", self.url, headers, _dumps(body).encode())
+
+    def decode(self, request: Request, response: HttpResponse) -> Response:
+        try:
+            data = _loads(response.body)
+            texts: list[str] = []
+            calls: list[ToolCall] = []
+            for block in data["content"]:
+                kind = block["type"]
+                if kind == "text":
+                    texts.append(block["text"])
+                elif kind == "tool_use":
+                    arguments = _dump_input(block["input"])
+                    calls.append(ToolCall(id=block["id"], name=block["name"], arguments=arguments))
+                # thinking, server tool blocks and their results are not answer text; they
+                # stay available in ``raw``.
+            return Response(
+                text="".join(texts),
+                model=request.model,
+                provider=self.name,
+                tool_calls=tuple(calls),
+                finish_reason=finish_reason(data.get("stop_reason")),
+                usage=usage_from(data.get("usage")),
+                request_id=request.metadata.request_id,
+                raw=data,
+            )
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise ResponseFormatError(
+                f"malformed message ({type(exc).__name__}): {excerpt(response.body)!r}",
+                provider=self.name,
+                model=request.model_name,
+                status=response.status,
+                retryable=True,
+            ) from None
+
+    def decode_error(self, request: Request, response: HttpResponse) -> ProviderError:
+        try:
+            body: Any = _loads(response.body)
+        except ValueError:
+            body = None
+        message, error_type, code, request_id = error_fields(body)
+        error = error_for_status(
+            provider=self.name,
+            model=request.model_name,
+            status=response.status,
+            headers=response.headers,
+            message=(f"{message} ({code})" if code else message)
+            if message
+            else excerpt(response.body),
+            error_type=error_type,
+            request_id=request_id,
+        )
+        if code in NEVER_RETRY_CODES and response.headers.get("x-should-retry") != "true":
+            # A spend limit comes as a 429 rate_limit_error; only the code tells it apart.
+            error.retryable = False
+        return error
+
+    def stream_decoder(self, request: Request) -> AnthropicStreamDecoder:
+        return AnthropicStreamDecoder(self.name, request.model_name)

@@ -1,0 +1,105 @@
+"""Pieces of the Anthropic wire format that the plain and the streamed decoder share.
+
+Stop reasons, usage and error objects arrive in the same shapes in a message body, in
+stream events and in error answers; reading them in one place keeps the two decoders from
+drifting apart (a plain call and a stream must end in the same :class:`Response`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from sluicegate.types import Usage
+
+API_VERSION: Final = "2023-06-01"
+"""The ``anthropic-version`` header: the API version whose shapes this codec speaks.
+
+It is pinned rather than following the official SDK (2.x sends ``2026-10-21``) because a
+version changes what the server accepts: ``2026-10-21`` rejects ``temperature``, ``top_p``
+and ``top_k`` with a 400 even at their defaults, while ``2023-06-01`` accepts them, and
+sluicegate's requests carry them when the caller sets them. A user can send another
+version through ``ProviderSettings(headers={"anthropic-version": ...})``; sampling
+parameters are then the caller's to leave out."""
+
+STOP_REASONS: Final[Mapping[str, str]] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+"""Anthropic ``stop_reason`` -> sluicegate's (OpenAI-style) finish reason, so callers and
+fallback rules test one vocabulary. A reason not listed here (``pause_turn``, or one added
+later) passes through unchanged; a plain Response keeps the original in ``raw``."""
+
+RETRYABLE_STREAM_ERRORS: Final = frozenset(
+    {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
+)
+"""Error types of an ``event: error`` inside a 200 stream that a new attempt may cure."""
+
+NEVER_RETRY_CODES: Final = frozenset(
+    {
+        "enforced_spend_limit_reached",
+        "contract_spend_limit_reached",
+        "linked_organization_spend_limit_reached",
+        "linked_organization_billing_unavailable",
+        "user_profile_billing_not_authorized",
+        "user_profile_not_billable",
+        "organization_on_hold",
+    }
+)
+"""``error.details.error_code`` values that no retry can cure. Anthropic reports a spend
+limit as a 429 ``rate_limit_error`` with one of these codes: retrying it only burns the
+retry budget and delays the failure (the ``insufficient_quota`` lesson, openai-python
+#1671)."""
+
+
+def finish_reason(stop_reason: object) -> str | None:
+    """The finish reason for an Anthropic ``stop_reason`` (None while it is unknown)."""
+    if not isinstance(stop_reason, str):
+        return None
+    return STOP_REASONS.get(stop_reason, stop_reason)
+
+
+def usage_from(data: Mapping[str, Any] | None) -> Usage:
+    """Usage from an Anthropic ``usage`` object.
+
+    Anthropic's ``input_tokens`` counts only the tokens after the last cache breakpoint;
+    the prompt's full size, which is what sluicegate calls input, also counts the tokens
+    read from and written to the cache. ``cached_tokens`` is the part read from the cache
+    (the part billed at the cache-hit price).
+    """
+    if not data:
+        return Usage()
+    cached = int(data.get("cache_read_input_tokens") or 0)
+    return Usage(
+        input_tokens=int(data.get("input_tokens") or 0)
+        + cached
+        + int(data.get("cache_creation_input_tokens") or 0),
+        output_tokens=int(data.get("output_tokens") or 0),
+        cached_tokens=cached,
+    )
+
+
+def error_fields(body: object) -> tuple[str | None, str | None, str | None, str | None]:
+    """``(message, error type, details.error_code, request id)`` from an error body
+    ``{"type": "error", "error": {"type", "message", "details"?}, "request_id"?}``; each is
+    None when absent, so a proxy's HTML error page still yields a useful error."""
+    if not isinstance(body, Mapping):
+        return None, None, None, None
+    request_id = body.get("request_id")
+    err = body.get("error")
+    if not isinstance(err, Mapping):
+        return None, None, None, request_id if isinstance(request_id, str) else None
+    message = err.get("message")
+    error_type = err.get("type")
+    details = err.get("details")
+    code = details.get("error_code") if isinstance(details, Mapping) else None
+    return (
+        str(message) if message else None,
+        str(error_type) if error_type else None,
+        str(code) if code else None,
+        request_id if isinstance(request_id, str) else None,
+    )
