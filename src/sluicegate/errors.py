@@ -88,9 +88,11 @@ class ProviderError(SluicegateError):
         self.retry_after = retry_after
         self.request_id = request_id
         self.detail = message
-        status_text = f"HTTP {status}" if status is not None else "no HTTP status"
-        kind = f" {error_type}" if error_type else ""
-        super().__init__(f"{provider}/{model}: {status_text}{kind}: {message}")
+        parts = [f"HTTP {status}"] if status is not None else []
+        if error_type:
+            parts.append(error_type)
+        prefix = f"{' '.join(parts)}: " if parts else ""
+        super().__init__(f"{provider}/{model}: {prefix}{message}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.__dict__, self.args))

@@ -21,7 +21,8 @@ backend_option = click.option(
 log_level_option = click.option(
     "--log-level",
     default=None,
-    help="Log level for sluicegate's events (default: warning, or SLUICEGATE_LOG_LEVEL).",
+    help="Log level for sluicegate's events (default: error, or SLUICEGATE_LOG_LEVEL); the "
+    "commands print failures themselves.",
 )
 
 
@@ -43,6 +44,10 @@ def run(backend: str, func: Callable[..., Awaitable[T]], *args: Any) -> T:
 
 
 def setup_logging(level: str | None) -> None:
-    from sluicegate.logs import configure_logging
+    """Log to stderr; by default only errors, because the commands report each failed
+    request in their own output already."""
+    import os
 
-    configure_logging(level)
+    from sluicegate.logs import LEVEL_ENV, configure_logging
+
+    configure_logging(level or os.environ.get(LEVEL_ENV) or "error")
