@@ -501,9 +501,8 @@ def reference_decode(stream: bytes) -> tuple[list[SSEEvent], str | None, int | N
         elif name == "id":
             if "\u0000" not in value:
                 last_event_id_buffer = value
-        elif name == "retry":
-            if value and all(c in "0123456789" for c in value):
-                reconnection_time = int(value)
+        elif name == "retry" and value and all(c in "0123456789" for c in value):
+            reconnection_time = int(value)  # only ASCII digits; otherwise ignored
 
     def process_line(line: str) -> None:
         nonlocal data_buffer, event_type_buffer, last_event_id_string
@@ -568,13 +567,17 @@ def test_reference_implementation_agrees_on_examples() -> None:
 # everything else that is interesting: colons, spaces, NUL, digits, BOMs, Unicode
 # line separators and multi-byte characters.
 value_chars = st.sampled_from(
-    [":", " ", "  ", "\x00", "\t", "0", "7", "42", "a", "Z", "é", "日", "🎉", "\ufeff"]
-    + ["\u2028", "\x85", "\x0b", "\u0661", "data", "id"]
+    [
+        *[":", " ", "  ", "\x00", "\t", "0", "7", "42", "a", "Z", "é", "日", "🎉"],
+        *["\ufeff", "\u2028", "\x85", "\x0b", "\u0661", "data", "id"],
+    ]
 )
 values = st.lists(value_chars, max_size=4).map("".join)
 field_names = st.sampled_from(
-    ["data", "data", "data", "event", "event", "id", "id", "retry", "retry"]
-    + ["foo", "Data", "", "\ufeffdata"]
+    [
+        *["data", "data", "data", "event", "event", "id", "id", "retry", "retry"],
+        *["foo", "Data", "", "\ufeffdata"],
+    ]
 )
 retry_values = st.one_of(
     st.integers(0, 10**6).map(str),
@@ -661,8 +664,10 @@ def test_rechunking_arbitrary_bytes_never_changes_the_result(
         # than uniform noise: line ends, colons, field names, BOM and bad UTF-8.
         st.lists(
             st.sampled_from(
-                [b"\r", b"\n", b"\r\n", b":", b" ", b"data", b"id", b"event", b"retry"]
-                + [b"1", b"x", BOM, b"\xe6\x97", b"\xa5", b"\xff", b"\x00"]
+                [
+                    *[b"\r", b"\n", b"\r\n", b":", b" ", b"data", b"id", b"event", b"retry"],
+                    *[b"1", b"x", BOM, b"\xe6\x97", b"\xa5", b"\xff", b"\x00"],
+                ]
             ),
             max_size=40,
         ).map(b"".join),
