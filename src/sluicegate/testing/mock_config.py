@@ -1,0 +1,54 @@
+"""How the mock server behaves: :class:`MockConfig`.
+
+It lives apart from the app so that every part of the server (the wire formats, and
+later the rate limits and batch APIs) can read its settings without importing the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sluicegate.testing.faults import FaultPlan
+
+__all__ = ["DEFAULT_MODELS", "MockConfig"]
+
+DEFAULT_MODELS: tuple[str, ...] = ("fast", "smart")
+"""Models listed by ``GET /v1/models`` when ``MockConfig.models`` is None."""
+
+
+@dataclass
+class MockConfig:
+    """How the mock server behaves. Times are in seconds."""
+
+    latency_s: float = 0.0
+    """Wait before the first byte of an answer."""
+    per_token_latency_s: float = 0.0
+    """Wait between streamed pieces; for a plain answer, this times its output tokens."""
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    """Which requests get which fault. The app keeps using this object (its script
+    position and random state advance) until ``POST /_mock/reset`` replaces it, so two
+    apps should not share one plan."""
+    hang_s: float = 3600.0
+    """How long the ``hang`` fault waits before answering."""
+    require_api_key: str | None = field(default=None, repr=False)
+    """When set, OpenAI routes need ``Authorization: Bearer <key>`` and Anthropic routes
+    ``x-api-key: <key>`` (or the Bearer header, which the anthropic SDK 2.x sends); else
+    401. Hidden from repr, like every secret."""
+    models: Sequence[str] | None = None
+    """Accepted model names; None accepts any name."""
+    retry_after_s: float = 1.0
+    """The wait a ``rate_limit`` fault asks for (``Retry-After`` rounds it up)."""
+    anthropic_overloaded_status: int = 529
+    """Status of Anthropic's ``overloaded`` fault: 529 as the real API, or e.g. 503."""
+    fault_after_pieces: int | None = None
+    """Pieces a damaged stream sends before the fault hits; None means half of them."""
+    tool_trigger: str = "weather"
+    """Word in the last user message that turns an answer into a tool call."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.models, str):  # one name, not its characters
+            self.models = (self.models,)
+        for name in ("latency_s", "per_token_latency_s", "hang_s", "retry_after_s"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0")

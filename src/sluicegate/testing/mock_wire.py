@@ -1,0 +1,302 @@
+"""The seam between the request pipeline and the wire formats.
+
+The pipeline (:mod:`sluicegate.testing.mock_app`) knows no JSON shapes: a wire format
+(:mod:`~sluicegate.testing.mock_openai`, :mod:`~sluicegate.testing.mock_anthropic`)
+turns a request body into a provider-neutral :class:`MockJob` and a job back into an
+answer, plain or streamed, or any outcome into a provider-shaped error. Gates that apply
+to both providers (admission checks, later rate limits) look only at the job.
+
+The rules both formats share live here too, so the two cannot drift apart: what text a
+message holds, what a valid ``max_tokens`` is, and when and how a request turns into a
+tool call.
+
+Tool calls
+    When the request offers tools, does not forbid them, its last message is the user's
+    (not a tool result) and contains the word ``MockConfig.tool_trigger``, the answer is
+    one call of the first offered tool whose name contains the trigger (else the first
+    one) with arguments ``{"location": <word after "in", capitalised, else "Paris">}``.
+    Each format decides what "offers", "forbids" and "tool result" mean in its shape.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+from sluicegate.testing.content import Answer, count_input_tokens, count_tokens, generate_answer
+from sluicegate.testing.faults import ErrorReply, FaultKind, Provider, fault_reply, provider_error
+
+if TYPE_CHECKING:
+    from sluicegate.testing.mock_config import MockConfig
+    from sluicegate.testing.mock_streaming import StreamFrames
+
+__all__ = [
+    "AdmissionCheck",
+    "MockJob",
+    "Reading",
+    "ToolCall",
+    "WireFormat",
+    "checked_max_tokens",
+    "dumps",
+    "text_of",
+]
+
+_CITY_PATTERN = re.compile(r"\bin\s+([^\W\d_][\w-]*)", re.IGNORECASE)
+_ARGUMENT_PIECE = 8  # characters of tool-call arguments per streamed delta
+
+dumps: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":")).encode
+"""Compact JSON, as the real APIs send it. One shared encoder: ``json.dumps`` with
+non-default separators builds a new encoder on every call, and this runs per piece."""
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """The one tool call an answer makes instead of text."""
+
+    call_id: str
+    name: str
+    arguments: str
+    """The arguments as a JSON object text, as OpenAI sends them."""
+
+    @property
+    def output_tokens(self) -> int:
+        return count_tokens(self.name) + count_tokens(self.arguments)
+
+
+@dataclass(slots=True)
+class MockJob:
+    """A validated completion request, provider-neutral, as admission checks see it."""
+
+    provider: Provider
+    model: str
+    stream: bool
+    include_usage: bool
+    input_tokens: int
+    max_tokens: int | None
+    answer: Answer
+    tool: ToolCall | None
+    request_id: str
+    serial: int
+    idempotency_key: str | None
+
+    @property
+    def output_tokens(self) -> int:
+        return self.tool.output_tokens if self.tool is not None else self.answer.output_tokens
+
+    @property
+    def pieces(self) -> Sequence[str]:
+        """What a stream sends one by one: answer tokens, or slices of tool arguments."""
+        if self.tool is None:
+            return self.answer.tokens
+        args = self.tool.arguments
+        return [args[i : i + _ARGUMENT_PIECE] for i in range(0, len(args), _ARGUMENT_PIECE)]
+
+
+AdmissionCheck = Callable[[MockJob], ErrorReply | None]
+"""Called for every valid completion request before it is answered; returning an error
+answers with it instead. The hook rate limits and similar gates attach to."""
+
+
+class Reading(NamedTuple):
+    """What a wire format read from a valid request body, before the answer is made."""
+
+    model: str
+    stream: bool
+    include_usage: bool
+    """Whether a stream ends with a usage event (Anthropic's always carries usage)."""
+    texts: list[str]
+    """The text of every message, a system prompt included: what input tokens count."""
+    prompt: str
+    """The text of the last user message: what the answer answers."""
+    max_tokens: int | None
+    tool: ToolCall | None
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's content: a string, or the ``text`` of its parts (and of
+    parts nested in ``content``, like Anthropic tool results), joined by spaces so the
+    token count of the join is the sum of the parts'."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    parts: list[str] = []
+    for part in content:
+        if isinstance(part, str):
+            parts.append(part)
+        elif isinstance(part, dict):
+            text = part.get("text")
+            if isinstance(text, str):
+                parts.append(text)
+            elif "content" in part:
+                parts.append(text_of(part["content"]))
+    return " ".join(parts)
+
+
+def checked_max_tokens(value: Any) -> int | str | None:
+    """The value, None when absent, or a str saying what is wrong."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return "must be an integer >= 1"
+    return value
+
+
+class WireFormat(ABC):
+    """One provider's JSON shapes: request parsing, answers, stream events and errors.
+
+    One instance per app, built from its config. Subclasses set the class attributes and
+    implement the abstract methods; the rest is shared.
+    """
+
+    provider: ClassVar[Provider]
+    request_id_header: ClassVar[str]
+    """Response header carrying the request id."""
+    accepts_x_api_key: ClassVar[bool]
+    """Whether ``x-api-key`` is accepted besides ``Authorization: Bearer``."""
+    server_error_type: ClassVar[str]
+    """Error type of a 5xx the mock decides itself (shutting down)."""
+
+    __slots__ = ("_tool_pattern", "_tool_word", "config", "models")
+
+    def __init__(self, config: MockConfig) -> None:
+        self.config = config
+        self.models = frozenset(config.models) if config.models is not None else None
+        """Accepted model names; None accepts any."""
+        trigger = config.tool_trigger
+        self._tool_word = trigger.lower()
+        self._tool_pattern = re.compile(rf"\b{re.escape(trigger)}\b", re.IGNORECASE)
+
+    # -- what each format defines ----------------------------------------------------------
+
+    @abstractmethod
+    def _read(self, body: dict[str, Any], serial: int, request_id: str) -> Reading | ErrorReply:
+        """What a request body asks for, or the 400/404 the provider would answer, in
+        the order the provider checks. ``serial`` numbers the tool call id."""
+
+    @abstractmethod
+    def _model_not_found(self, model: str, request_id: str) -> ErrorReply:
+        """The 404 for a model ``MockConfig.models`` does not list."""
+
+    @abstractmethod
+    def render(self, job: MockJob) -> bytes:
+        """The plain (non-streamed) answer's JSON body."""
+
+    @abstractmethod
+    def stream(self, job: MockJob, fault: FaultKind | None) -> StreamFrames:
+        """The streamed answer's events; ``fault`` says which fault event to prepare."""
+
+    @abstractmethod
+    def auth_error(self, bearer_sent: bool, request_id: str) -> ErrorReply:
+        """The 401 for a missing or wrong key. Neither key is ever echoed: error bodies
+        end up in logs."""
+
+    @abstractmethod
+    def model_listing(self, names: Sequence[str]) -> dict[str, Any]:
+        """The ``GET /v1/models`` body."""
+
+    # -- shared ----------------------------------------------------------------------------
+
+    def parse(
+        self, body: dict[str, Any], serial: int, request_id: str, idempotency_key: str | None
+    ) -> MockJob | ErrorReply:
+        """The job a request body asks for, or the 400/404 the provider would answer."""
+        reading = self._read(body, serial, request_id)
+        if isinstance(reading, ErrorReply):
+            return reading
+        model, stream, include_usage, texts, prompt, max_tokens, tool = reading
+        return MockJob(
+            provider=self.provider,
+            model=model,
+            stream=stream,
+            include_usage=include_usage,
+            input_tokens=count_input_tokens(texts),
+            max_tokens=max_tokens,
+            answer=generate_answer(prompt, max_tokens, model),
+            tool=tool,
+            request_id=request_id,
+            serial=serial,
+            idempotency_key=idempotency_key,
+        )
+
+    def response_headers(self, request_id: str) -> dict[str, str]:
+        return {self.request_id_header: request_id}
+
+    def invalid(self, message: str, param: str | None, request_id: str) -> ErrorReply:
+        """A 400 ``invalid_request_error``."""
+        return provider_error(
+            self.provider,
+            400,
+            "invalid_request_error",
+            message,
+            param=param,
+            request_id=request_id,
+        )
+
+    def fault_reply(self, fault: FaultKind, request_id: str) -> ErrorReply:
+        """The error answer of a status fault (see :func:`~.faults.fault_reply`)."""
+        config = self.config
+        return fault_reply(
+            fault,
+            self.provider,
+            retry_after_s=config.retry_after_s,
+            anthropic_overloaded_status=config.anthropic_overloaded_status,
+            request_id=request_id,
+        )
+
+    def shutting_down(self, request_id: str) -> ErrorReply:
+        """The 503 that ends a ``hang`` when the server shuts down."""
+        return provider_error(
+            self.provider,
+            503,
+            self.server_error_type,
+            "The mock server is shutting down.",
+            request_id=request_id,
+        )
+
+    # -- parsing rules both formats share ----------------------------------------------------
+
+    @staticmethod
+    def _read_messages(
+        messages: list[Any], roles: tuple[str, ...] | None, texts: list[str]
+    ) -> str | None:
+        """Append the text of every message to ``texts`` and return the prompt (the text
+        of the last user message), or None if a message is not an object with a role in
+        ``roles`` (None: any string)."""
+        prompt = ""
+        for message in messages:
+            if not isinstance(message, dict):
+                return None
+            role = message.get("role")
+            if not (isinstance(role, str) if roles is None else role in roles):
+                return None
+            text = text_of(message.get("content"))
+            texts.append(text)
+            if role == "user":
+                prompt = text
+        return prompt
+
+    def _unknown_model(self, model: str, request_id: str) -> ErrorReply | None:
+        """The 404 if ``MockConfig.models`` is set and does not list ``model``."""
+        if self.models is None or model in self.models:
+            return None
+        return self._model_not_found(model, request_id)
+
+    def _wants_tool(self, prompt: str) -> bool:
+        """Whether the prompt contains the tool trigger word."""
+        return self._tool_pattern.search(prompt) is not None
+
+    def _tool_call(self, prompt: str, names: list[str], call_id: str) -> ToolCall | None:
+        """The call of the offered tool (``names``) the trigger word picks; None if no
+        tool of the right kind was offered."""
+        if not names:
+            return None
+        word = self._tool_word
+        name = next((n for n in names if word in n.lower()), names[0])
+        match = _CITY_PATTERN.search(prompt)
+        city = match.group(1).capitalize() if match else "Paris"
+        return ToolCall(call_id, name, dumps({"location": city}))
