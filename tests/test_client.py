@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import anyio
 import pytest
 import structlog
 
@@ -22,6 +21,7 @@ from sluicegate import (
     TextDelta,
     TransportError,
 )
+from sluicegate.transports.base import TransportFailure
 
 pytestmark = pytest.mark.anyio
 
@@ -210,14 +210,19 @@ async def test_transport_failure_is_a_retryable_transport_error() -> None:
     assert info.value.retryable and info.value.status is None
 
 
-async def test_timeout_is_a_typed_error(anyio_backend: str) -> None:
-    class Hanging(ScriptedTransport):
-        async def send(self, request):  # type: ignore[no-untyped-def]
-            await anyio.sleep_forever()
-
-    async with openai_client(Hanging(Answer()), timeout=0.01) as client:
-        with pytest.raises(sluicegate.RequestTimeoutError, match=r"within 0\.01s"):
+async def test_a_transport_timeout_is_a_typed_retryable_error() -> None:
+    transport = ScriptedTransport(TransportFailure("timeout", "ReadTimeout"))
+    async with openai_client(transport, timeout=0.5) as client:
+        with pytest.raises(sluicegate.RequestTimeoutError, match=r"within 0\.5s") as info:
             await client.chat("openai/m", "hi")
+    assert info.value.retryable
+
+
+async def test_the_in_memory_mock_times_out_a_hang_too() -> None:
+    async with Client(timeout=0.05, load_entry_points=False) as client:
+        with pytest.raises(sluicegate.RequestTimeoutError):
+            await client.chat("mock/fast", "hi", headers={"x-mock-fault": "hang"})
+        assert (await client.chat("mock/fast", "hi")).text
 
 
 async def test_fan_out_keeps_every_answer_when_one_model_fails() -> None:

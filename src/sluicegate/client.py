@@ -40,7 +40,7 @@ from sluicegate.providers.base import BoundProvider, ProviderSettings, ProviderS
 from sluicegate.secrets import Secret
 from sluicegate.streaming import EventStream
 from sluicegate.transports import make_transport
-from sluicegate.transports.base import Transport
+from sluicegate.transports.base import Transport, TransportOptions
 from sluicegate.types import (
     Message,
     Metadata,
@@ -138,7 +138,7 @@ class Client:
         self._extra_middleware = list(middleware)
         self._disabled = frozenset(disable)
         self._timeout = timeout
-        self._connect_timeout = connect_timeout
+        self._transport_options = TransportOptions(concurrency, connect_timeout, timeout)
         self._logger = logger
         self._pm, self._plugin_errors = make_plugin_manager(
             load_entry_points=load_entry_points, plugins=plugins
@@ -269,13 +269,10 @@ class Client:
         transport = self._transports.get(key)
         if transport is None:
             if spec is not None and spec.transport_factory is not None:
-                transport = spec.transport_factory(self._concurrency)
+                transport = spec.transport_factory(self._transport_options)
             else:
                 transport = make_transport(
-                    self._transport_choice,
-                    concurrency=self._concurrency,
-                    connect_timeout=self._connect_timeout,
-                    http_client=self._http_client,
+                    self._transport_choice, self._transport_options, http_client=self._http_client
                 )
             self._transports[key] = transport
         return transport

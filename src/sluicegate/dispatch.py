@@ -24,13 +24,15 @@ from sluicegate.errors import (
 from sluicegate.providers.base import BoundProvider, StreamDecoder
 from sluicegate.sse import SSEDecoder
 from sluicegate.streaming import EventStream, ResponseBuilder
-from sluicegate.transports.base import HttpStream, TransportFailure
+from sluicegate.transports.base import HttpRequest, HttpResponse, HttpStream, TransportFailure
 from sluicegate.types import Done, Request, StreamEvent
 
 
 class Dispatcher:
-    """Sends one attempt of a request to its provider. ``timeout`` bounds a plain call's
-    whole exchange, a stream's wait for its headers, and each gap between stream chunks."""
+    """Sends one attempt of a request to its provider.
+
+    Timeouts are the transports' own timers, configured once (``TransportOptions``), so an
+    attempt costs no cancel scope here; ``timeout`` is kept only to word the error."""
 
     def __init__(self, providers: Mapping[str, BoundProvider], timeout: float | None) -> None:
         self._providers = dict(providers)
@@ -46,54 +48,50 @@ class Dispatcher:
             )
         return bound
 
-    async def __call__(self, request: Request) -> Reply:
-        bound = self.bound(request)
-        http_request = bound.codec.encode(request)
-        try:
-            if request.stream:
-                return await self._open_stream(bound, request, http_request)
-            if self._timeout is None:
-                response = await bound.transport.send(http_request)
-            else:
-                with anyio.fail_after(self._timeout):
-                    response = await bound.transport.send(http_request)
-        except TimeoutError:
-            raise RequestTimeoutError(
-                f"no answer within {self._timeout:g}s",
+    def _transport_error(
+        self, bound: BoundProvider, request: Request, failure: TransportFailure
+    ) -> ProviderError:
+        if failure.phase == "timeout":
+            return RequestTimeoutError(
+                f"no answer within {self._timeout:g}s ({failure.detail})"
+                if self._timeout is not None
+                else f"timed out ({failure.detail})",
                 provider=bound.name,
                 model=request.model_name,
                 retryable=True,
-            ) from None
+            )
+        return TransportError(
+            str(failure), provider=bound.name, model=request.model_name, retryable=True
+        )
+
+    async def __call__(self, request: Request) -> Reply:
+        bound = self.bound(request)
+        http_request = bound.codec.encode(request)
+        if request.stream:
+            return await self._open_stream(bound, request, http_request)
+        try:
+            response = await bound.transport.send(http_request)
         except TransportFailure as failure:
-            raise TransportError(
-                str(failure), provider=bound.name, model=request.model_name, retryable=True
-            ) from None
+            raise self._transport_error(bound, request, failure) from None
         if 200 <= response.status < 300:
             return bound.codec.decode(request, response)
         raise bound.codec.decode_error(request, response)
 
     async def _open_stream(
-        self, bound: BoundProvider, request: Request, http_request: object
+        self, bound: BoundProvider, request: Request, http_request: HttpRequest
     ) -> EventStream:
-        from sluicegate.transports.base import HttpRequest
-
-        assert isinstance(http_request, HttpRequest)
-        if self._timeout is None:
+        try:
             stream = await bound.transport.open_stream(http_request)
-        else:
-            with anyio.fail_after(self._timeout):
-                stream = await bound.transport.open_stream(http_request)
-        if not 200 <= stream.status < 300:
-            try:
-                with anyio.fail_after(self._timeout or 60.0):
+            if not 200 <= stream.status < 300:
+                try:
                     body = await stream.read()
-            finally:
-                await stream.aclose()
-            from sluicegate.transports.base import HttpResponse
-
-            raise bound.codec.decode_error(
-                request, HttpResponse(stream.status, stream.headers, body)
-            )
+                finally:
+                    await stream.aclose()
+                raise bound.codec.decode_error(
+                    request, HttpResponse(stream.status, stream.headers, body)
+                )
+        except TransportFailure as failure:
+            raise self._transport_error(bound, request, failure) from None
         source = _ProviderStreamSource(
             bound, request, stream, bound.codec.stream_decoder(request), self._timeout
         )
@@ -178,23 +176,18 @@ class _ProviderStreamSource:
     async def _pull(self) -> None:
         at_end = False
         try:
-            if self._timeout is None:
-                chunk = await self._chunks.__anext__()
-            else:
-                with anyio.fail_after(self._timeout):
-                    chunk = await self._chunks.__anext__()
+            chunk = await self._chunks.__anext__()
             events = self._sse.feed(chunk)
         except StopAsyncIteration:
             events = self._sse.close()
             at_end = True
-        except TimeoutError:
-            self._failure = {
-                "message": f"no stream data within {self._timeout:g}s",
-                "retryable": True,
-            }
-            return
         except TransportFailure as failure:
-            self._failure = {"message": f"stream cut: {failure}", "retryable": True}
+            if failure.phase == "timeout":
+                waited = f" within {self._timeout:g}s" if self._timeout is not None else ""
+                message = f"no stream data{waited} ({failure.detail})"
+            else:
+                message = f"stream cut: {failure}"
+            self._failure = {"message": message, "retryable": True}
             return
         for sse in events:
             try:

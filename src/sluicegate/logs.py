@@ -53,7 +53,8 @@ def _level(level: str | int | None) -> int:
 
 def get_logger(name: str = "sluicegate", level: str | int | None = None) -> Any:
     """sluicegate's logger: the application's structlog setup with redaction first, or a
-    quiet stderr logger when the application has not configured structlog.
+    quiet stderr logger when the application has not configured structlog. It is bound
+    at once (a lazy structlog proxy would rebuild the logger on every call).
 
     structlog is imported here, when a client is built, not at ``import sluicegate``:
     importing it costs more than the rest of sluicegate together."""
@@ -61,7 +62,9 @@ def get_logger(name: str = "sluicegate", level: str | int | None = None) -> Any:
 
     if structlog.is_configured():
         processors = [redact_secrets, *structlog.get_config()["processors"]]
-        return structlog.wrap_logger(None, processors=processors, logger_factory_args=(name,))
+        return structlog.wrap_logger(
+            None, processors=processors, logger_factory_args=(name,)
+        ).bind()
     return structlog.wrap_logger(
         structlog.PrintLogger(sys.stderr),
         processors=[
@@ -72,7 +75,14 @@ def get_logger(name: str = "sluicegate", level: str | int | None = None) -> Any:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_level(level)),
         logger_name=name,
-    )
+    ).bind()
+
+
+def is_enabled(logger: Any, level: int) -> bool:
+    """Whether ``logger`` emits ``level`` (decided once per client, so a filtered-out
+    event costs nothing per request); True when the logger cannot tell."""
+    check = getattr(logger, "is_enabled_for", None)
+    return bool(check(level)) if check is not None else True
 
 
 def configure_logging(level: str | int | None = None, *, json: bool = False) -> None:

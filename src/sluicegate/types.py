@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
@@ -73,6 +73,11 @@ class Message:
 
         if isinstance(value, Message):
             return value
+        if type(value) is dict and len(value) == 2:
+            # the common case, {"role": ..., "content": "text"}, without the general checks
+            role, text = value.get("role"), value.get("content")
+            if role in _ROLES and type(text) is str:
+                return cls(role=role, content=text)
         if not isinstance(value, Mapping):
             raise BadInputError(f"{where} must be a mapping with 'role' and 'content'", field=where)
         role = value.get("role")
@@ -165,18 +170,30 @@ class Params:
         if not kwargs:
             return _DEFAULT_PARAMS
         stop = kwargs.get("stop")
+        tools = kwargs.get("tools")
+        extra = {k: v for k, v in kwargs.items() if k not in cls._KNOWN}
         return cls(
             temperature=kwargs.get("temperature"),
             max_tokens=kwargs.get("max_tokens"),
             top_p=kwargs.get("top_p"),
-            stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
-            tools=tuple(Tool.coerce(t) for t in kwargs.get("tools") or ()),
+            stop=(stop,) if isinstance(stop, str) else tuple(stop) if stop else (),
+            tools=tuple(Tool.coerce(t) for t in tools) if tools else (),
             tool_choice=kwargs.get("tool_choice"),
-            extra=MappingProxyType({k: v for k, v in kwargs.items() if k not in cls._KNOWN}),
+            extra=MappingProxyType(extra) if extra else _EMPTY,
         )
 
 
 _DEFAULT_PARAMS = Params()
+
+
+def _fast_replace(obj: Any, cls: type, names: tuple[str, ...], changes: dict[str, Any]) -> Any:
+    """``dataclasses.replace`` without its per-call field introspection (it costs several
+    microseconds, paid on every request by every stage that changes one)."""
+    for name in names:
+        if name not in changes:
+            changes[name] = getattr(obj, name)
+    return cls(**changes)
+
 
 _request_counter = itertools.count(1)
 _PROCESS_TAG = f"{os.getpid():x}"
@@ -230,7 +247,10 @@ class Request:
 
     def replace(self, **changes: Any) -> Request:
         """A copy with some fields changed (the chain's way to alter a request)."""
-        return replace(self, **changes)
+        return _fast_replace(self, Request, _REQUEST_FIELDS, changes)  # type: ignore[no-any-return]
+
+
+_REQUEST_FIELDS = tuple(f.name for f in fields(Request))
 
 
 def coerce_messages(messages: str | Iterable[Message | Mapping[str, Any]]) -> tuple[Message, ...]:
@@ -279,7 +299,10 @@ class Response:
 
     def replace(self, **changes: Any) -> Response:
         """A copy with some fields changed (how middleware stamps latency, attempts, cost)."""
-        return replace(self, **changes)
+        return _fast_replace(self, Response, _RESPONSE_FIELDS, changes)  # type: ignore[no-any-return]
+
+
+_RESPONSE_FIELDS = tuple(f.name for f in fields(Response))
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,17 +4,22 @@ The request event is emitted outermost (it sees the final outcome after every re
 fallback), the attempt event innermost (it sees each try on the wire). Both carry the
 request id, model, status, latency and tokens as fields. Observer plugins are told about
 finished requests and failed attempts from the same two places.
+
+Which levels are enabled is decided once, when the client is built: an event that would
+be filtered out is not even assembled, and the attempt stage leaves the chain entirely
+when neither its events nor an observer would see anything.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.errors import ProviderError, SluicegateError
-from sluicegate.logs import get_logger
+from sluicegate.logs import get_logger, is_enabled
 from sluicegate.observers import AttemptFailed, Observers, RequestFinished
 from sluicegate.streaming import EventStream
 from sluicegate.types import Request, Response
@@ -35,6 +40,9 @@ class RequestLogger:
         self._log = logger
         self._observers = observers
         self._clock = clock
+        self._info = is_enabled(logger, logging.INFO)
+        self._warning = is_enabled(logger, logging.WARNING)
+        self._observed = bool(observers.request_finished)
 
     async def __call__(self, request: Request, call_next: CallNext) -> Reply:
         started = self._clock()
@@ -48,30 +56,32 @@ class RequestLogger:
                 on_done=lambda response: self._finished(request, response, started),
                 on_error=lambda exc: self._failed(request, exc, started),
             )
-        self._finished(request, reply, started)
+        if self._info or self._observed:
+            self._finished(request, reply, started)
         return reply
 
     def _finished(self, request: Request, response: Response, started: float) -> None:
         latency = self._clock() - started
-        usage = response.usage
-        self._log.info(
-            "request.finished",
-            request_id=request.metadata.request_id,
-            model=request.model,
-            answered_by=response.model,
-            status="ok",
-            latency_s=round(latency, 6),
-            attempts=response.attempts,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cached_tokens=usage.cached_tokens,
-        )
-        if self._observers.request_finished:
+        if self._info:
+            usage = response.usage
+            self._log.info(
+                "request.finished",
+                request_id=request.metadata.request_id,
+                model=request.model,
+                answered_by=response.model,
+                status="ok",
+                latency_s=round(latency, 6),
+                attempts=response.attempts,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cached_tokens=usage.cached_tokens,
+            )
+        if self._observed:
             self._observers.emit_request_finished(RequestFinished(request, response, None, latency))
 
     def _failed(self, request: Request, error: BaseException, started: float) -> None:
         latency = self._clock() - started
-        if isinstance(error, SluicegateError):
+        if self._warning and isinstance(error, SluicegateError):
             self._log.warning(
                 "request.failed",
                 request_id=request.metadata.request_id,
@@ -81,7 +91,7 @@ class RequestLogger:
                 error=error.message,
                 latency_s=round(latency, 6),
             )
-        if self._observers.request_finished:
+        if self._observed:
             self._observers.emit_request_finished(RequestFinished(request, None, error, latency))
 
 
@@ -94,24 +104,27 @@ class AttemptLogger:
         self._log = logger
         self._observers = observers
         self._clock = clock
+        self._debug = is_enabled(logger, logging.DEBUG)
+        self._info = is_enabled(logger, logging.INFO)
 
     async def __call__(self, request: Request, call_next: CallNext) -> Reply:
         started = self._clock()
         try:
             reply = await call_next(request)
         except SluicegateError as exc:
-            self._log.info(
-                "attempt.failed",
-                request_id=request.metadata.request_id,
-                model=request.model,
-                status=_status(exc),
-                retryable=exc.retryable,
-                latency_s=round(self._clock() - started, 6),
-            )
+            if self._info:
+                self._log.info(
+                    "attempt.failed",
+                    request_id=request.metadata.request_id,
+                    model=request.model,
+                    status=_status(exc),
+                    retryable=exc.retryable,
+                    latency_s=round(self._clock() - started, 6),
+                )
             if self._observers.attempt_failed:
                 self._observers.emit_attempt_failed(AttemptFailed(request, exc, 1))
             raise
-        if not isinstance(reply, EventStream):
+        if self._debug and not isinstance(reply, EventStream):
             self._log.debug(
                 "attempt.finished",
                 request_id=request.metadata.request_id,
@@ -122,10 +135,16 @@ class AttemptLogger:
             )
         return reply
 
+    @property
+    def has_work(self) -> bool:
+        return self._info or bool(self._observers.attempt_failed)
+
 
 def build_request_logger(context: ChainContext) -> RequestLogger:
     return RequestLogger(context.settings.get("logger") or get_logger(), context.observers)
 
 
-def build_attempt_logger(context: ChainContext) -> AttemptLogger:
-    return AttemptLogger(context.settings.get("logger") or get_logger(), context.observers)
+def build_attempt_logger(context: ChainContext) -> AttemptLogger | None:
+    """The attempt stage, or None when nothing would be logged or observed."""
+    stage = AttemptLogger(context.settings.get("logger") or get_logger(), context.observers)
+    return stage if stage.has_work else None

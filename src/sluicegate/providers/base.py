@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sluicegate.secrets import Secret
 from sluicegate.sse import SSEEvent
-from sluicegate.transports.base import HttpRequest, HttpResponse, Transport
+from sluicegate.transports.base import HttpRequest, HttpResponse, Transport, TransportOptions
 from sluicegate.types import Request, Response, StreamEvent
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class ProviderSpec:
     api_key_env: str | None = None
     base_url_env: str | None = None
     needs_key: bool = True
-    transport_factory: Callable[[int], Transport] | None = None
+    transport_factory: Callable[[TransportOptions], Transport] | None = None
     description: str = ""
 
 

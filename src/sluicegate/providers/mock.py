@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from sluicegate.providers.base import ProviderSpec
 from sluicegate.providers.openai import OpenAIProvider
-from sluicegate.transports.base import Transport
+from sluicegate.transports.base import Transport, TransportOptions
 from sluicegate.transports.memory import ASGIApp, MemoryTransport
 
 IN_MEMORY_BASE_URL = "http://mock.sluicegate.invalid/v1"
@@ -30,8 +30,8 @@ def _mock_app() -> ASGIApp:
     return app
 
 
-def _memory_transport(concurrency: int) -> Transport:
-    return MemoryTransport(app_factory=_mock_app)
+def _memory_transport(options: TransportOptions) -> Transport:
+    return MemoryTransport(app_factory=_mock_app, options=options)
 
 
 SPEC = ProviderSpec(

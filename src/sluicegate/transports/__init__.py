@@ -13,6 +13,7 @@ from sluicegate.transports.base import (
     HttpStream,
     Transport,
     TransportFailure,
+    TransportOptions,
 )
 
 TRANSPORT_NAMES = ("auto", "aiohttp", "httpx2")
@@ -26,13 +27,14 @@ def current_backend() -> str:
 
 
 def make_transport(
-    choice: str | Transport, *, concurrency: int, connect_timeout: float, http_client: Any = None
+    choice: str | Transport, options: TransportOptions, *, http_client: Any = None
 ) -> Transport:
     """The transport for ``choice``; ``"auto"`` is aiohttp on asyncio and httpx2 on trio,
     the fastest measured on each (shared/PERF-BASELINES.md)."""
     from sluicegate.transports.httpx_client import HttpxTransport
 
     if http_client is not None:
+        # the caller's client keeps the caller's timeouts, proxies and hooks
         return HttpxTransport(http_client, owns_client=False, name="user-httpx")
     if not isinstance(choice, str):
         return choice
@@ -44,9 +46,9 @@ def make_transport(
             raise ConfigError(f"transport 'aiohttp' needs asyncio, but this runs on {backend}")
         from sluicegate.transports.aiohttp import AiohttpTransport
 
-        return AiohttpTransport(concurrency, connect_timeout)
+        return AiohttpTransport(options)
     if choice == "httpx2":
-        return HttpxTransport.httpx2(concurrency, connect_timeout)
+        return HttpxTransport.httpx2(options)
     raise ConfigError(f"unknown transport {choice!r}; choose one of {', '.join(TRANSPORT_NAMES)}")
 
 
@@ -56,5 +58,6 @@ __all__ = [
     "HttpStream",
     "Transport",
     "TransportFailure",
+    "TransportOptions",
     "make_transport",
 ]

@@ -11,7 +11,12 @@ from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 
-from sluicegate.transports.base import HttpRequest, HttpResponse, TransportFailure
+from sluicegate.transports.base import (
+    HttpRequest,
+    HttpResponse,
+    TransportFailure,
+    TransportOptions,
+)
 
 
 class _AiohttpStream:
@@ -44,13 +49,15 @@ class AiohttpTransport:
 
     name = "aiohttp"
 
-    def __init__(self, concurrency: int, connect_timeout: float) -> None:
+    def __init__(self, options: TransportOptions) -> None:
         connector = aiohttp.TCPConnector(
-            limit=concurrency, limit_per_host=0, keepalive_timeout=30.0, ttl_dns_cache=300
+            limit=options.concurrency, limit_per_host=0, keepalive_timeout=30.0, ttl_dns_cache=300
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=options.connect_timeout, sock_read=options.read_timeout
+            ),
             skip_auto_headers=("User-Agent",),
             headers={"user-agent": "sluicegate"},
         )

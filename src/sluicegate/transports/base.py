@@ -33,6 +33,20 @@ class HttpResponse:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """What every transport is built with, once per client.
+
+    ``read_timeout`` bounds the wait for the first byte of an answer and every gap between
+    bytes after it; transports enforce it with their own timers, set up once, rather than
+    with a cancel scope per request. ``None`` waits forever.
+    """
+
+    concurrency: int = 64
+    connect_timeout: float = 10.0
+    read_timeout: float | None = 120.0
+
+
 @dataclass(slots=True)
 class TransportFailure(Exception):
     """The HTTP exchange failed below the protocol (``phase``: connect, read, timeout)."""

@@ -12,7 +12,12 @@ import importlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from sluicegate.transports.base import HttpRequest, HttpResponse, TransportFailure
+from sluicegate.transports.base import (
+    HttpRequest,
+    HttpResponse,
+    TransportFailure,
+    TransportOptions,
+)
 
 
 def _error_classes(
@@ -38,7 +43,7 @@ class _HttpxStream:
             async for chunk in self._response.aiter_bytes():
                 yield chunk
         except timeout as exc:
-            raise TransportFailure("read timeout", type(exc).__name__) from None
+            raise TransportFailure("timeout", type(exc).__name__) from None
         except transport as exc:
             raise TransportFailure("read", f"{type(exc).__name__}: {exc}") from None
 
@@ -59,18 +64,18 @@ class HttpxTransport:
         self._errors = _error_classes(client)
 
     @classmethod
-    def httpx2(cls, concurrency: int, connect_timeout: float) -> HttpxTransport:
+    def httpx2(cls, options: TransportOptions) -> HttpxTransport:
         """httpx2 with its pool sized to the client's concurrency (its default of 100
         connections / 20 keep-alive would cap throughput and reopen connections)."""
         import httpx2
 
         client = httpx2.AsyncClient(
             limits=httpx2.Limits(
-                max_connections=concurrency,
-                max_keepalive_connections=concurrency,
+                max_connections=options.concurrency,
+                max_keepalive_connections=options.concurrency,
                 keepalive_expiry=30.0,
             ),
-            timeout=httpx2.Timeout(None, connect=connect_timeout),
+            timeout=httpx2.Timeout(options.read_timeout, connect=options.connect_timeout),
             follow_redirects=False,
         )
         return cls(client, owns_client=True, name="httpx2")

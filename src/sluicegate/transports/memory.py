@@ -15,7 +15,12 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from sluicegate.transports.base import HttpRequest, HttpResponse, TransportFailure
+from sluicegate.transports.base import (
+    HttpRequest,
+    HttpResponse,
+    TransportFailure,
+    TransportOptions,
+)
 
 ASGIApp = Callable[
     [
@@ -68,7 +73,11 @@ class MemoryTransport:
     name = "memory"
 
     def __init__(
-        self, app: ASGIApp | None = None, *, app_factory: Callable[[], ASGIApp] | None = None
+        self,
+        app: ASGIApp | None = None,
+        *,
+        app_factory: Callable[[], ASGIApp] | None = None,
+        options: TransportOptions | None = None,
     ) -> None:
         """Serve ``app``, or the app ``app_factory`` builds on first use (so a client that
         never calls the mock provider never imports the mock server)."""
@@ -76,6 +85,17 @@ class MemoryTransport:
             raise ValueError("give exactly one of app and app_factory")
         self._app = app
         self._factory = app_factory
+        self._timeout = (options or TransportOptions()).read_timeout
+
+    async def _timed_exchange(self, request: HttpRequest) -> _Exchange:
+        """The app's whole answer within the read timeout (an app has no socket timer)."""
+        if self._timeout is None:
+            return await self._exchange(request)
+        try:
+            with anyio.fail_after(self._timeout):
+                return await self._exchange(request)
+        except TimeoutError:
+            raise TransportFailure("timeout", f"no answer within {self._timeout:g}s") from None
 
     async def _exchange(self, request: HttpRequest) -> _Exchange:
         if self._app is None:
@@ -142,13 +162,13 @@ class MemoryTransport:
         return exchange
 
     async def send(self, request: HttpRequest) -> HttpResponse:
-        exchange = await self._exchange(request)
+        exchange = await self._timed_exchange(request)
         if exchange.failure is not None:
             raise exchange.failure
         return HttpResponse(exchange.status, exchange.headers, b"".join(exchange.chunks))
 
     async def open_stream(self, request: HttpRequest) -> _MemoryStream:
-        return _MemoryStream(await self._exchange(request))
+        return _MemoryStream(await self._timed_exchange(request))
 
     async def aclose(self) -> None:
         return None
