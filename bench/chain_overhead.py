@@ -1,0 +1,211 @@
+"""sluicegate's own CPU per request, without any network: where the overhead goes.
+
+http_clients.py compares whole clients through real sockets, which on a shared 2-core
+machine is noisy by tens of percent. This measures only what sluicegate adds above its
+transport: the Client's default chain with a transport that answers at once with a fixed
+body, in one process pinned to one core, many requests, best of several rounds. It then
+times each piece of the hot path on its own (building the Request, auth's copy, encode,
+decode, the loggers, the latency stamp, and what a timeout scope would cost), so a
+regression or a target miss can be pinned to a line. ``--profile`` adds a cProfile
+listing of the chain.
+
+Run: ``python bench/chain_overhead.py`` (about 20 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import json
+import os
+import pstats
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+import sluicegate
+from sluicegate.transports.base import HttpRequest, HttpResponse
+
+API_KEY = "sk-bench-key-0123456789abcdef"
+MODEL = "openai/gpt-bench"
+MESSAGES: list[dict[str, str]] = [{"role": "user", "content": "hello"}]
+BODY = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1_764_000_000,
+        "model": "gpt-bench",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello! A fixed answer."},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 10, "total_tokens": 19},
+    }
+).encode()
+
+
+class NullTransport:
+    """Answers every request at once with the same body: the chain's cost alone."""
+
+    name = "null"
+
+    def __init__(self) -> None:
+        self._response = HttpResponse(200, {"content-type": "application/json"}, BODY)
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        return self._response
+
+    async def open_stream(self, request: HttpRequest) -> Any:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _client() -> sluicegate.Client:
+    return sluicegate.Client(
+        providers={
+            "openai": sluicegate.ProviderSettings(base_url="http://127.0.0.1:9/v1", api_key=API_KEY)
+        },
+        concurrency=1,
+        transport=NullTransport(),
+    )
+
+
+def _best_us(fn: Callable[[], object], n: int, rounds: int) -> float:
+    """Best-of-rounds CPU µs per call of a synchronous piece."""
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.process_time()
+        for _ in range(n):
+            fn()
+        best = min(best, time.process_time() - t0)
+    return best / n * 1e6
+
+
+async def _best_async_us(fn: Callable[[], Any], n: int, rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.process_time()
+        for _ in range(n):
+            await fn()
+        best = min(best, time.process_time() - t0)
+    return best / n * 1e6
+
+
+async def measure(n: int, rounds: int, profile: bool) -> dict[str, float]:
+    """CPU µs per request of the whole chain and of each piece of the hot path."""
+    out: dict[str, float] = {}
+    async with _client() as client:
+
+        async def chat() -> None:
+            await client.chat(MODEL, MESSAGES, max_tokens=16)
+
+        for _ in range(200):
+            await chat()
+        gc.collect()
+        out["client.chat() total"] = await _best_async_us(chat, n, rounds)
+
+        def baseline() -> None:
+            # What every raw client in http_clients.py does outside HTTP.
+            body = json.dumps({"model": "gpt-bench", "messages": MESSAGES, "max_tokens": 16})
+            json.loads(BODY)["choices"][0]["message"]["content"]
+            del body
+
+        out["raw client's own JSON work (dumps + loads)"] = _best_us(baseline, n, rounds)
+
+        # The pieces, through the client's internals (they may move; skip what is gone).
+        pieces: dict[str, Callable[[], object]] = {}
+        try:
+            request = client._request(MODEL, MESSAGES, {"max_tokens": 16}, False)
+            bound = client._providers["openai"]
+            codec = bound.codec
+            key = bound.credential
+            with_key = request.replace(credential=key)
+            http_request = codec.encode(with_key)
+            http_response = HttpResponse(200, {}, BODY)
+            response = codec.decode(with_key, http_response)
+            pieces["Client._request (Request, Messages, Params, Metadata, id)"] = lambda: (
+                client._request(MODEL, MESSAGES, {"max_tokens": 16}, False)
+            )
+            pieces["auth: request.replace(credential=...)"] = lambda: request.replace(
+                credential=key
+            )
+            pieces["OpenAIProvider.encode"] = lambda: codec.encode(with_key)
+            pieces["OpenAIProvider.decode"] = lambda: codec.decode(with_key, http_response)
+            pieces["send: response.replace(latency=...)"] = lambda: response.replace(latency=0.1)
+            pieces["json.loads(body) alone"] = lambda: json.loads(BODY)
+            del http_request
+        except (AttributeError, KeyError, TypeError) as exc:
+            out[f"pieces skipped ({type(exc).__name__}: {exc})"] = 0.0
+        for name, fn in pieces.items():
+            out[name] = _best_us(fn, n, rounds)
+
+        def timeout_scope() -> None:
+            with anyio.fail_after(120):  # noqa: ASYNC100 - timing the scope itself
+                pass
+
+        out["anyio.fail_after(120) enter+exit (what a per-request timeout scope costs)"] = _best_us(
+            timeout_scope, n, rounds
+        )
+
+        try:
+            from sluicegate.logs import get_logger
+
+            log = get_logger()
+            out["logging: filtered log.info (request.finished)"] = _best_us(
+                lambda: log.info(
+                    "request.finished",
+                    request_id="req_1",
+                    model=MODEL,
+                    answered_by=MODEL,
+                    status="ok",
+                    latency_s=0.001,
+                    attempts=1,
+                    input_tokens=9,
+                    output_tokens=10,
+                    cached_tokens=0,
+                ),
+                n,
+                rounds,
+            )
+        except ImportError:
+            pass
+        out["time.perf_counter()"] = _best_us(time.perf_counter, n, rounds)
+
+        if profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(n):
+                await chat()
+            profiler.disable()
+            stats = pstats.Stats(profiler)
+            print("\n--- cProfile of client.chat() over a null transport, by tottime ---")
+            stats.sort_stats("tottime").print_stats(25)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cpu", type=int, default=0, help="pin to this core (-1: no pinning)")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args(argv)
+    if args.cpu >= 0 and args.cpu in os.sched_getaffinity(0):
+        os.sched_setaffinity(0, {args.cpu})
+    for backend in ("asyncio", "trio"):
+        results = anyio.run(measure, args.requests, args.rounds, args.profile, backend=backend)
+        print(f"\n{backend}: CPU µs per request, best of {args.rounds} x {args.requests}")
+        for name, us in results.items():
+            print(f"  {us:8.2f}  {name}")
+
+
+if __name__ == "__main__":
+    main()
