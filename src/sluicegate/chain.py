@@ -12,11 +12,13 @@ stage.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
+from sluicegate.clock import AnyioClock, Clock
 from sluicegate.streaming import EventStream
 from sluicegate.types import Request, Response
 
@@ -57,11 +59,19 @@ class Phase(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class ChainContext:
-    """What a middleware factory may use while the client is being built."""
+    """What a middleware factory may use while the client is being built.
+
+    ``clock`` and ``rng`` are the client's injected time and randomness: every stage that
+    waits, measures or jitters uses them, so tests replace both. ``settings`` holds each
+    stage's configuration under its name (``"retry"``, ``"rate_limit"``...): None means
+    the stage's defaults, False turns the stage off.
+    """
 
     providers: Mapping[str, BoundProvider]
     observers: Observers
     settings: Mapping[str, Any] = field(default_factory=dict)
+    clock: Clock = field(default_factory=AnyioClock)
+    rng: random.Random = field(default_factory=random.Random)
 
 
 MiddlewareFactory: TypeAlias = Callable[[ChainContext], "Middleware | None"]

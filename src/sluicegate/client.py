@@ -9,6 +9,7 @@ building one Request and one plain await per stage.
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from sluicegate.chain import (
     compose,
     order_specs,
 )
+from sluicegate.clock import AnyioClock, Clock
 from sluicegate.dispatch import Dispatcher
 from sluicegate.errors import ConfigError, SluicegateError
 from sluicegate.observers import Observers
@@ -112,6 +114,8 @@ class Client:
     variables as the official SDKs do. ``transport`` is ``"auto"`` (aiohttp on asyncio,
     httpx2 on trio), ``"aiohttp"``, ``"httpx2"`` or a Transport; ``http_client`` uses the
     caller's own ``httpx.AsyncClient``. ``disable`` removes middleware stages by name.
+    ``stage_settings`` configures stages by name (``{"retry": RetryPolicy(...)}``);
+    ``clock`` and ``rng`` replace time and randomness for every stage (tests).
     """
 
     def __init__(
@@ -128,6 +132,9 @@ class Client:
         timeout: float | None = 120.0,
         connect_timeout: float = 10.0,
         logger: Any = None,
+        stage_settings: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
@@ -140,6 +147,9 @@ class Client:
         self._timeout = timeout
         self._transport_options = TransportOptions(concurrency, connect_timeout, timeout)
         self._logger = logger
+        self._stage_settings = dict(stage_settings or {})
+        self._clock: Clock = clock or AnyioClock()
+        self._rng = rng or random.Random()
         self._pm, self._plugin_errors = make_plugin_manager(
             load_entry_points=load_entry_points, plugins=plugins
         )
@@ -205,7 +215,11 @@ class Client:
             observer_functions(self._pm, "sluicegate_attempt_failed"),
         )
         context = ChainContext(
-            providers=self._providers, observers=observers, settings={"logger": self._logger}
+            providers=self._providers,
+            observers=observers,
+            settings={**self._stage_settings, "logger": self._logger},
+            clock=self._clock,
+            rng=self._rng,
         )
         stages: list[Middleware] = []
         names: list[str] = []

@@ -208,7 +208,10 @@ def new_request_id() -> str:
 class Metadata:
     """What the caller and the chain know about a request beyond what the provider sees.
 
-    ``deadline`` is an absolute time on the client's clock (seconds), or None.
+    ``deadline`` is an absolute time on the client's clock (seconds), or None; it covers
+    every attempt and every wait. ``fallbacks`` are models to try, in order, when this
+    one's circuit is open or its retries are spent. ``attempt`` is set by the retry stage
+    (1 for the first try).
     """
 
     request_id: str = ""
@@ -217,6 +220,15 @@ class Metadata:
     deadline: float | None = None
     idempotency_key: str | None = None
     headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    fallbacks: tuple[str, ...] = ()
+    attempt: int = 1
+
+    def replace(self, **changes: Any) -> Metadata:
+        """A copy with some fields changed."""
+        return _fast_replace(self, Metadata, _METADATA_FIELDS, changes)  # type: ignore[no-any-return]
+
+
+_METADATA_FIELDS = tuple(f.name for f in fields(Metadata))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -122,7 +122,9 @@ class AttemptLogger:
                     latency_s=round(self._clock() - started, 6),
                 )
             if self._observers.attempt_failed:
-                self._observers.emit_attempt_failed(AttemptFailed(request, exc, 1))
+                self._observers.emit_attempt_failed(
+                    AttemptFailed(request, exc, request.metadata.attempt)
+                )
             raise
         if self._debug and not isinstance(reply, EventStream):
             self._log.debug(

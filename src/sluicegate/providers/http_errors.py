@@ -16,6 +16,7 @@ from sluicegate.errors import (
     AuthenticationError,
     ProviderError,
     RateLimitedError,
+    ResponseFormatError,
 )
 from sluicegate.retry_after import parse_retry_after
 
@@ -67,3 +68,17 @@ def excerpt(body: bytes, limit: int = 300) -> str:
     """A short, printable piece of a body for an error message."""
     text = body[:limit].decode("utf-8", "replace")
     return text + ("…" if len(body) > limit else "")
+
+
+def malformed_answer(
+    *, provider: str, model: str, what: str, exc: BaseException, body: bytes, status: int
+) -> ResponseFormatError:
+    """The error for a 2xx answer the codec could not read. Retryable: a malformed body is
+    a server fault that a second attempt usually does not repeat."""
+    return ResponseFormatError(
+        f"malformed {what} ({type(exc).__name__}): {excerpt(body)!r}",
+        provider=provider,
+        model=model,
+        status=status,
+        retryable=True,
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 from sluicegate.errors import ProviderError, ResponseFormatError
 from sluicegate.providers.base import ProviderSpec
-from sluicegate.providers.http_errors import error_for_status, excerpt
+from sluicegate.providers.http_errors import error_for_status, excerpt, malformed_answer
 from sluicegate.sse import SSEEvent
 from sluicegate.transports.base import HttpRequest, HttpResponse
 from sluicegate.types import (
@@ -148,12 +148,13 @@ class OpenAIProvider:
                 raw=data,
             )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise ResponseFormatError(
-                f"malformed chat completion ({type(exc).__name__}): {excerpt(response.body)!r}",
+            raise malformed_answer(
                 provider=self.name,
                 model=request.model_name,
+                what="chat completion",
+                exc=exc,
+                body=response.body,
                 status=response.status,
-                retryable=True,
             ) from None
 
     def decode_error(self, request: Request, response: HttpResponse) -> ProviderError:

@@ -18,8 +18,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sluicegate.errors import ProviderError, ResponseFormatError
-from sluicegate.providers.http_errors import error_for_status, excerpt
+from sluicegate.errors import ProviderError
+from sluicegate.providers.http_errors import error_for_status, excerpt, malformed_answer
 from sluicegate.transports.base import HttpRequest, HttpResponse
 from sluicegate.types import Request, Response, ToolCall
 from sluicegate_anthropic.request import encode_body
@@ -108,12 +108,13 @@ class AnthropicProvider:
                 raw=data,
             )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise ResponseFormatError(
-                f"malformed message ({type(exc).__name__}): {excerpt(response.body)!r}",
+            raise malformed_answer(
                 provider=self.name,
                 model=request.model_name,
+                what="message",
+                exc=exc,
+                body=response.body,
                 status=response.status,
-                retryable=True,
             ) from None
 
     def decode_error(self, request: Request, response: HttpResponse) -> ProviderError:

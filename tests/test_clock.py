@@ -1,0 +1,60 @@
+"""The fake clock jumps over sleeps in order, on both backends, without wall-clock waits."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+
+from sluicegate.clock import AnyioClock, FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_autojump_wakes_sleepers_in_time_order_instantly() -> None:
+    clock = FakeClock(start=0.0)
+    woke: list[tuple[str, float]] = []
+
+    async def sleeper(name: str, seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append((name, clock.now()))
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as group:
+        group.start_soon(clock.autojump)
+        async with anyio.create_task_group() as sleepers:
+            sleepers.start_soon(sleeper, "hour", 3600.0)
+            sleepers.start_soon(sleeper, "minute", 60.0)
+            sleepers.start_soon(sleeper, "second", 1.0)
+        group.cancel_scope.cancel()
+    assert woke == [("second", 1.0), ("minute", 60.0), ("hour", 3600.0)]
+    assert time.perf_counter() - started < 5
+
+
+async def test_advance_by_hand_wakes_only_what_is_due() -> None:
+    clock = FakeClock(start=10.0)
+    done = anyio.Event()
+
+    async def sleeper() -> None:
+        await clock.sleep(5)
+        done.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(sleeper)
+        await anyio.wait_all_tasks_blocked()
+        clock.advance(4.9)
+        await anyio.wait_all_tasks_blocked()
+        assert not done.is_set() and clock.pending == 1
+        clock.advance(0.1)
+        await done.wait()
+    assert clock.now() == 15.0
+    with pytest.raises(ValueError):
+        clock.advance(-1)
+
+
+async def test_anyio_clock_is_monotonic() -> None:
+    clock = AnyioClock()
+    first = clock.now()
+    await clock.sleep(0)
+    assert clock.now() >= first
