@@ -73,7 +73,7 @@ async def test_middleware_runs_in_phase_order_and_none_factories_cost_nothing() 
         load_entry_points=False,
     ) as client:
         await client.chat("openai/m", "hi")
-        assert client.stages == ["logging", "outer", "inner", "attempt-logging", "auth"]
+        assert client.stages == ["logging", "outer", "idempotency", "inner", "auth"]
     assert seen == ["outer", "inner"]
 
 
@@ -88,7 +88,7 @@ async def test_a_spec_with_a_builtin_name_replaces_it_and_disable_removes_stages
         load_entry_points=False,
     ) as client:
         await client.chat("openai/m", "hi")
-        assert client.stages == ["logging", "auth"]
+        assert client.stages == ["logging", "idempotency", "auth"]
     assert seen == ["mine"]
 
 

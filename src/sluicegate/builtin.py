@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sluicegate.chain import MiddlewareSpec, Phase
 from sluicegate.hookspecs import hookimpl
-from sluicegate.middleware import auth, logging
+from sluicegate.middleware import auth, idempotency, logging
 from sluicegate.prices import ModelPrice
 from sluicegate.providers import mock, openai
 from sluicegate.providers.base import ProviderSpec
@@ -22,6 +22,7 @@ def sluicegate_providers() -> Sequence[ProviderSpec]:
 def sluicegate_middleware() -> Sequence[MiddlewareSpec]:
     return [
         MiddlewareSpec("logging", Phase.LOGGING, logging.build_request_logger),
+        MiddlewareSpec("idempotency", Phase.IDEMPOTENCY, idempotency.build),
         MiddlewareSpec("attempt-logging", Phase.ATTEMPT, logging.build_attempt_logger),
         MiddlewareSpec("auth", Phase.AUTH, auth.build),
     ]

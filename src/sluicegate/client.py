@@ -367,7 +367,12 @@ class Client:
         async def ask(index: int, model: str) -> None:
             started = time.perf_counter()
             try:
-                response = await self.chat(model, messages, **dict(params))
+                call_params = dict(params)
+                key = call_params.get("idempotency_key")
+                if key and len(models) > 1:
+                    # one logical request per model: each gets its own key
+                    call_params["idempotency_key"] = f"{key}:{model}"
+                response = await self.chat(model, messages, **call_params)
             except Exception as exc:
                 results[index] = FanOutResult(model, None, exc, time.perf_counter() - started)
             else:
