@@ -42,10 +42,13 @@ class Phase(IntEnum):
     The order is the one Polly and resilience4j recommend: budget and idempotency once per
     logical request, fallback outside retry, the breaker inside retry so it counts every
     attempt, the rate limiter admitting every attempt, auth innermost because the key
-    depends on the provider that fallback chose.
+    depends on the provider that fallback chose. The total deadline sits just inside
+    logging, outside every stage that spends time on the request's behalf; per-attempt
+    timeouts are the transports' own timers.
     """
 
     LOGGING = 100
+    DEADLINE = 150
     COST = 200
     IDEMPOTENCY = 300
     FALLBACK = 400

@@ -1,0 +1,250 @@
+"""Deadline: one time limit for a whole logical request, every attempt and wait included.
+
+Per-attempt limits already exist below the chain: the transports enforce the connect
+timeout and the read timeout (first byte, then every gap between bytes, which is also the
+idle limit between stream events) with timers set up once per client
+(:class:`~sluicegate.transports.base.TransportOptions`), so an attempt costs no cancel
+scope. What they cannot bound is the total: retries, backoff waits, rate-limit waits and
+fallbacks can add up to far more than one read timeout. This stage bounds that total.
+
+A request's deadline is ``metadata.deadline``, an absolute time on the client's clock; a
+client-wide ``DeadlinePolicy(total=...)`` gives every request that has none a deadline of
+``now + total`` and writes it into the metadata, so the stages inside (retry, which never
+starts a wait that would end past it; rate limiting; fallback) can plan with it.
+
+The limit is enforced with an anyio cancel scope, and only for requests that have a
+deadline: a request without one passes through for the price of a call and an attribute
+read, since a cancel scope costs about 12 µs. On the default clock the scope's deadline is
+the request's deadline itself (both read the event loop's clock, trio's ``MockClock``
+included); with another injected clock (``FakeClock`` in tests) a watchdog task sleeping
+on that clock cancels the scope instead, so virtual time drives the deadline too.
+
+When the deadline passes the work is cancelled and :class:`RequestTimeoutError` is raised
+(``error_type="deadline_exceeded"``, not retryable: no time is left to retry in). For a
+stream the deadline also covers reading it: if it passes after events reached the caller,
+the error is a :class:`StreamError` with the same ``error_type`` and the text received so
+far in ``partial_text``, as any stream cut mid-way.
+
+Where it sits: outside every stage that spends time on the request's behalf (see
+``builtin.py``), inside the request logger so the timeout is logged as the request's
+outcome.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+import anyio
+
+from sluicegate.chain import CallNext, ChainContext, Reply
+from sluicegate.clock import AnyioClock, Clock
+from sluicegate.errors import ConfigError, RequestTimeoutError, StreamError
+from sluicegate.streaming import EventStream
+from sluicegate.types import Request, StreamEvent, TextDelta
+
+A = TypeVar("A")
+T = TypeVar("T")
+
+DEADLINE_EXCEEDED = "deadline_exceeded"
+"""The ``error_type`` of the errors this stage raises."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlinePolicy:
+    """``total``: seconds a request may take in all, for requests that set no deadline of
+    their own (None: only requests with ``metadata.deadline`` are limited).
+
+    The default is None because each attempt is already bounded by the read timeout and
+    the retries by their count, so a request cannot hang forever without it; a default
+    total would also put a clock read and a cancel scope on every request.
+    """
+
+    total: float | None = None
+
+    def __post_init__(self) -> None:
+        total = self.total
+        if total is not None and not (
+            isinstance(total, int | float) and math.isfinite(total) and total > 0
+        ):
+            raise ConfigError(f"deadline total must be a positive number of seconds, got {total!r}")
+
+    @classmethod
+    def from_setting(cls, value: Any) -> DeadlinePolicy | None:
+        """The policy a ``stage_settings["deadline"]`` value asks for: None or True for the
+        defaults, False to ignore deadlines, a number of seconds for ``total``, a
+        DeadlinePolicy or a mapping of its fields."""
+        if value is None or value is True:
+            return cls()
+        if value is False:
+            return None
+        if isinstance(value, DeadlinePolicy):
+            return value
+        if isinstance(value, int | float):
+            return cls(total=value)
+        if isinstance(value, Mapping):
+            known = {f.name for f in fields(cls)}
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise ConfigError(f"unknown deadline setting(s) {unknown}; known: {sorted(known)}")
+            return cls(**value)
+        raise ConfigError(
+            f"deadline setting must be a DeadlinePolicy, seconds, a mapping, None or False, "
+            f"got {value!r}"
+        )
+
+
+class DeadlineMiddleware:
+    """Enforces ``metadata.deadline`` on requests that carry one."""
+
+    __slots__ = ("_clock", "_native")
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        # the default clock reads the loop's time, the time cancel scopes run on
+        self._native = type(clock) is AnyioClock
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Reply:
+        deadline = request.metadata.deadline
+        if deadline is None:
+            return await call_next(request)
+        return await self._bounded(request, call_next, deadline)
+
+    async def _bounded(self, request: Request, call_next: CallNext, deadline: float) -> Reply:
+        left = deadline - self._clock.now()
+        if left <= 0:
+            raise _timeout(request, "the request's deadline had passed before it was sent")
+        done, reply = await self.within(deadline, call_next, request)
+        if not done or reply is None:
+            raise _timeout(request, f"no answer before the request's deadline ({left:.3g}s)")
+        if isinstance(reply, EventStream):
+            return EventStream(_DeadlineStream(self, request, reply, deadline))
+        return reply
+
+    async def within(
+        self, deadline: float, fn: Callable[[A], Awaitable[T]], arg: A
+    ) -> tuple[bool, T | None]:
+        """Run ``fn(arg)`` until ``deadline``: (True, result), or (False, None) if the
+        deadline came first and the work was cancelled."""
+        if self._native:
+            with anyio.CancelScope(deadline=deadline):
+                return True, await fn(arg)
+            return False, None  # only reached when the scope cancelled the call
+        return await _watched(self._clock, deadline, fn, arg)
+
+
+async def _watched(
+    clock: Clock, deadline: float, fn: Callable[[A], Awaitable[T]], arg: A
+) -> tuple[bool, T | None]:
+    """``within`` for an injected clock that cancel scopes do not follow: a watchdog task
+    sleeps on that clock and cancels the work when the deadline comes."""
+    results: list[T] = []
+    errors: list[Exception] = []
+    async with anyio.create_task_group() as group:
+
+        async def watchdog() -> None:
+            await clock.sleep(deadline - clock.now())
+            group.cancel_scope.cancel()
+
+        group.start_soon(watchdog)
+        try:
+            results.append(await fn(arg))
+        except Exception as exc:  # raised below, outside the task group's exception group
+            errors.append(exc)
+        group.cancel_scope.cancel()
+    if errors:
+        raise errors[0]
+    if results:
+        return True, results[0]
+    return False, None
+
+
+class DefaultDeadlineMiddleware(DeadlineMiddleware):
+    """Also gives each request without a deadline one of ``now + total``."""
+
+    __slots__ = ("_total",)
+
+    def __init__(self, clock: Clock, total: float) -> None:
+        super().__init__(clock)
+        self._total = float(total)
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Reply:
+        deadline = request.metadata.deadline
+        if deadline is None:
+            deadline = self._clock.now() + self._total
+            request = request.replace(metadata=request.metadata.replace(deadline=deadline))
+        return await self._bounded(request, call_next, deadline)
+
+
+class _DeadlineStream:
+    """Reads a stream under the request's deadline, one event at a time (a cancel scope
+    cannot stay open while the caller holds the stream between events)."""
+
+    __slots__ = ("_deadline", "_inner", "_request", "_stage", "_texts")
+
+    def __init__(
+        self, stage: DeadlineMiddleware, request: Request, inner: EventStream, deadline: float
+    ) -> None:
+        self._stage = stage
+        self._request = request
+        self._inner = inner
+        self._deadline = deadline
+        self._texts: list[str] = []
+
+    async def next_event(self) -> StreamEvent:
+        done, event = await self._stage.within(self._deadline, _next_of, self._inner)
+        if done and event is not None:
+            if type(event) is TextDelta:
+                self._texts.append(event.text)
+            return event
+        await self._inner.aclose()
+        if not self._inner.delivered:
+            raise _timeout(
+                self._request, "the stream's first event did not come before the deadline"
+            )
+        raise StreamError(
+            "the request's deadline passed mid-stream",
+            partial_text="".join(self._texts),
+            provider=self._request.provider,
+            model=self._request.model_name,
+            error_type=DEADLINE_EXCEEDED,
+            retryable=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def _next_of(stream: EventStream) -> StreamEvent:
+    return await stream.__anext__()
+
+
+def _timeout(request: Request, message: str) -> RequestTimeoutError:
+    return RequestTimeoutError(
+        message,
+        provider=request.provider,
+        model=request.model_name,
+        error_type=DEADLINE_EXCEEDED,
+        retryable=False,
+    )
+
+
+def build(context: ChainContext) -> DeadlineMiddleware | None:
+    """The deadline stage (None when ``settings["deadline"] is False``)."""
+    policy = DeadlinePolicy.from_setting(context.settings.get("deadline"))
+    if policy is None:
+        return None
+    if policy.total is None:
+        return DeadlineMiddleware(context.clock)
+    return DefaultDeadlineMiddleware(context.clock, policy.total)
+
+
+__all__ = [
+    "DEADLINE_EXCEEDED",
+    "DeadlineMiddleware",
+    "DeadlinePolicy",
+    "DefaultDeadlineMiddleware",
+    "build",
+]

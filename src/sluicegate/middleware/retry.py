@@ -1,0 +1,368 @@
+"""Retry: send a failed attempt again when it may succeed, within a count, a budget and
+the request's deadline.
+
+What is retried is decided where the failure is understood, not here: every typed error
+carries ``retryable`` (408, 409, 429, 5xx, connect/read failures, timeouts, error events
+in a stream and malformed answers are; 400/401/403/404/422 and billing errors such as
+``insufficient_quota`` are not; a server's ``x-should-retry`` header overrides). This
+stage only reads the flag, so a new provider or stage gets retries right by setting it.
+
+How long to wait: the server's own pushback first (``retry-after-ms`` / ``Retry-After``,
+already parsed onto ``error.retry_after``), honoured exactly but capped at
+``max_retry_after``; otherwise exponential backoff with full jitter drawn from the
+client's injected ``rng`` (see :mod:`sluicegate.backoff`). Waits go through the injected
+clock, so tests cover minutes of retries in milliseconds.
+
+When to give up, re-raising the last attempt's error (its cause is what the caller needs
+to see; a note on the exception says why no further attempt was made):
+
+- the attempts are spent (``RetryPolicy.attempts`` counts the first one);
+- the next attempt could not start before ``request.metadata.deadline``: a wait that
+  would end at or past the deadline is never begun, since the attempt after it could not
+  finish in time anyway; the error is the last real failure, not a timeout, because no
+  time limit was hit yet;
+- the retry budget (:mod:`sluicegate.retry_budget`) is empty: in a total outage retries
+  add at most ``budget_ratio`` (20%) to the traffic instead of multiplying it by the
+  attempt count.
+
+Streams are retried transparently only until their first event reaches the caller: a
+failure while opening, or a stream error raised before any event was delivered, opens a
+new stream in place of the old one. After the first event a cut stream raises its typed
+:class:`~sluicegate.errors.StreamError`, whose ``partial_text`` is what the caller has
+already received, because replaying a stream would repeat text the caller has shown.
+
+The hot path (first attempt succeeds) costs a budget count, a call and a try/except: no
+clock read and no copy of the request. ``metadata.attempt`` is 1 by default, so only
+retries stamp it, and ``Response.attempts`` is stamped only on a response that needed a
+retry.
+
+For tests, retries are made instant with ``RetryPolicy(instant=True)`` for one client or
+:func:`set_testing` for every client built afterwards (as ``stamina.set_testing`` does);
+with a :class:`~sluicegate.clock.FakeClock` the real schedule runs in virtual time and
+instant mode is rarely needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from sluicegate.backoff import Backoff
+from sluicegate.chain import CallNext, ChainContext, Reply
+from sluicegate.clock import Clock
+from sluicegate.errors import ConfigError, ProviderError, SluicegateError
+from sluicegate.logs import get_logger, is_enabled
+from sluicegate.retry_budget import RetryBudget
+from sluicegate.streaming import EventStream
+from sluicegate.types import Done, Request, StreamEvent
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How the retry stage behaves. Pass it as ``stage_settings={"retry": RetryPolicy(...)}``
+    (or a dict of these fields); ``False`` there turns retries off.
+
+    - ``attempts``: attempts in total, the first included (4: three retries, the count
+      the official OpenAI and Anthropic SDKs settle near, after which an outage is better
+      reported than waited out).
+    - ``base`` / ``cap``: backoff ceiling for retry n is ``min(cap, base·2^(n-1))``
+      seconds; the wait is drawn uniformly below it (0.5 s doubling to 30 s: long enough
+      for a 429 window to roll over, short enough not to stall a batch).
+    - ``max_retry_after``: a server's Retry-After is honoured up to this many seconds
+      (longer waits are cut to it; 60 s, as the OpenAI SDK caps it).
+    - ``budget_ratio``, ``budget_min_per_second``, ``budget_window``: the retry budget
+      (Finagle's defaults: 20% of requests plus 10 retries per second, over 10 s); a
+      ``budget_ratio`` of None turns the budget off, leaving only ``attempts``.
+    - ``instant``: never wait between attempts (tests); everything else still applies.
+    """
+
+    attempts: int = 4
+    base: float = 0.5
+    cap: float = 30.0
+    max_retry_after: float = 60.0
+    budget_ratio: float | None = 0.2
+    budget_min_per_second: float = 10.0
+    budget_window: float = 10.0
+    instant: bool = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.attempts, int) and self.attempts >= 1):
+            raise ConfigError(f"retry attempts must be an integer >= 1, got {self.attempts!r}")
+        value = self.max_retry_after
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise ConfigError(f"retry max_retry_after must be a finite number >= 0, got {value!r}")
+        self.backoff()  # validates base and cap
+        if self.budget_ratio is not None:
+            self.budget(None)  # validates the budget fields
+
+    def backoff(self) -> Backoff:
+        """The backoff schedule for these settings."""
+        return Backoff(self.base, self.cap)
+
+    def budget(self, start: float | None) -> RetryBudget | None:
+        """A fresh retry budget for these settings (None when the budget is off)."""
+        if self.budget_ratio is None:
+            return None
+        return RetryBudget(
+            ratio=self.budget_ratio,
+            min_per_second=self.budget_min_per_second,
+            window=self.budget_window,
+            start=start,
+        )
+
+    @classmethod
+    def from_setting(cls, value: Any) -> RetryPolicy | None:
+        """The policy a ``stage_settings["retry"]`` value asks for: None or True for the
+        defaults, False for no retries, a RetryPolicy, or a mapping of its fields."""
+        if value is None or value is True:
+            return cls()
+        if value is False:
+            return None
+        if isinstance(value, RetryPolicy):
+            return value
+        if isinstance(value, Mapping):
+            known = {f.name for f in fields(cls)}
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise ConfigError(f"unknown retry setting(s) {unknown}; known: {sorted(known)}")
+            return cls(**value)
+        raise ConfigError(
+            f"retry setting must be a RetryPolicy, a mapping, None or False, got {value!r}"
+        )
+
+
+_testing: dict[str, Any] | None = None
+
+
+def set_testing(testing: bool, *, attempts: int | None = None) -> None:
+    """Make retries instant in every client built from now on (and, with ``attempts``,
+    cap their number), so a test suite need not wait for backoff; ``False`` restores the
+    configured behaviour. Like ``stamina.set_testing``; clients already built keep their
+    policy, since the stage reads nothing global per request."""
+    global _testing
+    if not testing:
+        _testing = None
+        return
+    changes: dict[str, Any] = {"instant": True}
+    if attempts is not None:
+        changes["attempts"] = attempts
+    RetryPolicy(**changes)  # validate now, not at the next client build
+    _testing = changes
+
+
+def is_testing() -> bool:
+    """Whether :func:`set_testing` is on."""
+    return _testing is not None
+
+
+class _NoBudget:
+    """Stands in for a budget when it is off, so the hot path has no branch for it."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self) -> None:
+        self.pending = 0
+
+    def withdraw(self, now: float) -> bool:
+        self.pending = 0
+        return True
+
+
+class RetryMiddleware:
+    """The retry stage: see the module docstring for what it retries, when and how."""
+
+    __slots__ = (
+        "_attempts",
+        "_backoff",
+        "_budget",
+        "_clock",
+        "_instant",
+        "_log",
+        "_max_retry_after",
+        "_rng",
+    )
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        clock: Clock,
+        rng: random.Random,
+        budget: RetryBudget | None = None,
+        logger: Any = None,
+    ) -> None:
+        self._attempts = policy.attempts
+        self._backoff = policy.backoff()
+        self._max_retry_after = float(policy.max_retry_after)
+        self._instant = policy.instant
+        self._clock = clock
+        self._rng = rng
+        self._budget: RetryBudget | _NoBudget = budget if budget is not None else _NoBudget()
+        self._log = logger if logger is not None and is_enabled(logger, logging.INFO) else None
+
+    @property
+    def budget(self) -> RetryBudget | None:
+        """The retry budget shared by every request through this stage, if any."""
+        return self._budget if isinstance(self._budget, RetryBudget) else None
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Reply:
+        self._budget.pending += 1  # the budget's deposit, inlined: no clock read here
+        try:
+            reply = await call_next(request)
+        except SluicegateError as error:
+            if not error.retryable:
+                raise
+            failure = error
+        else:
+            if request.stream and isinstance(reply, EventStream):
+                return EventStream(_RetryingStream(self, request, call_next, reply, 1))
+            return reply
+        reply, attempt = await self.again(request, call_next, failure, 1)
+        if isinstance(reply, EventStream):
+            return EventStream(_RetryingStream(self, request, call_next, reply, attempt))
+        return reply.replace(attempts=attempt)
+
+    async def again(
+        self, request: Request, call_next: CallNext, error: SluicegateError, done: int
+    ) -> tuple[Reply, int]:
+        """Retry after ``done`` failed attempts (the last one failing with ``error``) until
+        an attempt succeeds: its reply and its number. Raises the error that ends it."""
+        attempt = done
+        while True:
+            if attempt >= self._attempts:
+                raise _gave_up(error, attempt, "no attempts left")
+            delay, why = self._delay(error, attempt)
+            now = self._clock.now()
+            deadline = request.metadata.deadline
+            if deadline is not None and now + delay >= deadline:
+                raise _gave_up(
+                    error,
+                    attempt,
+                    f"a {delay:.3g}s wait would reach the request's deadline "
+                    f"({max(deadline - now, 0.0):.3g}s away)",
+                )
+            if not self._budget.withdraw(now):
+                raise _gave_up(error, attempt, "the retry budget is spent")
+            if self._log is not None:
+                self._log.info(
+                    "retry.waiting",
+                    request_id=request.metadata.request_id,
+                    model=request.model,
+                    attempt=attempt + 1,
+                    delay_s=round(delay, 6),
+                    wait=why,
+                    error_type=type(error).__name__,
+                )
+            await self._clock.sleep(delay)
+            attempt += 1
+            retry = request.replace(metadata=request.metadata.replace(attempt=attempt))
+            try:
+                return await call_next(retry), attempt
+            except SluicegateError as exc:
+                if not exc.retryable:
+                    exc.add_note(f"sluicegate: attempt {attempt} of {self._attempts}")
+                    raise
+                error = exc
+
+    def _delay(self, error: SluicegateError, attempt: int) -> tuple[float, str]:
+        """The wait before retry number ``attempt``, and which rule chose it."""
+        if self._instant:
+            return 0.0, "instant"
+        retry_after = error.retry_after if isinstance(error, ProviderError) else None
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self._max_retry_after), "retry-after"
+        return self._backoff.delay(attempt, self._rng), "backoff"
+
+
+def _gave_up(error: SluicegateError, attempts: int, reason: str) -> SluicegateError:
+    error.add_note(
+        f"sluicegate: not retried after {attempts} attempt{'s' if attempts != 1 else ''}: {reason}"
+    )
+    return error
+
+
+class _RetryingStream:
+    """A stream source that, while no event has reached the caller, replaces a failed
+    stream with a newly opened one; after the first event it only passes events through.
+
+    ``EventStream.delivered`` of the wrapped stream is the test: every event it delivered
+    was handed straight up, so 0 there means the caller has seen nothing yet.
+    """
+
+    __slots__ = ("_attempt", "_call_next", "_request", "_stage", "_stream")
+
+    def __init__(
+        self,
+        stage: RetryMiddleware,
+        request: Request,
+        call_next: CallNext,
+        stream: EventStream,
+        attempt: int,
+    ) -> None:
+        self._stage = stage
+        self._request = request
+        self._call_next = call_next
+        self._stream = stream
+        self._attempt = attempt
+
+    async def next_event(self) -> StreamEvent:
+        while True:
+            stream = self._stream
+            try:
+                event = await stream.__anext__()
+            except SluicegateError as error:
+                if stream.delivered or not error.retryable:
+                    raise
+                failure = error
+            else:
+                if self._attempt > 1 and type(event) is Done:
+                    return Done(event.response.replace(attempts=self._attempt))
+                return event
+            await stream.aclose()
+            reply, self._attempt = await self._stage.again(
+                self._request, self._call_next, failure, self._attempt
+            )
+            if not isinstance(reply, EventStream):
+                raise ConfigError(
+                    f"a middleware answered a streamed request for {self._request.model!r} "
+                    "without a stream"
+                )
+            self._stream = reply
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+def _policy(context: ChainContext) -> RetryPolicy | None:
+    policy = RetryPolicy.from_setting(context.settings.get("retry"))
+    if policy is not None and _testing is not None:
+        policy = replace(policy, **_testing)
+    return policy
+
+
+def build(context: ChainContext) -> RetryMiddleware | None:
+    """The retry stage, or None when retries are off (``settings["retry"] is False``) or
+    a policy allows a single attempt, so the chain does not carry a stage that does
+    nothing."""
+    policy = _policy(context)
+    if policy is None or policy.attempts == 1:
+        return None
+    try:
+        start: float | None = context.clock.now()
+    except RuntimeError:  # no event loop yet (AnyioClock outside async code)
+        start = None
+    logger = context.settings.get("logger") or get_logger()
+    return RetryMiddleware(
+        policy,
+        clock=context.clock,
+        rng=context.rng,
+        budget=policy.budget(start),
+        logger=logger,
+    )
+
+
+__all__ = ["RetryMiddleware", "RetryPolicy", "build", "is_testing", "set_testing"]

@@ -1,0 +1,1 @@
+"""Tests of the retry and deadline stages, the backoff schedule and the retry budget."""
