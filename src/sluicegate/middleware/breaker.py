@@ -1,0 +1,169 @@
+"""Circuit breaker stage: one breaker per provider/model, failing fast while it is open.
+
+The stage sits inside retry, so every attempt is admitted and counted on its own: a burst
+of retried 503s opens the circuit as quickly as it should, and once it is open the next
+attempt fails with :class:`~sluicegate.breaker.CircuitOpenError` (not retryable), which
+stops the remaining retries at once and lets the fallback stage, outside retry, move on to
+the next model. Nothing is sent while the circuit is open.
+
+Breakers are keyed by ``request.model`` (``"provider/model"``): one model of a provider
+being overloaded says little about its other models, and keying by model lets fallback
+within one provider work. A breaker is created the first time its model is called, once,
+and lives as long as the client.
+
+Per call, with the circuit closed, the stage costs a dict lookup, an identity check and, at
+the end, one clock read and an O(1) counter update. Streams are counted when they end: the
+stage wraps the stream's event source (no task, no buffering) and records success on the
+Done event, failure on an error, and nothing when the caller closes the stream early.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sluicegate.breaker import (
+    BreakerPolicy,
+    CircuitBreaker,
+    CircuitOpenError,
+    CircuitState,
+)
+from sluicegate.chain import CallNext, ChainContext, Reply
+from sluicegate.clock import Clock
+from sluicegate.logs import get_logger, is_enabled
+from sluicegate.streaming import EventStream
+from sluicegate.types import Done, Request, StreamEvent
+
+__all__ = ["BreakerPolicy", "BreakerStage", "CircuitOpenError", "build"]
+
+
+class BreakerStage:
+    """The middleware: admit through the request model's breaker, report the outcome."""
+
+    __slots__ = ("_breakers", "_clock", "_is_failure", "_log", "_log_info", "_policy", "_slow")
+
+    def __init__(self, policy: BreakerPolicy, clock: Clock, logger: Any = None) -> None:
+        self._policy = policy
+        self._clock = clock
+        self._slow = policy.slow_call_s
+        self._is_failure = policy.is_failure
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._log = logger
+        self._log_info = logger is not None and is_enabled(logger, logging.INFO)
+
+    @property
+    def breakers(self) -> dict[str, CircuitBreaker]:
+        """The breakers made so far, by model (a view for metrics and tests)."""
+        return self._breakers
+
+    def breaker_for(self, model: str) -> CircuitBreaker:
+        """The breaker of ``model`` (``"provider/model"``), made on first use."""
+        breaker = self._breakers.get(model)
+        if breaker is None:
+            breaker = CircuitBreaker(model, self._policy, self._clock, self._transitioned)
+            self._breakers[model] = breaker
+        return breaker
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Reply:
+        breaker = self._breakers.get(request.model) or self.breaker_for(request.model)
+        token = breaker.acquire()
+        if token is None:
+            raise breaker.rejection(request.provider, request.model_name)
+        started = self._clock.now() if self._slow is not None else None
+        try:
+            reply = await call_next(request)
+        except BaseException as exc:
+            self._settle_error(breaker, token, exc)
+            raise
+        if isinstance(reply, EventStream):
+            # For a stream, "slow" is the time until it opened: its total length follows
+            # the answer's length, which says nothing about the endpoint's health.
+            slow = False
+            if started is not None and self._slow is not None:
+                slow = self._clock.now() - started > self._slow
+            return EventStream(_CountedStream(reply, breaker, token, slow, self._is_failure))
+        breaker.record(token, False, started)
+        return reply
+
+    def _settle_error(self, breaker: CircuitBreaker, token: int, exc: BaseException) -> None:
+        if self._is_failure(exc):
+            breaker.record(token, True)
+        else:
+            breaker.release(token)
+
+    def _transitioned(self, breaker: CircuitBreaker, old: CircuitState, new: CircuitState) -> None:
+        """Log state changes: rare, and exactly what an operator wants to see."""
+        if self._log is None:
+            return
+        if new is CircuitState.OPEN:
+            snapshot = breaker.snapshot()
+            self._log.warning(
+                "circuit.opened",
+                model=breaker.name,
+                previous=old.value,
+                break_s=self._policy.break_s,
+                open_until=snapshot.open_until,
+                times_opened=snapshot.times_opened,
+            )
+        elif self._log_info:
+            self._log.info("circuit." + new.value, model=breaker.name, previous=old.value)
+
+
+class _CountedStream:
+    """The stream source that reports a streamed call's outcome to its breaker, once."""
+
+    __slots__ = ("_breaker", "_inner", "_is_failure", "_settled", "_slow", "_token")
+
+    def __init__(
+        self,
+        inner: EventStream,
+        breaker: CircuitBreaker,
+        token: int,
+        slow: bool,
+        is_failure: Callable[[BaseException], bool],
+    ) -> None:
+        self._inner = inner
+        self._breaker = breaker
+        self._token = token
+        self._slow = slow
+        self._is_failure = is_failure
+        self._settled = False
+
+    async def next_event(self) -> StreamEvent:
+        try:
+            event = await self._inner.__anext__()
+        except StopAsyncIteration:
+            self._release()
+            raise
+        except BaseException as exc:
+            if not self._settled:
+                self._settled = True
+                if self._is_failure(exc):
+                    self._breaker.record(self._token, True)
+                else:
+                    self._breaker.release(self._token)
+            raise
+        if type(event) is Done and not self._settled:
+            self._settled = True
+            self._breaker.record(self._token, self._slow)
+        return event
+
+    def _release(self) -> None:
+        if not self._settled:
+            self._settled = True
+            self._breaker.release(self._token)
+
+    async def aclose(self) -> None:
+        # Closed before its end: the caller stopped reading, which says nothing about the
+        # endpoint; give a half-open probe slot back.
+        self._release()
+        await self._inner.aclose()
+
+
+def build(context: ChainContext) -> BreakerStage | None:
+    """The breaker stage from ``settings["breaker"]`` (None → defaults, False → off)."""
+    policy = BreakerPolicy.from_setting(context.settings.get("breaker"))
+    if policy is None:
+        return None
+    return BreakerStage(policy, context.clock, context.settings.get("logger") or get_logger())
