@@ -64,6 +64,18 @@ def _parse_faults(specs: tuple[str, ...]) -> dict[str, float]:
     multiple=True,
     help="Accept only these model names (repeatable); by default any name is accepted.",
 )
+@click.option(
+    "--rpm",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Requests per minute per model; above it, 429 with Retry-After and x-ratelimit headers.",
+)
+@click.option(
+    "--tpm",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Tokens (input + output) per minute per model; above it, 429 with Retry-After.",
+)
 def command(
     host: str,
     port: int,
@@ -73,6 +85,8 @@ def command(
     seed: int,
     require_api_key: str | None,
     models: tuple[str, ...],
+    rpm: int | None,
+    tpm: int | None,
 ) -> None:
     """Run the mock LLM server (OpenAI Chat Completions and Anthropic Messages, plain and
     streamed) until Ctrl+C. Answers are deterministic; usage counts are exact."""
@@ -90,6 +104,8 @@ def command(
         faults=plan,
         require_api_key=require_api_key or None,
         models=models or None,
+        rpm=rpm,
+        tpm=tpm,
     )
 
     def announce(base_url: str) -> None:
@@ -102,6 +118,11 @@ def command(
         click.echo(f"  export OPENAI_BASE_URL={base_url}/v1")
         click.echo(f"  export ANTHROPIC_BASE_URL={base_url}")
         click.echo(f"  {key_note}; stats at {base_url}/_mock/stats")
+        if rpm or tpm:
+            limits = ", ".join(
+                f"{value} {name}" for name, value in (("RPM", rpm), ("TPM", tpm)) if value
+            )
+            click.echo(f"  rate limits per model: {limits}")
         if plan.rates:
             rates = ", ".join(f"{kind}={rate:g}" for kind, rate in plan.rates.items())
             click.echo(f"  faults: {rates} (seed {seed})")

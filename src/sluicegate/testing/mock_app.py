@@ -17,7 +17,9 @@ What a completion request goes through, in order
     3. body parsed as JSON (400 if not);
     4. fault decision (see :mod:`sluicegate.testing.faults`): a status fault answers now;
     5. request validated (400; unknown model 404 when ``MockConfig.models`` is set);
-    6. ``admission_checks`` (empty; the hook later rate limits plug into);
+    6. ``admission_checks``: the rate limits of ``MockConfig.rpm``/``tpm`` when set
+       (:mod:`sluicegate.testing.mock_ratelimit`, whose headers every admitted answer
+       carries), then any a test added;
     7. ``hang`` fault, then ``latency_s`` before the first byte, then the answer, with
        ``per_token_latency_s`` between streamed pieces (or once per output token, summed,
        for a plain answer). Status faults are answered without latency, like a gateway
@@ -65,6 +67,7 @@ from sluicegate.testing.mock_anthropic import AnthropicWire
 from sluicegate.testing.mock_config import DEFAULT_MODELS, MockConfig
 from sluicegate.testing.mock_hang import Hangs
 from sluicegate.testing.mock_openai import OpenAIWire
+from sluicegate.testing.mock_ratelimit import MockRateLimits
 from sluicegate.testing.mock_stats import MockStats
 from sluicegate.testing.mock_streaming import CutResponse, EventStreamResponse, paced_events
 from sluicegate.testing.mock_wire import AdmissionCheck, MockJob, WireFormat, dumps
@@ -88,6 +91,10 @@ class MockApp(Starlette):
         self.faults = self.config.faults
         self.stats = MockStats()
         self.admission_checks: list[AdmissionCheck] = []
+        self.rate_limits: MockRateLimits | None = None
+        if self.config.rpm is not None or self.config.tpm is not None:
+            self.rate_limits = MockRateLimits.from_config(self.config)
+            self.admission_checks.append(self.rate_limits.check)
         self._openai = OpenAIWire(self.config)
         self._anthropic = AnthropicWire(self.config)
         self._serials = itertools.count(1)
@@ -110,8 +117,11 @@ class MockApp(Starlette):
         self._hangs.abort_all()
 
     def reset(self, faults: FaultPlan | None = None) -> None:
-        """Zero the stats and restart the fault plan (or replace it)."""
+        """Zero the stats, refill the rate-limit buckets and restart the fault plan (or
+        replace it)."""
         self.stats.reset()
+        if self.rate_limits is not None:
+            self.rate_limits.reset()
         if faults is not None:
             self.faults = faults
         else:
@@ -220,6 +230,8 @@ class MockApp(Starlette):
         if config.latency_s > 0:
             await anyio.sleep(config.latency_s)
         response_headers = wire.response_headers(job.request_id)
+        if self.rate_limits is not None:
+            response_headers.update(self.rate_limits.headers(job))
         if job.stream:
             self.stats.by_status[200] += 1
             events = paced_events(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sluicegate.clock import Clock
 from sluicegate.testing.faults import FaultPlan
 
 __all__ = ["DEFAULT_MODELS", "MockConfig"]
@@ -45,6 +46,16 @@ class MockConfig:
     """Pieces a damaged stream sends before the fault hits; None means half of them."""
     tool_trigger: str = "weather"
     """Word in the last user message that turns an answer into a tool call."""
+    rpm: int | None = None
+    """Requests per minute per model; over it, 429 with Retry-After (see
+    :mod:`sluicegate.testing.mock_ratelimit`). None: no limit."""
+    tpm: int | None = None
+    """Tokens (input plus output) per minute per model. None: no limit."""
+    rate_limit_burst_s: float = 60.0
+    """How much of ``rpm``/``tpm`` may be spent at once, in seconds of the rate."""
+    clock: Clock | None = field(default=None, repr=False, compare=False)
+    """The server's clock for rate limits; None: the event loop's. Tests share a
+    :class:`~sluicegate.clock.FakeClock` with the client to measure in virtual time."""
 
     def __post_init__(self) -> None:
         if isinstance(self.models, str):  # one name, not its characters
@@ -52,3 +63,9 @@ class MockConfig:
         for name in ("latency_s", "per_token_latency_s", "hang_s", "retry_after_s"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0")
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+                raise ValueError(f"{name} must be a whole number >= 1")
+        if not self.rate_limit_burst_s > 0:
+            raise ValueError("rate_limit_burst_s must be > 0")

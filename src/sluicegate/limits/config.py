@@ -1,0 +1,179 @@
+"""How rate limits are configured: :class:`Limit` rules, :class:`Adaptive` settings, and
+:class:`RateLimits`, the value passed as ``stage_settings={"rate_limit": ...}``.
+
+Scopes say which requests share one set of buckets:
+
+=====================  ==============================================================
+``"openai/gpt-4o"``    that model alone
+``"openai/*"``         every model of the provider, each with its own buckets (OpenAI's
+                       limits are per model)
+``"openai"``           the provider as a whole: all its models share the buckets
+``"*/*"`` / ``"*"``    every model / every provider, each separately
+``"key:openai"``       the API key provider ``openai`` uses, shared by every provider
+                       configured with the same key (an organisation's limit)
+``"key:*"``            every distinct API key separately
+=====================  ==============================================================
+
+A request is limited by every rule that matches it; all of them must have room.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sluicegate.errors import ConfigError
+from sluicegate.limits.estimate import TokenEstimate
+from sluicegate.types import Request
+
+__all__ = ["Adaptive", "Limit", "RateLimits", "coerce_settings"]
+
+
+def _positive(owner: str, name: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{owner}: {name} must be a whole number >= 1, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """Limits for one scope (see the module docstring for scope syntax).
+
+    ``rpm`` and the ``*tpm`` values are per minute, refilled continuously. ``burst_s``
+    is how much of that may be spent at once, in seconds of the rate: the default, 60,
+    lets a whole minute's allowance go out at once, as providers' own buckets do; a
+    smaller value smooths the traffic. ``tpm`` counts input plus output tokens;
+    ``input_tpm`` and ``output_tpm`` count them apart, for providers that limit them apart
+    (Anthropic). ``concurrency`` caps requests in flight (a stream is in flight until it
+    ends or is closed).
+    """
+
+    scope: str
+    rpm: int | None = None
+    tpm: int | None = None
+    input_tpm: int | None = None
+    output_tpm: int | None = None
+    concurrency: int | None = None
+    burst_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        where = f"rate limit {self.scope!r}"
+        if not isinstance(self.scope, str) or not _valid_scope(self.scope):
+            raise ConfigError(
+                f"{where}: scope must be 'provider', 'provider/model', 'provider/*', '*', "
+                f"'*/*', 'key:provider' or 'key:*'"
+            )
+        for name in ("rpm", "tpm", "input_tpm", "output_tpm", "concurrency"):
+            _positive(where, name, getattr(self, name))
+        if not (math.isfinite(self.burst_s) and self.burst_s > 0):
+            raise ConfigError(f"{where}: burst_s must be > 0, got {self.burst_s!r}")
+        if all(
+            getattr(self, n) is None
+            for n in ("rpm", "tpm", "input_tpm", "output_tpm", "concurrency")
+        ):
+            raise ConfigError(
+                f"{where}: give at least one of rpm, tpm, input_tpm, output_tpm or concurrency"
+            )
+
+    def burst_of(self, per_minute: int) -> int:
+        """The bucket size for a per-minute limit: ``burst_s`` seconds of it, at least 1."""
+        return max(1, math.ceil(per_minute * self.burst_s / 60.0))
+
+    @property
+    def has_rate(self) -> bool:
+        """Whether it limits requests or tokens per minute (not only concurrency)."""
+        return any(v is not None for v in (self.rpm, self.tpm, self.input_tpm, self.output_tpm))
+
+
+def _valid_scope(scope: str) -> bool:
+    if scope.startswith("key:"):
+        rest = scope[4:]
+        return bool(rest) and "/" not in rest
+    provider, slash, model = scope.partition("/")
+    if not provider or (slash and not model):
+        return False
+    return not (provider == "*" and slash and model != "*")
+
+
+@dataclass(frozen=True, slots=True)
+class Adaptive:
+    """How the limiter finds a server's capacity when no limit is configured (AIMD).
+
+    Until the first 429 (or headers saying little is left) nothing is paced. On a 429 the
+    allowed rate becomes ``decrease`` times the rate it was sending at, and it waits for
+    the server's Retry-After; after each success that the limit held back the rate climbs
+    again, by ``increase`` times the rate of the last decrease per second, so it crosses
+    back in ``(1 - decrease) / increase`` seconds whatever the server's size. A 429 for a
+    request admitted before the last decrease is not a new signal and changes nothing.
+    With rate-limit headers, the rate is capped to the server's refill rate as soon as
+    fewer than ``low_remaining`` of its limit remain, before any 429.
+    """
+
+    decrease: float = 0.7
+    increase: float = 0.02
+    min_rpm: float = 1.0
+    max_rpm: float | None = None
+    low_remaining: float = 0.1
+    burst_s: float = 0.1
+    """Seconds of the learnt rate that may go out at once (pacing, not bursts)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.decrease < 1:
+            raise ConfigError(f"adaptive decrease must be in (0, 1), got {self.decrease!r}")
+        if not self.increase > 0:
+            raise ConfigError(f"adaptive increase must be > 0, got {self.increase!r}")
+        if not self.min_rpm > 0 or (self.max_rpm is not None and self.max_rpm < self.min_rpm):
+            raise ConfigError("adaptive needs 0 < min_rpm <= max_rpm")
+        if not 0 <= self.low_remaining < 1:
+            raise ConfigError(f"low_remaining must be in [0, 1), got {self.low_remaining!r}")
+        if not self.burst_s > 0:
+            raise ConfigError(f"adaptive burst_s must be > 0, got {self.burst_s!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """The rate-limit stage's settings.
+
+    ``rules``: fixed :class:`Limit` s. ``adaptive``: AIMD per model for every model that
+    no rule gives a requests or tokens rate (True: default :class:`Adaptive`, False: off).
+    ``default_output_tokens``: the output estimate for a request without ``max_tokens``
+    (never charged beyond a bucket's size). ``estimate``: replaces the built-in token
+    estimate (:mod:`sluicegate.limits.estimate`) with your own tokenizer.
+    """
+
+    rules: Sequence[Limit] = ()
+    adaptive: bool | Adaptive = True
+    default_output_tokens: int = 1024
+    estimate: Callable[[Request], TokenEstimate] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        for rule in self.rules:
+            if not isinstance(rule, Limit):
+                raise ConfigError(f"rate limit rules must be Limit values, got {rule!r}")
+        _positive("rate limits", "default_output_tokens", self.default_output_tokens)
+
+    @property
+    def adaptive_settings(self) -> Adaptive | None:
+        if self.adaptive is True:
+            return Adaptive()
+        return self.adaptive or None
+
+
+def coerce_settings(value: Any) -> RateLimits | None:
+    """The stage's settings from what a user may pass: None (defaults), False (off),
+    a :class:`RateLimits`, one :class:`Limit` or a list of them."""
+    if value is None or value is True:
+        return RateLimits()
+    if value is False:
+        return None
+    if isinstance(value, RateLimits):
+        return value
+    if isinstance(value, Limit):
+        return RateLimits(rules=(value,))
+    if isinstance(value, list | tuple) and all(isinstance(v, Limit) for v in value):
+        return RateLimits(rules=tuple(value))
+    raise ConfigError(
+        f"stage_settings['rate_limit'] must be RateLimits, a Limit, a list of Limits, None "
+        f"or False, got {type(value).__name__}"
+    )
