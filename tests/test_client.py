@@ -29,6 +29,9 @@ KEY = "sk-test-0123456789abcdefghijklmnop"
 
 
 def openai_client(transport: ScriptedTransport, **kwargs: object) -> Client:
+    """A client over a scripted transport. Retry is off unless asked for: these tests are
+    about what one attempt turns into (tests/retry covers retrying)."""
+    kwargs.setdefault("stage_settings", {"retry": False})
     return Client(
         providers={"openai": ProviderSettings(api_key=KEY, base_url="http://127.0.0.1:9/v1")},
         transport=transport,
@@ -219,7 +222,9 @@ async def test_a_transport_timeout_is_a_typed_retryable_error() -> None:
 
 
 async def test_the_in_memory_mock_times_out_a_hang_too() -> None:
-    async with Client(timeout=0.05, load_entry_points=False) as client:
+    async with Client(
+        timeout=0.05, load_entry_points=False, stage_settings={"retry": False}
+    ) as client:
         with pytest.raises(sluicegate.RequestTimeoutError):
             await client.chat("mock/fast", "hi", headers={"x-mock-fault": "hang"})
         assert (await client.chat("mock/fast", "hi")).text
@@ -244,3 +249,26 @@ async def test_closed_client_refuses_calls() -> None:
     client = openai_client(ScriptedTransport(Answer()))
     with pytest.raises(ConfigError, match="not open"):
         await client.chat("openai/m", "hi")
+
+
+async def test_responses_and_errors_keep_only_the_rate_limit_headers() -> None:
+    """The adaptive limiter reads x-ratelimit-* from answers; nothing else is kept."""
+    sent = {
+        "x-ratelimit-remaining-requests": "7",
+        "x-ratelimit-reset-requests": "1s",
+        "retry-after": "2",
+        "set-cookie": "session=private",
+        "x-request-id": "req-1",
+    }
+    kept = {k: sent[k] for k in ("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests")}
+    transport = ScriptedTransport(
+        Answer.json(200, openai_completion("ok"), sent),
+        Answer.json(429, {"error": {"message": "slow down"}}, sent),
+    )
+    async with openai_client(transport) as client:
+        response = await client.chat("openai/m", "hi")
+        with pytest.raises(RateLimitedError) as info:
+            await client.chat("openai/m", "hi")
+    assert response.headers == {**kept, "retry-after": "2"}
+    assert info.value.headers == {**kept, "retry-after": "2"}
+    assert "set-cookie" not in repr(response)

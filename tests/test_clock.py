@@ -58,3 +58,27 @@ async def test_anyio_clock_is_monotonic() -> None:
     first = clock.now()
     await clock.sleep(0)
     assert clock.now() >= first
+
+
+async def test_a_cancelled_sleep_no_longer_pulls_time_forward() -> None:
+    """A sleeper cancelled by a timeout must leave the heap, or autojump would jump to its
+    time for nobody (an idle hour added to every later measurement)."""
+    clock = FakeClock(start=0.0)
+    woke: list[float] = []
+
+    async def short() -> None:
+        await clock.sleep(2.0)
+        woke.append(clock.now())
+
+    async with anyio.create_task_group() as group:
+        with anyio.CancelScope() as scope:
+            group.start_soon(short)
+            scope.cancel()
+            await clock.sleep(3600.0)  # cancelled at once, never waits
+        await anyio.wait_all_tasks_blocked()
+        assert clock.pending == 1
+        group.start_soon(clock.autojump)
+        while not woke:
+            await anyio.wait_all_tasks_blocked()
+        group.cancel_scope.cancel()
+    assert woke == [2.0] and clock.pending == 0

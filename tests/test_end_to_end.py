@@ -50,6 +50,9 @@ def make_client(
     elif transport == "user-httpx2":
         owned = options["http_client"] = httpx2.AsyncClient(timeout=30)
     providers = {"openai": ProviderSettings(base_url=f"{base_url}/v1", api_key=key)}
+    # One attempt per call: these tests check what each fault becomes on the wire; retrying
+    # through faults end to end is tests/test_resilience_end_to_end.py.
+    kwargs.setdefault("stage_settings", {"retry": False})
     return Client(providers=providers, load_entry_points=False, **options, **kwargs), owned
 
 

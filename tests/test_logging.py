@@ -17,6 +17,7 @@ def client_with(transport: ScriptedTransport) -> Client:
         providers={"openai": ProviderSettings(api_key=KEY, base_url="http://127.0.0.1:9/v1")},
         transport=transport,
         load_entry_points=False,
+        stage_settings={"retry": False},  # one attempt, so one attempt event to check
     )
 
 

@@ -70,10 +70,24 @@ async def test_middleware_runs_in_phase_order_and_none_factories_cost_nothing() 
         providers=settings(),
         transport=scripted(),
         plugins=[OrderPlugin(seen)],
+        # attempt-logging is present only when debug logging is on: leave it out so the
+        # expected order does not depend on what another test did to the log level.
+        disable=["attempt-logging"],
         load_entry_points=False,
     ) as client:
         await client.chat("openai/m", "hi")
-        assert client.stages == ["logging", "outer", "idempotency", "inner", "auth"]
+        assert client.stages == [
+            "logging",
+            "deadline",
+            "outer",
+            "idempotency",
+            "fallback",
+            "retry",
+            "breaker",
+            "rate-limit",
+            "inner",
+            "auth",
+        ]
     assert seen == ["outer", "inner"]
 
 
@@ -84,7 +98,7 @@ async def test_a_spec_with_a_builtin_name_replaces_it_and_disable_removes_stages
         providers=settings(),
         transport=scripted(),
         middleware=[replacement],
-        disable=["attempt-logging"],
+        disable=["attempt-logging", "deadline", "fallback", "retry", "breaker", "rate-limit"],
         load_entry_points=False,
     ) as client:
         await client.chat("openai/m", "hi")
@@ -217,6 +231,7 @@ async def test_observers_see_finished_requests_and_failed_attempts() -> None:
         transport=ScriptedTransport(answer),
         plugins=[observer],
         load_entry_points=False,
+        stage_settings={"retry": False},
     ) as client:
         await client.chat("openai/good", "hi")
         with pytest.raises(ProviderError):

@@ -3,8 +3,10 @@
 The public API is what ``__all__`` lists; everything else may change between releases.
 """
 
+from sluicegate.breaker import BreakerPolicy, CircuitOpenError
 from sluicegate.chain import CallNext, Middleware, MiddlewareSpec, Phase, Reply
 from sluicegate.client import ChatStream, Client, FanOutResult
+from sluicegate.clock import AnyioClock, Clock, FakeClock
 from sluicegate.errors import (
     AuthenticationError,
     BadInputError,
@@ -19,7 +21,12 @@ from sluicegate.errors import (
     TransportError,
 )
 from sluicegate.hookspecs import hookimpl
+from sluicegate.limits import Adaptive, Limit, RateLimits, RequestTooLargeError
 from sluicegate.logs import configure_logging, redact_secrets
+from sluicegate.middleware.deadline import DeadlinePolicy
+from sluicegate.middleware.fallback import AllModelsFailedError, FallbackPolicy
+from sluicegate.middleware.idempotency import IdempotencyPolicy
+from sluicegate.middleware.retry import RetryPolicy
 from sluicegate.providers.base import ProviderSettings, ProviderSpec
 from sluicegate.secrets import Secret
 from sluicegate.streaming import EventStream
@@ -45,17 +52,28 @@ from sluicegate.types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Adaptive",
+    "AllModelsFailedError",
+    "AnyioClock",
     "AuthenticationError",
     "BadInputError",
+    "BreakerPolicy",
     "CallNext",
     "ChatStream",
+    "CircuitOpenError",
     "Client",
+    "Clock",
     "ConfigError",
+    "DeadlinePolicy",
     "Done",
     "EventStream",
+    "FakeClock",
+    "FallbackPolicy",
     "FanOutResult",
     "FinishEvent",
+    "IdempotencyPolicy",
     "ImagePart",
+    "Limit",
     "Message",
     "Metadata",
     "Middleware",
@@ -67,11 +85,14 @@ __all__ = [
     "ProviderSettings",
     "ProviderSpec",
     "RateLimitedError",
+    "RateLimits",
     "Reply",
     "Request",
     "RequestTimeoutError",
+    "RequestTooLargeError",
     "Response",
     "ResponseFormatError",
+    "RetryPolicy",
     "Secret",
     "SluicegateError",
     "StreamError",

@@ -7,7 +7,16 @@ from collections.abc import Sequence
 
 from sluicegate.chain import MiddlewareSpec, Phase
 from sluicegate.hookspecs import hookimpl
-from sluicegate.middleware import auth, idempotency, logging
+from sluicegate.middleware import (
+    auth,
+    breaker,
+    deadline,
+    fallback,
+    idempotency,
+    logging,
+    ratelimit,
+    retry,
+)
 from sluicegate.prices import ModelPrice
 from sluicegate.providers import mock, openai
 from sluicegate.providers.base import ProviderSpec
@@ -22,7 +31,12 @@ def sluicegate_providers() -> Sequence[ProviderSpec]:
 def sluicegate_middleware() -> Sequence[MiddlewareSpec]:
     return [
         MiddlewareSpec("logging", Phase.LOGGING, logging.build_request_logger),
+        MiddlewareSpec("deadline", Phase.DEADLINE, deadline.build),
         MiddlewareSpec("idempotency", Phase.IDEMPOTENCY, idempotency.build),
+        MiddlewareSpec("fallback", Phase.FALLBACK, fallback.build),
+        MiddlewareSpec("retry", Phase.RETRY, retry.build),
+        MiddlewareSpec("breaker", Phase.BREAKER, breaker.build),
+        MiddlewareSpec("rate-limit", Phase.RATE_LIMIT, ratelimit.build),
         MiddlewareSpec("attempt-logging", Phase.ATTEMPT, logging.build_attempt_logger),
         MiddlewareSpec("auth", Phase.AUTH, auth.build),
     ]

@@ -30,6 +30,7 @@ from sluicegate.chain import (
 from sluicegate.clock import AnyioClock, Clock
 from sluicegate.dispatch import Dispatcher
 from sluicegate.errors import ConfigError, SluicegateError
+from sluicegate.middleware.deadline import DeadlinePolicy
 from sluicegate.observers import Observers
 from sluicegate.plugin_manager import (
     PluginRegistry,
@@ -56,7 +57,7 @@ from sluicegate.types import (
 )
 
 MessagesInput = str | Iterable[Message | Mapping[str, Any]]
-_METADATA_KEYS = ("caller_id", "tags", "idempotency_key", "headers", "deadline")
+_METADATA_KEYS = ("caller_id", "tags", "idempotency_key", "headers", "deadline", "fallbacks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,11 @@ class Client:
     caller's own ``httpx.AsyncClient``. ``disable`` removes middleware stages by name.
     ``stage_settings`` configures stages by name (``{"retry": RetryPolicy(...)}``);
     ``clock`` and ``rng`` replace time and randomness for every stage (tests).
+
+    Time limits: ``connect_timeout`` per connection, ``timeout`` for the first byte and
+    then every gap between bytes (so also between stream events), per attempt;
+    ``total_timeout`` for a whole request, every attempt and wait included (a call's own
+    ``total_timeout=`` or ``deadline=`` overrides it).
     """
 
     def __init__(
@@ -131,6 +137,7 @@ class Client:
         load_entry_points: bool = True,
         timeout: float | None = 120.0,
         connect_timeout: float = 10.0,
+        total_timeout: float | None = None,
         logger: Any = None,
         stage_settings: Mapping[str, Any] | None = None,
         clock: Clock | None = None,
@@ -148,6 +155,8 @@ class Client:
         self._transport_options = TransportOptions(concurrency, connect_timeout, timeout)
         self._logger = logger
         self._stage_settings = dict(stage_settings or {})
+        if total_timeout is not None:
+            self._stage_settings.setdefault("deadline", DeadlinePolicy(total=total_timeout))
         self._clock: Clock = clock or AnyioClock()
         self._rng = rng or random.Random()
         self._pm, self._plugin_errors = make_plugin_manager(
@@ -301,8 +310,18 @@ class Client:
                 f"model {model!r} must be named 'provider/model', e.g. 'openai/gpt-4o'"
             )
         meta_fields = {k: params.pop(k) for k in _METADATA_KEYS if k in params}
-        if "tags" in meta_fields:
-            meta_fields["tags"] = tuple(meta_fields["tags"])
+        total_timeout = params.pop("total_timeout", None)
+        if total_timeout is not None:
+            if not isinstance(total_timeout, int | float) or not total_timeout > 0:
+                raise ConfigError(
+                    f"total_timeout must be a positive number of seconds, got {total_timeout!r}"
+                )
+            meta_fields.setdefault("deadline", self._clock.now() + total_timeout)
+        for name in ("tags", "fallbacks"):
+            if name in meta_fields:
+                value = meta_fields[name]
+                # one name alone is one item, not a tuple of its characters
+                meta_fields[name] = (value,) if isinstance(value, str) else tuple(value)
         metadata = Metadata(request_id=new_request_id(), **meta_fields)
         return Request(
             model=model,

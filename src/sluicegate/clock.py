@@ -69,8 +69,14 @@ class FakeClock:
             await anyio.lowlevel.checkpoint()
             return
         event = anyio.Event()
-        heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), event))
-        await event.wait()
+        entry = (self._now + seconds, next(self._order), event)
+        heapq.heappush(self._sleepers, entry)
+        try:
+            await event.wait()
+        finally:
+            if not event.is_set():  # cancelled: a dead sleeper must not pull time forward
+                self._sleepers.remove(entry)
+                heapq.heapify(self._sleepers)
 
     def advance(self, seconds: float) -> None:
         """Move time forward and wake every sleeper whose time has come."""

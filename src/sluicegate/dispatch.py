@@ -22,6 +22,7 @@ from sluicegate.errors import (
     TransportError,
 )
 from sluicegate.providers.base import BoundProvider, StreamDecoder
+from sluicegate.providers.http_errors import rate_limit_headers
 from sluicegate.sse import SSEDecoder
 from sluicegate.streaming import EventStream, ResponseBuilder
 from sluicegate.transports.base import HttpRequest, HttpResponse, HttpStream, TransportFailure
@@ -74,7 +75,9 @@ class Dispatcher:
         except TransportFailure as failure:
             raise self._transport_error(bound, request, failure) from None
         if 200 <= response.status < 300:
-            return bound.codec.decode(request, response)
+            decoded = bound.codec.decode(request, response)
+            kept = rate_limit_headers(response.headers)
+            return decoded.replace(headers=kept) if kept else decoded
         raise bound.codec.decode_error(request, response)
 
     async def _open_stream(
@@ -154,7 +157,8 @@ class _ProviderStreamSource:
                     provider=self._bound.name,
                     request_id=self._request.metadata.request_id,
                 )
-                return Done(response)
+                kept = rate_limit_headers(self._http.headers)
+                return Done(response.replace(headers=kept) if kept else response)
             await self._pull()
         event = self._pending.popleft()
         self._builder.add(event)

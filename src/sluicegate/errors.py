@@ -8,6 +8,7 @@ out in an exception text, even when a server echoes it back in an error body.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sluicegate.secrets import scrub
@@ -65,7 +66,8 @@ class ProviderError(SluicegateError):
     ``status`` is the HTTP status (None when no response came), ``error_type`` the
     provider's own error code (``insufficient_quota``, ``overloaded_error``...), and
     ``retry_after`` the server's requested wait in seconds, when it gave one; ``detail``
-    is the provider's own message, without the provider/model/status prefix.
+    is the provider's own message, without the provider/model/status prefix; ``headers``
+    the answer's rate-limit headers (see ``Response.headers``), for the rate limiter.
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class ProviderError(SluicegateError):
         retryable: bool = False,
         retry_after: float | None = None,
         request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.provider = provider
         self.model = model
@@ -87,6 +90,7 @@ class ProviderError(SluicegateError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.request_id = request_id
+        self.headers: Mapping[str, str] = headers or {}
         self.detail = message
         parts = [f"HTTP {status}"] if status is not None else []
         if error_type:

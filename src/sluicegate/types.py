@@ -308,6 +308,10 @@ class Response:
     attempts: int = 1
     cost: float | None = None
     raw: Any = field(default=None, repr=False, compare=False)
+    headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False, compare=False)
+    """The answer's rate-limit headers (``x-ratelimit-*``, ``anthropic-ratelimit-*``,
+    ``retry-after``), lower-case: what the adaptive rate limiter reads. Other headers are
+    not kept, so a response holds nothing a server sets for its own use (cookies)."""
 
     def replace(self, **changes: Any) -> Response:
         """A copy with some fields changed (how middleware stamps latency, attempts, cost)."""

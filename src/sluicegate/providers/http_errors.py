@@ -24,6 +24,15 @@ NEVER_RETRY_TYPES = frozenset({"insufficient_quota", "billing_error", "invalid_a
 _RETRY_STATUSES = frozenset({408, 409, 429})
 
 
+_KEPT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "retry-after")
+
+
+def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers worth keeping on a response or error: what a server says about its rate
+    limits. Transports give lower-case names."""
+    return {k: v for k, v in headers.items() if k.startswith(_KEPT_PREFIXES)}
+
+
 def is_retryable(status: int, error_type: str | None, headers: Mapping[str, str]) -> bool:
     """Whether an answer with this status and error type may succeed if sent again."""
     should = headers.get("x-should-retry")
@@ -61,6 +70,7 @@ def error_for_status(
         retryable=is_retryable(status, error_type, headers),
         retry_after=parse_retry_after(headers, time.time()),
         request_id=request_id or headers.get("x-request-id") or headers.get("request-id"),
+        headers=rate_limit_headers(headers),
     )
 
 
