@@ -68,13 +68,16 @@ class NullTransport:
         return None
 
 
-def _client() -> sluicegate.Client:
+def _client(disable: tuple[str, ...] = ()) -> sluicegate.Client:
     return sluicegate.Client(
         providers={
             "openai": sluicegate.ProviderSettings(base_url="http://127.0.0.1:9/v1", api_key=API_KEY)
         },
         concurrency=1,
         transport=NullTransport(),
+        # a price for the bench model, so the cost stage does its usual work per request
+        prices=[sluicegate.ModelPrice(MODEL, 0.15, 0.60, cached_input_per_mtok=0.075)],
+        disable=disable,
     )
 
 
@@ -99,10 +102,12 @@ async def _best_async_us(fn: Callable[[], Any], n: int, rounds: int) -> float:
     return best / n * 1e6
 
 
-async def measure(n: int, rounds: int, profile: bool) -> dict[str, float]:
+async def measure(
+    n: int, rounds: int, profile: bool, disable: tuple[str, ...] = ()
+) -> dict[str, float]:
     """CPU µs per request of the whole chain and of each piece of the hot path."""
     out: dict[str, float] = {}
-    async with _client() as client:
+    async with _client(disable) as client:
 
         async def chat() -> None:
             await client.chat(MODEL, MESSAGES, max_tokens=16)
@@ -140,6 +145,15 @@ async def measure(n: int, rounds: int, profile: bool) -> dict[str, float]:
             pieces["OpenAIProvider.encode"] = lambda: codec.encode(with_key)
             pieces["OpenAIProvider.decode"] = lambda: codec.decode(with_key, http_response)
             pieces["send: response.replace(latency=...)"] = lambda: response.replace(latency=0.1)
+            from sluicegate.cost import CostRates
+            from sluicegate.ledger import Ledger
+
+            rates = CostRates.of(client.prices.lookup(MODEL))  # type: ignore[arg-type]
+            ledger = Ledger()
+            pieces["cost: CostRates.cost(usage)"] = lambda: rates.cost(response.usage)
+            pieces["cost: Ledger.record(model, tags, usage, cost)"] = lambda: ledger.record(
+                MODEL, (), response.usage, 1.9e-06
+            )
             pieces["json.loads(body) alone"] = lambda: json.loads(BODY)
             del http_request
         except (AttributeError, KeyError, TypeError) as exc:
@@ -197,12 +211,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cpu", type=int, default=0, help="pin to this core (-1: no pinning)")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--disable",
+        action="append",
+        default=[],
+        help="leave a stage out (repeat), e.g. --disable cost to see what it adds",
+    )
     args = parser.parse_args(argv)
     if args.cpu >= 0 and args.cpu in os.sched_getaffinity(0):
         os.sched_setaffinity(0, {args.cpu})
     for backend in ("asyncio", "trio"):
-        results = anyio.run(measure, args.requests, args.rounds, args.profile, backend=backend)
-        print(f"\n{backend}: CPU µs per request, best of {args.rounds} x {args.requests}")
+        results = anyio.run(
+            measure, args.requests, args.rounds, args.profile, tuple(args.disable), backend=backend
+        )
+        without = f", without {', '.join(args.disable)}" if args.disable else ""
+        print(f"\n{backend}: CPU µs per request, best of {args.rounds} x {args.requests}{without}")
         for name, us in results.items():
             print(f"  {us:8.2f}  {name}")
 

@@ -10,6 +10,7 @@ from sluicegate.hookspecs import hookimpl
 from sluicegate.middleware import (
     auth,
     breaker,
+    cost,
     deadline,
     fallback,
     idempotency,
@@ -17,6 +18,7 @@ from sluicegate.middleware import (
     ratelimit,
     retry,
 )
+from sluicegate.price_data import builtin_prices
 from sluicegate.prices import ModelPrice
 from sluicegate.providers import mock, openai
 from sluicegate.providers.base import ProviderSpec
@@ -32,6 +34,7 @@ def sluicegate_middleware() -> Sequence[MiddlewareSpec]:
     return [
         MiddlewareSpec("logging", Phase.LOGGING, logging.build_request_logger),
         MiddlewareSpec("deadline", Phase.DEADLINE, deadline.build),
+        MiddlewareSpec("cost", Phase.COST, cost.build),
         MiddlewareSpec("idempotency", Phase.IDEMPOTENCY, idempotency.build),
         MiddlewareSpec("fallback", Phase.FALLBACK, fallback.build),
         MiddlewareSpec("retry", Phase.RETRY, retry.build),
@@ -44,4 +47,4 @@ def sluicegate_middleware() -> Sequence[MiddlewareSpec]:
 
 @hookimpl
 def sluicegate_prices() -> Sequence[ModelPrice]:
-    return []
+    return builtin_prices()

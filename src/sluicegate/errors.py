@@ -126,12 +126,80 @@ class RequestTimeoutError(ProviderError):
 
 
 class StreamError(ProviderError):
-    """A stream failed after it began; ``partial_text`` keeps what arrived before."""
+    """A stream failed after it began; ``partial_text`` keeps what arrived before.
+
+    ``cost`` is what the cut stream is charged (USD, estimated from the text counted
+    before the cut; None when unknown), stamped by the cost stage.
+    """
 
     def __init__(self, message: str, *, partial_text: str = "", **kwargs: Any) -> None:
         self.partial_text = partial_text
+        self.cost: float | None = None
         super().__init__(message, **kwargs)
 
 
 class ResponseFormatError(ProviderError):
     """The provider's answer was not in the format its codec expects (malformed body)."""
+
+
+def _usd(amount: float) -> str:
+    """An amount of USD for a message: cents for large amounts, significant digits for
+    the fractions of a cent that single requests cost."""
+    return f"${amount:,.4f}" if amount >= 0.01 else f"${amount:.3g}"
+
+
+class BudgetExceededError(SluicegateError):
+    """A request was refused before it was sent: its estimated worst-case cost would take
+    a budget past its limit. Not retryable (retrying cannot make room; requests in flight
+    finishing may, and then a new call is admitted).
+
+    ``budget`` names the budget (``"client"``, ``"tag NAME"``, or a run budget's name);
+    ``limit``, ``spent`` and ``reserved`` (held by requests in flight) are its state in
+    USD when the request was refused; ``estimate`` is the request's reservation and
+    ``model`` the model it asked for.
+    """
+
+    def __init__(
+        self,
+        *,
+        budget: str,
+        limit: float,
+        spent: float,
+        reserved: float,
+        estimate: float,
+        model: str,
+        detail: str = "",
+    ) -> None:
+        self.budget = budget
+        self.limit = limit
+        self.spent = spent
+        self.reserved = reserved
+        self.estimate = estimate
+        self.model = model
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            f"budget {budget!r} of {_usd(limit)} would be exceeded by a request to {model}: "
+            f"spent {_usd(spent)}, reserved {_usd(reserved)} by requests in flight, this "
+            f"request's estimate {_usd(estimate)}{extra}; nothing was sent"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__, self.args))
+
+
+class UnknownPriceError(ConfigError):
+    """A request under a budget names a model (or a fallback) without a price: its cost
+    could not be bounded, so it was refused before sending. Add the model to a price file
+    (``Client(prices=...)``, ``SLUICEGATE_PRICES``)."""
+
+    def __init__(self, *, model: str, budget: str) -> None:
+        self.model = model
+        self.budget = budget
+        super().__init__(
+            f"model {model!r} has no price, so a request under budget {budget!r} cannot be "
+            "bounded and was refused before sending; give the model a price in a price "
+            "file (Client(prices=...) or SLUICEGATE_PRICES; see 'sluicegate prices')"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__, self.args))

@@ -1,18 +1,51 @@
-"""Model prices, as plugins register them through the ``sluicegate_prices`` hook.
+"""Model prices: the value type, and the table a client looks prices up in.
 
 Prices are in USD per million tokens. An unknown price is None ("unknown"), never 0: a
-zero would silently report a paid run as free. Cost computation, bundled tables and user
-overrides build on this value type.
+zero would silently report a paid run as free.
+
+Where prices come from, later sources overriding earlier ones for the same model:
+
+1. every plugin's ``sluicegate_prices`` hook (the built-in plugin contributes
+   :mod:`sluicegate.price_data`, the Anthropic plugin its Claude models);
+2. the user's price file (``Client(prices="prices.toml")`` or ``SLUICEGATE_PRICES``,
+   read by :mod:`sluicegate.price_file`) or a list of :class:`ModelPrice`.
+
+The table is built once per client, when it is opened; a lookup then is one dict read
+(misses and dated snapshots are remembered too), so pricing costs nothing per request
+that could have been done at build time.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Final
+
+from sluicegate.errors import ConfigError
+
+__all__ = ["ModelPrice", "PriceTable", "base_model_name"]
+
+_PRICE_FIELDS = (
+    "input_per_mtok",
+    "output_per_mtok",
+    "cached_input_per_mtok",
+    "cache_write_per_mtok",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class ModelPrice:
-    """What one model costs. ``model`` is ``"provider/model"``."""
+    """What one model costs, in USD per million tokens. ``model`` is ``"provider/model"``.
+
+    ``cached_input_per_mtok`` prices input read from the provider's prompt cache and
+    ``cache_write_per_mtok`` input written to it (Anthropic bills writes at 1.25x input);
+    None prices those tokens as plain input. ``batch_discount`` is the fraction taken off
+    when the request runs through the provider's batch API (0.5: half price).
+    ``source`` says where the price came from (``"builtin"``, ``"plugin NAME"``,
+    ``"file PATH"``), shown by ``sluicegate prices``.
+    """
 
     model: str
     input_per_mtok: float
@@ -20,3 +53,130 @@ class ModelPrice:
     cached_input_per_mtok: float | None = None
     batch_discount: float = 0.5
     source: str = ""
+    cache_write_per_mtok: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or "/" not in self.model:
+            raise ConfigError(
+                f"price for {self.model!r}: model must be named 'provider/model', "
+                "e.g. 'openai/gpt-4o-mini'"
+            )
+        for name in _PRICE_FIELDS:
+            value = getattr(self, name)
+            if value is None and name in ("cached_input_per_mtok", "cache_write_per_mtok"):
+                continue
+            if not _is_number(value) or not (math.isfinite(value) and value >= 0):
+                raise ConfigError(
+                    f"price for {self.model!r}: {name} must be a number >= 0 (USD per "
+                    f"million tokens), got {value!r}"
+                )
+        discount = self.batch_discount
+        if not _is_number(discount) or not 0 <= discount <= 1:
+            raise ConfigError(
+                f"price for {self.model!r}: batch_discount must be a fraction from 0 to 1 "
+                f"(0.5 = half price), got {discount!r}"
+            )
+
+    @property
+    def cached_input(self) -> float:
+        """The price of a cached input token (the input price when none is set)."""
+        cached = self.cached_input_per_mtok
+        return self.input_per_mtok if cached is None else cached
+
+    @property
+    def cache_write(self) -> float:
+        """The price of an input token written to the cache (input price when unset)."""
+        write = self.cache_write_per_mtok
+        return self.input_per_mtok if write is None else write
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_SNAPSHOT_SUFFIX: Final = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
+"""A dated snapshot (``-2024-07-18`` as OpenAI dates them, ``-20250929`` as Anthropic
+does) or a ``-latest`` alias at the end of a model name."""
+
+
+def base_model_name(model: str) -> str | None:
+    """``model`` without its snapshot date or ``-latest`` suffix, or None when it has
+    neither: ``openai/gpt-4o-mini-2024-07-18`` → ``openai/gpt-4o-mini``."""
+    base = _SNAPSHOT_SUFFIX.sub("", model)
+    return base if base != model else None
+
+
+_MAX_REMEMBERED = 4096
+"""Lookups remembered (hits and misses): far more than the models one client calls, and
+a bound so that a caller inventing model names cannot grow the cache without end."""
+
+
+class PriceTable:
+    """The prices a client knows, by ``"provider/model"``; later entries win.
+
+    Lookup is by the exact model first, then by its base name when it is a dated
+    snapshot (``gpt-4o-mini-2024-07-18`` is priced as ``gpt-4o-mini``). It is never by
+    provider kind: an OpenAI-compatible server added under its own name (a ``vllm``
+    provider with ``kind="openai"``) serves other models at other prices, so
+    ``vllm/gpt-4o-mini`` has no price unless the user gives one.
+    """
+
+    __slots__ = ("_by_model", "_resolved")
+
+    def __init__(self, prices: Iterable[ModelPrice] = ()) -> None:
+        by_model: dict[str, ModelPrice] = {}
+        for price in prices:
+            by_model[price.model] = price
+        self._by_model: Mapping[str, ModelPrice] = by_model
+        self._resolved: dict[str, ModelPrice | None] = dict(by_model)
+
+    @classmethod
+    def from_contributions(
+        cls, contributions: Iterable[tuple[str, Iterable[ModelPrice]]], *overrides: ModelPrice
+    ) -> PriceTable:
+        """A table from ``(plugin name, prices)`` pairs in registration order, then the
+        user's ``overrides``. A price without a source is credited to its plugin."""
+        merged: list[ModelPrice] = []
+        for plugin, prices in contributions:
+            label = "builtin" if plugin == "sluicegate.builtin" else f"plugin {plugin}"
+            for price in prices:
+                merged.append(price if price.source else _with_source(price, label))
+        merged.extend(overrides)
+        return cls(merged)
+
+    def lookup(self, model: str) -> ModelPrice | None:
+        """The price of ``model`` (``"provider/model"``), or None when it is unknown."""
+        try:
+            return self._resolved[model]
+        except KeyError:
+            pass
+        base = base_model_name(model)
+        price = self._by_model.get(base) if base is not None else None
+        if len(self._resolved) < _MAX_REMEMBERED:
+            self._resolved[model] = price
+        return price
+
+    def entries(self) -> list[ModelPrice]:
+        """Every price in the table, sorted by model."""
+        return sorted(self._by_model.values(), key=lambda p: p.model)
+
+    def __len__(self) -> int:
+        return len(self._by_model)
+
+    def __contains__(self, model: object) -> bool:
+        return isinstance(model, str) and self.lookup(model) is not None
+
+    def __repr__(self) -> str:
+        return f"<PriceTable {len(self._by_model)} models>"
+
+
+def _with_source(price: ModelPrice, source: str) -> ModelPrice:
+    return ModelPrice(
+        model=price.model,
+        input_per_mtok=price.input_per_mtok,
+        output_per_mtok=price.output_per_mtok,
+        cached_input_per_mtok=price.cached_input_per_mtok,
+        batch_discount=price.batch_discount,
+        source=source,
+        cache_write_per_mtok=price.cache_write_per_mtok,
+    )

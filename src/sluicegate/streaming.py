@@ -139,6 +139,7 @@ class ResponseBuilder:
                 new.input_tokens or old.input_tokens,
                 new.output_tokens or old.output_tokens,
                 new.cached_tokens or old.cached_tokens,
+                new.cache_write_tokens or old.cache_write_tokens,
             )
         elif kind is FinishEvent:
             assert isinstance(event, FinishEvent)

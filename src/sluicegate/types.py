@@ -12,9 +12,12 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from sluicegate.secrets import Secret
+
+if TYPE_CHECKING:
+    from sluicegate.budget import Budget
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
 _ROLES = frozenset(("system", "user", "assistant", "tool"))
@@ -211,7 +214,8 @@ class Metadata:
     ``deadline`` is an absolute time on the client's clock (seconds), or None; it covers
     every attempt and every wait. ``fallbacks`` are models to try, in order, when this
     one's circuit is open or its retries are spent. ``attempt`` is set by the retry stage
-    (1 for the first try).
+    (1 for the first try). ``budget`` is a run's :class:`~sluicegate.budget.Budget` that
+    this request reserves its cost against, besides the client's and its tags' budgets.
     """
 
     request_id: str = ""
@@ -222,6 +226,7 @@ class Metadata:
     headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     fallbacks: tuple[str, ...] = ()
     attempt: int = 1
+    budget: Budget | None = None
 
     def replace(self, **changes: Any) -> Metadata:
         """A copy with some fields changed."""
@@ -274,11 +279,19 @@ def coerce_messages(messages: str | Iterable[Message | Mapping[str, Any]]) -> tu
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token counts as the provider reported them. ``cached_tokens`` is part of input."""
+    """Token counts as the provider reported them.
+
+    ``input_tokens`` is the whole prompt, as OpenAI reports it; ``cached_tokens`` (read
+    from the provider's prompt cache, billed at the cached-input price) and
+    ``cache_write_tokens`` (written to it, which Anthropic bills above the input price)
+    are parts of it, never added on top, so every codec reports the same shape and the
+    cost is computed one way (:func:`sluicegate.cost.cost_of`).
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -289,6 +302,7 @@ class Usage:
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
             self.cached_tokens + other.cached_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
         )
 
 

@@ -120,7 +120,7 @@ async def test_system_prompt_and_idempotency_key_reach_the_server() -> None:
             "anthropic/claude-mock", messages, max_tokens=20, idempotency_key="idem-42"
         )
     assert response.text
-    assert server.stats.idempotency["idem-42"] == [1, 1]
+    assert server.stats.idempotency["idem-42"] == [1, 1, 0]  # received, charged, replayed
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "streamed"])

@@ -150,7 +150,9 @@ def test_usage_counts_cache_reads_and_writes_as_input(codec: AnthropicProvider) 
         cache_read_input_tokens=1800,
     )
     usage = codec.decode(REQUEST, http(200, body)).usage
-    assert usage == Usage(input_tokens=12 + 200 + 1800, output_tokens=6, cached_tokens=1800)
+    assert usage == Usage(
+        input_tokens=12 + 200 + 1800, output_tokens=6, cached_tokens=1800, cache_write_tokens=200
+    )
 
 
 def test_null_cache_fields_count_as_zero(codec: AnthropicProvider) -> None:

@@ -31,7 +31,22 @@ def test_plugin_manager_collects_the_provider() -> None:
     [contribution] = [c for c in registry.contributions if c.plugin == "anthropic"]
     [spec] = contribution.providers
     assert spec is plugin.SPEC
-    assert contribution.prices == []
+    models = {price.model for price in contribution.prices}
+    assert {"anthropic/claude-sonnet-4-5", "anthropic/claude-haiku-4-5"} <= models
+    assert all(price.source == "plugin sluicegate-anthropic" for price in contribution.prices)
+
+
+def test_claude_prices_follow_anthropics_cache_multipliers() -> None:
+    """Cache hits are 0.1x input and 5-minute cache writes 1.25x, for every model (to the
+    cent: Anthropic lists Haiku 3's as $0.03 and $0.30 for 0.025 and 0.3125)."""
+    from sluicegate_anthropic.prices import CLAUDE_PRICES
+
+    for price in CLAUDE_PRICES:
+        assert price.cached_input_per_mtok is not None
+        assert price.cache_write_per_mtok is not None
+        assert price.cached_input_per_mtok == pytest.approx(price.input_per_mtok * 0.1, abs=0.01)
+        assert price.cache_write_per_mtok == pytest.approx(price.input_per_mtok * 1.25, abs=0.02)
+        assert price.batch_discount == 0.5
 
 
 def test_spec() -> None:

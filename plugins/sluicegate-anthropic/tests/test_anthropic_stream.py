@@ -157,7 +157,9 @@ def test_thinking_is_skipped_unknown_events_ignored_and_cumulative_usage_kept(
     assert not any(isinstance(e, ToolCallDelta) for e in out.events)
     response = fold(out.events)
     assert response.finish_reason == "stop"
-    assert response.usage == Usage(input_tokens=12 + 300, output_tokens=140, cached_tokens=0)
+    assert response.usage == Usage(
+        input_tokens=12 + 300, output_tokens=140, cached_tokens=0, cache_write_tokens=300
+    )
 
 
 def test_overloaded_error_mid_stream(recorded: Recorded) -> None:

@@ -1,7 +1,9 @@
 """``sluicegate fanout PROMPT -m A -m B``: the same question to several models at once, in
-one table with latency, tokens, and each answer or error."""
+one table with latency, tokens, cost, and each answer or error."""
 
 from __future__ import annotations
+
+import math
 
 import click
 
@@ -13,6 +15,7 @@ async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) 
     from rich.table import Table
 
     from sluicegate import Client, SluicegateError
+    from sluicegate.cost import format_usd
 
     params = {"max_tokens": max_tokens} if max_tokens is not None else {}
     async with Client() as client:
@@ -21,21 +24,37 @@ async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) 
     table.add_column("model", style="bold")
     table.add_column("latency", justify="right")
     table.add_column("tokens in/out", justify="right")
+    table.add_column("cost", justify="right")
     table.add_column("answer or error", overflow="fold")
+    known: list[float] = []
+    unknown = 0
     for result in results:
         latency = f"{result.latency * 1000:.0f} ms"
         if result.response is not None:
             usage = result.response.usage
+            cost = result.response.cost
+            if cost is None:
+                unknown += 1
+            else:
+                known.append(cost)
             table.add_row(
                 result.model,
                 latency,
                 f"{usage.input_tokens}/{usage.output_tokens}",
+                format_usd(cost),
                 result.response.text,
             )
         else:
             error = result.error
             text = error.message if isinstance(error, SluicegateError) else repr(error)
-            table.add_row(result.model, latency, "-", f"[red]{type(error).__name__}: {text}[/red]")
+            table.add_row(
+                result.model, latency, "-", "-", f"[red]{type(error).__name__}: {text}[/red]"
+            )
+    total = format_usd(math.fsum(known)) if known or not unknown else "?"
+    if unknown and known:
+        total += " + ?"  # a lower bound: some answers have no known price
+    table.add_section()
+    table.add_row("total", "", "", total, "")
     Console().print(table)
     return sum(1 for r in results if r.ok)
 

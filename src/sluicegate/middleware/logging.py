@@ -75,6 +75,7 @@ class RequestLogger:
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
                 cached_tokens=usage.cached_tokens,
+                cost_usd=response.cost,
             )
         if self._observed:
             self._observers.emit_request_finished(RequestFinished(request, response, None, latency))

@@ -47,5 +47,7 @@ def sluicegate_providers() -> Sequence[ProviderSpec]:
 
 @hookimpl
 def sluicegate_prices() -> Sequence[ModelPrice]:
-    # Prices come with the bundled, versioned price tables; none are declared here yet.
-    return []
+    """Claude models' list prices (see :mod:`sluicegate_anthropic.prices`)."""
+    from sluicegate_anthropic.prices import CLAUDE_PRICES
+
+    return CLAUDE_PRICES

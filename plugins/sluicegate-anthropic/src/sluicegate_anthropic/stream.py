@@ -151,6 +151,7 @@ class AnthropicStreamDecoder:
                 input_tokens=self._input + self._cache_read + self._cache_creation,
                 output_tokens=self._output,
                 cached_tokens=self._cache_read,
+                cache_write_tokens=self._cache_creation,
             )
         )
 

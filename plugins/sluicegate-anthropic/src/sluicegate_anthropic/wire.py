@@ -69,17 +69,18 @@ def usage_from(data: Mapping[str, Any] | None) -> Usage:
     Anthropic's ``input_tokens`` counts only the tokens after the last cache breakpoint;
     the prompt's full size, which is what sluicegate calls input, also counts the tokens
     read from and written to the cache. ``cached_tokens`` is the part read from the cache
-    (the part billed at the cache-hit price).
+    (the part billed at the cache-hit price), ``cache_write_tokens`` the part written to
+    it (billed above the input price).
     """
     if not data:
         return Usage()
     cached = int(data.get("cache_read_input_tokens") or 0)
+    written = int(data.get("cache_creation_input_tokens") or 0)
     return Usage(
-        input_tokens=int(data.get("input_tokens") or 0)
-        + cached
-        + int(data.get("cache_creation_input_tokens") or 0),
+        input_tokens=int(data.get("input_tokens") or 0) + cached + written,
         output_tokens=int(data.get("output_tokens") or 0),
         cached_tokens=cached,
+        cache_write_tokens=written,
     )
 
 
