@@ -4,12 +4,16 @@ The public API is what ``__all__`` lists; everything else may change between rel
 """
 
 from sluicegate.breaker import BreakerPolicy, CircuitOpenError
+from sluicegate.budget import Budget
+from sluicegate.bulk import BulkMap, MapResult
 from sluicegate.chain import CallNext, Middleware, MiddlewareSpec, Phase, Reply
 from sluicegate.client import ChatStream, Client, FanOutResult
 from sluicegate.clock import AnyioClock, Clock, FakeClock
+from sluicegate.cost import cost_of
 from sluicegate.errors import (
     AuthenticationError,
     BadInputError,
+    BudgetExceededError,
     ConfigError,
     PluginError,
     ProviderError,
@@ -19,14 +23,18 @@ from sluicegate.errors import (
     SluicegateError,
     StreamError,
     TransportError,
+    UnknownPriceError,
 )
 from sluicegate.hookspecs import hookimpl
+from sluicegate.ledger import Ledger, LedgerSnapshot, Totals
 from sluicegate.limits import Adaptive, Limit, RateLimits, RequestTooLargeError
 from sluicegate.logs import configure_logging, redact_secrets
+from sluicegate.middleware.cost import CostPolicy
 from sluicegate.middleware.deadline import DeadlinePolicy
 from sluicegate.middleware.fallback import AllModelsFailedError, FallbackPolicy
 from sluicegate.middleware.idempotency import IdempotencyPolicy
 from sluicegate.middleware.retry import RetryPolicy
+from sluicegate.prices import ModelPrice, PriceTable
 from sluicegate.providers.base import ProviderSettings, ProviderSpec
 from sluicegate.secrets import Secret
 from sluicegate.streaming import EventStream
@@ -58,12 +66,16 @@ __all__ = [
     "AuthenticationError",
     "BadInputError",
     "BreakerPolicy",
+    "Budget",
+    "BudgetExceededError",
+    "BulkMap",
     "CallNext",
     "ChatStream",
     "CircuitOpenError",
     "Client",
     "Clock",
     "ConfigError",
+    "CostPolicy",
     "DeadlinePolicy",
     "Done",
     "EventStream",
@@ -73,14 +85,19 @@ __all__ = [
     "FinishEvent",
     "IdempotencyPolicy",
     "ImagePart",
+    "Ledger",
+    "LedgerSnapshot",
     "Limit",
+    "MapResult",
     "Message",
     "Metadata",
     "Middleware",
     "MiddlewareSpec",
+    "ModelPrice",
     "Params",
     "Phase",
     "PluginError",
+    "PriceTable",
     "ProviderError",
     "ProviderSettings",
     "ProviderSpec",
@@ -102,11 +119,14 @@ __all__ = [
     "Tool",
     "ToolCall",
     "ToolCallDelta",
+    "Totals",
     "TransportError",
+    "UnknownPriceError",
     "Usage",
     "UsageEvent",
     "__version__",
     "configure_logging",
+    "cost_of",
     "hookimpl",
     "redact_secrets",
 ]

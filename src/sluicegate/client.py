@@ -19,6 +19,8 @@ from typing import Any
 
 import anyio
 
+from sluicegate.budget import Budget
+from sluicegate.bulk.map import BulkMap, RequestSource
 from sluicegate.chain import (
     CallNext,
     ChainContext,
@@ -30,6 +32,8 @@ from sluicegate.chain import (
 from sluicegate.clock import AnyioClock, Clock
 from sluicegate.dispatch import Dispatcher
 from sluicegate.errors import ConfigError, SluicegateError
+from sluicegate.ledger import Ledger
+from sluicegate.middleware.cost import Accounting
 from sluicegate.middleware.deadline import DeadlinePolicy
 from sluicegate.observers import Observers
 from sluicegate.plugin_manager import (
@@ -39,6 +43,7 @@ from sluicegate.plugin_manager import (
     observer_functions,
     register_runtime_plugin,
 )
+from sluicegate.prices import ModelPrice, PriceTable
 from sluicegate.providers.base import BoundProvider, ProviderSettings, ProviderSpec
 from sluicegate.secrets import Secret
 from sluicegate.streaming import EventStream
@@ -57,7 +62,15 @@ from sluicegate.types import (
 )
 
 MessagesInput = str | Iterable[Message | Mapping[str, Any]]
-_METADATA_KEYS = ("caller_id", "tags", "idempotency_key", "headers", "deadline", "fallbacks")
+_METADATA_KEYS = (
+    "caller_id",
+    "tags",
+    "idempotency_key",
+    "headers",
+    "deadline",
+    "fallbacks",
+    "budget",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +135,12 @@ class Client:
     then every gap between bytes (so also between stream events), per attempt;
     ``total_timeout`` for a whole request, every attempt and wait included (a call's own
     ``total_timeout=`` or ``deadline=`` overrides it).
+
+    Costs (see docs/cost.md): ``prices`` is a TOML price file (or a list of
+    :class:`ModelPrice`) that overrides and adds to the plugins' prices; without it,
+    ``SLUICEGATE_PRICES`` names the file. ``budget`` limits what the client may spend, in
+    USD (or a :class:`Budget` shared with other clients); ``tag_budgets`` limits requests
+    by tag. Every response carries ``cost``; :attr:`ledger` keeps the totals.
     """
 
     def __init__(
@@ -142,9 +161,19 @@ class Client:
         stage_settings: Mapping[str, Any] | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        prices: str | os.PathLike[str] | Sequence[ModelPrice] | None = None,
+        budget: float | Budget | None = None,
+        tag_budgets: Mapping[str, float | Budget] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
+        self._user_prices = _user_prices(prices)
+        self._budget = _as_budget(budget, "client")
+        self._tag_budgets = {
+            tag: _tag_budget(tag, limit) for tag, limit in (tag_budgets or {}).items()
+        }
+        self._ledger = Ledger()
+        self._prices: PriceTable | None = None
         self._settings = dict(providers or {})
         self._concurrency = concurrency
         self._transport_choice = transport
@@ -154,9 +183,16 @@ class Client:
         self._timeout = timeout
         self._transport_options = TransportOptions(concurrency, connect_timeout, timeout)
         self._logger = logger
-        self._stage_settings = dict(stage_settings or {})
+        # a stage named "rate-limit" is configured as "rate_limit" (a keyword-friendly
+        # name); either spelling is accepted
+        self._stage_settings = {k.replace("-", "_"): v for k, v in (stage_settings or {}).items()}
         if total_timeout is not None:
-            self._stage_settings.setdefault("deadline", DeadlinePolicy(total=total_timeout))
+            if "deadline" in self._stage_settings:
+                raise ConfigError(
+                    "give the total time limit once: total_timeout= or "
+                    "stage_settings['deadline'], not both"
+                )
+            self._stage_settings["deadline"] = DeadlinePolicy(total=total_timeout)
         self._clock: Clock = clock or AnyioClock()
         self._rng = rng or random.Random()
         self._pm, self._plugin_errors = make_plugin_manager(
@@ -215,6 +251,40 @@ class Client:
         """The middleware stages in the chain, outermost first."""
         return list(self._stages)
 
+    @property
+    def ledger(self) -> Ledger:
+        """Requests, tokens and cost so far, per model, per tag and in total
+        (``client.ledger.snapshot()``)."""
+        return self._ledger
+
+    @property
+    def prices(self) -> PriceTable:
+        """The prices this client uses: the plugins', then the user's price file."""
+        if self._prices is None:
+            self._prices = self._price_table(self.plugins)
+        return self._prices
+
+    @property
+    def budget(self) -> Budget | None:
+        """The client's budget, if it has one."""
+        return self._budget
+
+    @property
+    def tag_budgets(self) -> Mapping[str, Budget]:
+        """The budgets per tag."""
+        return dict(self._tag_budgets)
+
+    def _price_table(self, registry: PluginRegistry) -> PriceTable:
+        return PriceTable.from_contributions(
+            ((c.plugin, c.prices) for c in registry.contributions), *self._user_prices
+        )
+
+    @property
+    def provider_names(self) -> frozenset[str]:
+        """The providers an open client can send to (the ``provider`` of ``provider/model``):
+        what a bulk run checks each input line's model against before sending anything."""
+        return frozenset(self._providers)
+
     def _build(self) -> None:
         self._registry = collect(self._pm, self._plugin_errors)
         specs = {spec.name: spec for spec in self._registry.providers}
@@ -223,18 +293,24 @@ class Client:
             observer_functions(self._pm, "sluicegate_request_finished"),
             observer_functions(self._pm, "sluicegate_attempt_failed"),
         )
+        self._prices = self._price_table(self._registry)
+        if (self._budget is not None or self._tag_budgets) and "cost" in self._disabled:
+            raise ConfigError(
+                "the 'cost' stage is disabled but the client has a budget: nothing would keep it"
+            )
+        accounting = Accounting(self._prices, self._ledger, self._budget, self._tag_budgets)
         context = ChainContext(
             providers=self._providers,
             observers=observers,
-            settings={**self._stage_settings, "logger": self._logger},
+            settings={**self._stage_settings, "logger": self._logger, "accounting": accounting},
             clock=self._clock,
             rng=self._rng,
         )
+        all_specs = [*self._registry.middleware, *self._extra_middleware]
+        self._check_stage_names({spec.name for spec in all_specs})
         stages: list[Middleware] = []
         names: list[str] = []
-        for spec in order_specs(
-            [*self._registry.middleware, *self._extra_middleware], self._disabled
-        ):
+        for spec in order_specs(all_specs, self._disabled):
             try:
                 middleware = spec.factory(context)
             except SluicegateError:
@@ -246,6 +322,20 @@ class Client:
                 names.append(spec.name)
         self._stages = names
         self._handler = compose(stages, Dispatcher(self._providers, self._timeout))
+
+    def _check_stage_names(self, known: set[str]) -> None:
+        """A misspelt stage in ``disable`` or ``stage_settings`` would be silently ignored,
+        leaving on what the caller meant to turn off: refuse it, naming the known stages."""
+        listing = ", ".join(sorted(known))
+        unknown = sorted(self._disabled - known)
+        if unknown:
+            raise ConfigError(f"disable: unknown stage(s) {unknown}; the stages are: {listing}")
+        keys = {name.replace("-", "_") for name in known}
+        unknown = sorted(k for k in self._stage_settings if k not in keys)
+        if unknown:
+            raise ConfigError(
+                f"stage_settings: unknown stage(s) {unknown}; the stages are: {listing}"
+            )
 
     def _bind_providers(self, specs: Mapping[str, ProviderSpec]) -> dict[str, BoundProvider]:
         names = list(specs) + [n for n in self._settings if n not in specs]
@@ -322,6 +412,12 @@ class Client:
                 value = meta_fields[name]
                 # one name alone is one item, not a tuple of its characters
                 meta_fields[name] = (value,) if isinstance(value, str) else tuple(value)
+        run_budget = meta_fields.get("budget")
+        if run_budget is not None and not isinstance(run_budget, Budget):
+            raise ConfigError(
+                f"budget= must be a sluicegate.Budget (made once per run and shared by its "
+                f"calls), got {type(run_budget).__name__}"
+            )
         metadata = Metadata(request_id=new_request_id(), **meta_fields)
         return Request(
             model=model,
@@ -348,6 +444,12 @@ class Client:
             await reply.aclose()
             raise ConfigError("send() takes plain requests; use stream() for streamed ones")
         return reply.replace(latency=time.perf_counter() - started)
+
+    def request(self, model: str, messages: MessagesInput, **params: Any) -> Request:
+        """Build the Request that ``chat(model, messages, **params)`` would send, without
+        sending it: for :meth:`map`, and for sending later with :meth:`send`. Takes the
+        same parameters and metadata (``caller_id``, ``idempotency_key``, ``tags``...)."""
+        return self._request(model, messages, params, stream=False)
 
     async def chat(self, model: str, messages: MessagesInput, **params: Any) -> Response:
         """One chat completion. ``params``: temperature, max_tokens, tools... plus metadata
@@ -402,8 +504,60 @@ class Client:
                 group.start_soon(ask, index, model)
         return [r for r in results if r is not None]
 
+    def map(self, requests: RequestSource, *, concurrency: int | None = None) -> BulkMap:
+        """Send many requests, at most ``concurrency`` at once (default: the client's), and
+        yield each outcome as it completes, tagged with its request (and so its
+        ``caller_id``), holding the Response or the error::
+
+            async with client.map(requests, concurrency=32) as results:
+                async for result in results:
+                    print(result.caller_id, result.response or result.error)
+
+        ``requests`` (Requests from :meth:`request`, an iterable or async iterable) is read
+        lazily and nothing is kept after it is yielded, so memory does not grow with the
+        input. Leaving the block cancels what is still in flight. Why it is a block and not
+        a bare ``async for``: see :mod:`sluicegate.bulk.map`.
+        """
+        self._require_open()
+        return BulkMap(
+            self.send, requests, self._concurrency if concurrency is None else concurrency
+        )
+
 
 def _env(name: str | None) -> str | None:
     if not name:
         return None
     return os.environ.get(name) or None
+
+
+def _user_prices(
+    prices: str | os.PathLike[str] | Sequence[ModelPrice] | None,
+) -> tuple[ModelPrice, ...]:
+    """The user's prices: a file (given, or named by SLUICEGATE_PRICES) or ModelPrices."""
+    from sluicegate.price_file import PRICES_ENV, load_price_file
+
+    if prices is None:
+        path = os.environ.get(PRICES_ENV)
+        return tuple(load_price_file(path)) if path else ()
+    if isinstance(prices, str | os.PathLike):
+        return tuple(load_price_file(prices))
+    items = tuple(prices)
+    bad = [p for p in items if not isinstance(p, ModelPrice)]
+    if bad:
+        raise ConfigError(
+            f"prices= takes a price file path or ModelPrice values, got {type(bad[0]).__name__}"
+        )
+    return items
+
+
+def _as_budget(value: float | Budget | None, name: str) -> Budget | None:
+    if value is None or isinstance(value, Budget):
+        return value
+    return Budget(value, name=name)
+
+
+def _tag_budget(tag: str, value: float | Budget) -> Budget:
+    budget = _as_budget(value, f"tag {tag}")
+    if budget is None:
+        raise ConfigError(f"tag_budgets[{tag!r}] must be USD or a Budget, got None")
+    return budget

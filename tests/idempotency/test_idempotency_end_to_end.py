@@ -109,5 +109,5 @@ async def test_keyed_streams_send_the_key_and_reruns_make_no_request(anyio_backe
             plain = await client.chat(MODEL, "tell me", idempotency_key="stream-1")
             stats: dict[str, Any] = server.stats.snapshot()
     assert texts[0] and texts == [texts[0]] * 3 and plain.text == texts[0]
-    assert stats["idempotency"] == {"stream-1": {"received": 1, "succeeded": 1}}
+    assert stats["idempotency"] == {"stream-1": {"received": 1, "succeeded": 1, "replayed": 0}}
     assert stats["requests"] == 1

@@ -669,21 +669,20 @@ async def test_stats_count_paths_faults_tokens_and_idempotency_keys() -> None:
         )
         stats = (await client.get("/_mock/stats")).json()
     assert stats["requests"] == 5
-    assert stats["succeeded"] == 3
+    # job-1: refused (429), answered, then replayed from its record without a charge
+    assert (stats["succeeded"], stats["replayed"]) == (2, 1)
     assert stats["by_path"] == {"/v1/chat/completions": 3, "/v1/messages": 2}
     assert stats["by_fault"] == {"rate_limit": 1, "stream_error": 1}
     assert stats["by_status"] == {"200": 4, "429": 1}
     assert stats["idempotency"] == {
-        "job-1": {"received": 3, "succeeded": 2},
-        "job-2": {"received": 1, "succeeded": 1},
-        "job-3": {"received": 1, "succeeded": 0},
+        "job-1": {"received": 3, "succeeded": 1, "replayed": 1},
+        "job-2": {"received": 1, "succeeded": 1, "replayed": 0},
+        "job-3": {"received": 1, "succeeded": 0, "replayed": 0},
     }
     openai_answer = generate_answer(QUESTION, None, "fast")
     anthropic_answer = generate_answer(QUESTION, 256, "fast")
-    assert (
-        stats["output_tokens"] == 2 * openai_answer.output_tokens + anthropic_answer.output_tokens
-    )
-    assert stats["input_tokens"] == 3 * count_input_tokens([QUESTION])
+    assert stats["output_tokens"] == openai_answer.output_tokens + anthropic_answer.output_tokens
+    assert stats["input_tokens"] == 2 * count_input_tokens([QUESTION])
 
 
 async def test_reset_zeroes_stats_and_restarts_or_replaces_the_plan() -> None:

@@ -162,7 +162,7 @@ def test_stats_count_requests_and_successes_per_idempotency_key() -> None:
     assert snapshot["succeeded"] == 1
     assert (snapshot["input_tokens"], snapshot["output_tokens"]) == (5, 3)
     assert snapshot["by_path"] == {"/v1/messages": 2, "/v1/models": 1}
-    assert snapshot["idempotency"] == {"k": {"received": 2, "succeeded": 1}}
+    assert snapshot["idempotency"] == {"k": {"received": 2, "succeeded": 1, "replayed": 0}}
 
 
 # -- shared parsing rules ------------------------------------------------------------------

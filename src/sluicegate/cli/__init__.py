@@ -10,9 +10,12 @@ import click
 
 _COMMANDS = {
     "chat": "sluicegate.cli.chat",
+    "compare": "sluicegate.cli.compare",
     "fanout": "sluicegate.cli.fanout",
     "plugins": "sluicegate.cli.plugins",
+    "prices": "sluicegate.cli.prices",
     "mock-server": "sluicegate.cli.mock_server",
+    "run": "sluicegate.cli.run",
 }
 
 

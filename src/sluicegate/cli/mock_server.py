@@ -76,6 +76,14 @@ def _parse_faults(specs: tuple[str, ...]) -> dict[str, float]:
     type=click.IntRange(min=1),
     help="Tokens (input + output) per minute per model; above it, 429 with Retry-After.",
 )
+@click.option(
+    "--idempotency-records",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Answers kept to replay, uncharged, to a plain request whose Idempotency-Key was "
+    "already answered (0: off).",
+)
 def command(
     host: str,
     port: int,
@@ -87,6 +95,7 @@ def command(
     models: tuple[str, ...],
     rpm: int | None,
     tpm: int | None,
+    idempotency_records: int,
 ) -> None:
     """Run the mock LLM server (OpenAI Chat Completions and Anthropic Messages, plain and
     streamed) until Ctrl+C. Answers are deterministic; usage counts are exact."""
@@ -106,6 +115,7 @@ def command(
         models=models or None,
         rpm=rpm,
         tpm=tpm,
+        idempotency_records=idempotency_records,
     )
 
     def announce(base_url: str) -> None:

@@ -17,6 +17,9 @@ What a completion request goes through, in order
     3. body parsed as JSON (400 if not);
     4. fault decision (see :mod:`sluicegate.testing.faults`): a status fault answers now;
     5. request validated (400; unknown model 404 when ``MockConfig.models`` is set);
+       a plain request with an ``Idempotency-Key`` whose answer is recorded gets it
+       replayed here, uncharged, and one whose twin is in flight waits for it
+       (:mod:`sluicegate.testing.mock_idempotency`);
     6. ``admission_checks``: the rate limits of ``MockConfig.rpm``/``tpm`` when set
        (:mod:`sluicegate.testing.mock_ratelimit`, whose headers every admitted answer
        carries), then any a test added;
@@ -26,8 +29,9 @@ What a completion request goes through, in order
        that rejects early.
 
 A request whose answer is complete and undamaged counts as ``succeeded`` in the stats
-(and for its ``Idempotency-Key``); a stream counts when its last event was sent, so one
-whose client went away (noticed through ``http.disconnect``) does not.
+(and for its ``Idempotency-Key``): it is what a provider charges for. A stream counts when
+its last event was sent, so one whose client went away (noticed through
+``http.disconnect``) does not. A replayed answer counts as ``replayed``, not charged.
 
 Content
     See :mod:`sluicegate.testing.content`. The prompt is the text of the last user
@@ -66,6 +70,7 @@ from sluicegate.testing.faults import FAULT_HEADER, STATUS_FAULTS, ErrorReply, F
 from sluicegate.testing.mock_anthropic import AnthropicWire
 from sluicegate.testing.mock_config import DEFAULT_MODELS, MockConfig
 from sluicegate.testing.mock_hang import Hangs
+from sluicegate.testing.mock_idempotency import Claim, IdempotencyRecords, body_digest
 from sluicegate.testing.mock_openai import OpenAIWire
 from sluicegate.testing.mock_ratelimit import MockRateLimits
 from sluicegate.testing.mock_stats import MockStats
@@ -95,6 +100,11 @@ class MockApp(Starlette):
         if self.config.rpm is not None or self.config.tpm is not None:
             self.rate_limits = MockRateLimits.from_config(self.config)
             self.admission_checks.append(self.rate_limits.check)
+        self.idempotency: IdempotencyRecords | None = (
+            IdempotencyRecords(self.config.idempotency_records)
+            if self.config.idempotency_records
+            else None
+        )
         self._openai = OpenAIWire(self.config)
         self._anthropic = AnthropicWire(self.config)
         self._serials = itertools.count(1)
@@ -117,9 +127,11 @@ class MockApp(Starlette):
         self._hangs.abort_all()
 
     def reset(self, faults: FaultPlan | None = None) -> None:
-        """Zero the stats, refill the rate-limit buckets and restart the fault plan (or
-        replace it)."""
+        """Zero the stats, forget the recorded answers, refill the rate-limit buckets and
+        restart the fault plan (or replace it)."""
         self.stats.reset()
+        if self.idempotency is not None:
+            self.idempotency.clear()
         if self.rate_limits is not None:
             self.rate_limits.reset()
         if faults is not None:
@@ -187,8 +199,9 @@ class MockApp(Starlette):
         denied = self._check_auth(headers, wire, request_id)
         if denied is not None:
             return self._error(denied, wire, request_id)
+        raw = await request.body()
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except ValueError:
             body = None
         if not isinstance(body, dict):
@@ -207,6 +220,39 @@ class MockApp(Starlette):
         job = wire.parse(body, serial, request_id, idempotency_key)
         if isinstance(job, ErrorReply):
             return self._error(job, wire, request_id)
+        records = self.idempotency
+        if idempotency_key is None or records is None or job.stream:
+            return await self._admit_and_answer(job, fault, wire, request, None)
+        found = await records.claim(idempotency_key, body_digest(raw))
+        if isinstance(found, bytes):
+            stats.count_replay(idempotency_key)
+            stats.by_status[200] += 1
+            return Response(
+                found, headers=wire.response_headers(request_id), media_type="application/json"
+            )
+        if not isinstance(found, Claim):
+            reply = wire.invalid(
+                "This Idempotency-Key was already used for a different request body.",
+                "idempotency-key",
+                request_id,
+            )
+            return self._error(reply, wire, request_id)
+        try:
+            return await self._admit_and_answer(job, fault, wire, request, found)
+        finally:
+            records.release(idempotency_key, found)
+
+    async def _admit_and_answer(
+        self,
+        job: MockJob,
+        fault: FaultKind | None,
+        wire: WireFormat,
+        request: Request,
+        claim: Claim | None,
+    ) -> Response:
+        """Steps 6 and 7 of the pipeline: admission checks, then the answer."""
+        request_id = job.request_id
+        stats = self.stats
         for check in self.admission_checks:
             refused = check(job)
             if refused is not None:
@@ -221,9 +267,11 @@ class MockApp(Starlette):
                 return Response(status_code=499)  # nginx's "client closed request"
             if outcome == "aborted":
                 return self._error(wire.shutting_down(request_id), wire, request_id)
-        return await self._answer(job, fault, wire)
+        return await self._answer(job, fault, wire, claim)
 
-    async def _answer(self, job: MockJob, fault: FaultKind | None, wire: WireFormat) -> Response:
+    async def _answer(
+        self, job: MockJob, fault: FaultKind | None, wire: WireFormat, claim: Claim | None = None
+    ) -> Response:
         """The 200 answer, after ``latency_s``: streamed, or plain after the summed
         per-token latency; damaged by a body fault."""
         config = self.config
@@ -257,6 +305,8 @@ class MockApp(Starlette):
                 media_type="application/json",
             )
         self._succeeded(job)
+        if claim is not None:
+            claim.answer = rendered
         return Response(rendered, headers=response_headers, media_type="application/json")
 
     # -- helpers -------------------------------------------------------------------------

@@ -53,6 +53,9 @@ class MockConfig:
     """Tokens (input plus output) per minute per model. None: no limit."""
     rate_limit_burst_s: float = 60.0
     """How much of ``rpm``/``tpm`` may be spent at once, in seconds of the rate."""
+    idempotency_records: int = 10_000
+    """How many answers are kept for replay by ``Idempotency-Key`` (plain requests; see
+    :mod:`sluicegate.testing.mock_idempotency`); 0 turns replay off."""
     clock: Clock | None = field(default=None, repr=False, compare=False)
     """The server's clock for rate limits; None: the event loop's. Tests share a
     :class:`~sluicegate.clock.FakeClock` with the client to measure in virtual time."""
@@ -67,5 +70,8 @@ class MockConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
                 raise ValueError(f"{name} must be a whole number >= 1")
+        records = self.idempotency_records
+        if isinstance(records, bool) or not isinstance(records, int) or records < 0:
+            raise ValueError("idempotency_records must be a whole number >= 0")
         if not self.rate_limit_burst_s > 0:
             raise ValueError("rate_limit_burst_s must be > 0")

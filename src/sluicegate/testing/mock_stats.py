@@ -24,6 +24,7 @@ class MockStats:
         "idempotency",
         "input_tokens",
         "output_tokens",
+        "replayed",
         "requests",
         "succeeded",
     )
@@ -34,22 +35,23 @@ class MockStats:
     def reset(self) -> None:
         self.requests = 0
         self.succeeded = 0
+        self.replayed = 0
         self.input_tokens = 0
         self.output_tokens = 0
         self.by_path: Counter[str] = Counter()
         self.by_fault: Counter[str] = Counter()
         self.by_status: Counter[int] = Counter()
         self.idempotency: dict[str, list[int]] = {}
-        """Idempotency-Key value -> [times received, times answered successfully]. It
-        grows with every distinct key until a reset; benchmarks that send keys should
-        reset between runs."""
+        """Idempotency-Key value -> [times received, times answered and charged, times
+        answered from the record uncharged]. It grows with every distinct key until a
+        reset; benchmarks that send keys should reset between runs."""
 
     def count_request(self, path: str, idempotency_key: str | None = None) -> None:
         """Count a request as it arrives, before anything can refuse it."""
         self.requests += 1
         self.by_path[path] += 1
         if idempotency_key is not None:
-            self.idempotency.setdefault(idempotency_key, [0, 0])[0] += 1
+            self.idempotency.setdefault(idempotency_key, [0, 0, 0])[0] += 1
 
     def count_success(
         self, input_tokens: int, output_tokens: int, idempotency_key: str | None
@@ -60,19 +62,26 @@ class MockStats:
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
         if idempotency_key is not None:
-            self.idempotency.setdefault(idempotency_key, [0, 0])[1] += 1
+            self.idempotency.setdefault(idempotency_key, [0, 0, 0])[1] += 1
+
+    def count_replay(self, idempotency_key: str) -> None:
+        """Count an answer replayed from the idempotency record: delivered, not charged
+        (no tokens counted)."""
+        self.replayed += 1
+        self.idempotency.setdefault(idempotency_key, [0, 0, 0])[2] += 1
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
             "succeeded": self.succeeded,
+            "replayed": self.replayed,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "by_path": dict(self.by_path),
             "by_fault": dict(self.by_fault),
             "by_status": {str(status): n for status, n in sorted(self.by_status.items())},
             "idempotency": {
-                key: {"received": received, "succeeded": succeeded}
-                for key, (received, succeeded) in self.idempotency.items()
+                key: {"received": received, "succeeded": succeeded, "replayed": replayed}
+                for key, (received, succeeded, replayed) in self.idempotency.items()
             },
         }

@@ -1,0 +1,270 @@
+"""Input lines of ``sluicegate run``: two JSONL forms, read one line at a time.
+
+The OpenAI batch-line form, as a batch input file holds it::
+
+    {"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions",
+     "body": {"model": "gpt-4o-mini", "messages": [...], "max_tokens": 100}}
+
+Every ``body`` field other than ``model`` and ``messages`` is passed to the provider as a
+parameter (``temperature``, ``tools``, ``response_format``...); ``stream`` is refused, as
+a run stores whole answers.
+
+The simple form::
+
+    {"id": "r1", "prompt": "Summarise ...", "model": "mock/fast", "max_tokens": 100,
+     "temperature": 0.2, "system": "You are terse.", "top_p": 1, "stop": ["\\n"],
+     "tags": ["reviews"]}
+
+``prompt`` or ``messages``; every field but ``id`` and one of those is optional, and an
+unknown field is a bad line (a typo such as ``max_token`` must not pass unnoticed).
+
+Which model a line uses
+    The line's own model wins; ``--model`` is used for lines that name none. A model is
+    ``provider/model``; a bare name (``gpt-4o-mini``, as batch files have them) takes the
+    provider of ``--model`` when one is given (so ``--model mock/x`` runs an OpenAI batch
+    file against the mock provider), else ``openai`` in the batch form (whose files are
+    OpenAI's), and is a bad line in the simple form. A provider the client does not know
+    is a bad line; whether the provider knows the model is its own answer (a 404 error
+    result on that line).
+
+A bad line (not JSON, not an object, a missing or wrong field, an unknown provider) is
+returned as :class:`BadLine` with its number and the reason; reading goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from sluicegate.errors import BadInputError
+from sluicegate.types import Message, coerce_messages
+
+__all__ = [
+    "BATCH_URL",
+    "BadLine",
+    "InputLine",
+    "LineRules",
+    "parse_line",
+    "read_lines",
+]
+
+BATCH_URL = "/v1/chat/completions"
+_SIMPLE_FIELDS = frozenset(
+    {"id", "prompt", "messages", "model", "max_tokens", "temperature", "system", "top_p"}
+    | {"stop", "tags"}
+)
+_RESERVED_BODY_FIELDS = frozenset(
+    ("caller_id", "tags", "idempotency_key", "headers", "deadline", "fallbacks", "total_timeout")
+)
+"""Names the client reads as sluicegate's own request settings, not provider parameters."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputLine:
+    """A good line: what to ask, ready for ``client.request``."""
+
+    line: int
+    id: str
+    model: str
+    messages: tuple[Message, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line that cannot be sent: its number, the reason, and its id if one was read."""
+
+    line: int
+    reason: str
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LineRules:
+    """What a line is checked against: the ``--model`` default and the known providers
+    (None: any provider is accepted, for parsing without a client)."""
+
+    default_model: str | None = None
+    providers: frozenset[str] | None = None
+
+
+class _Bad(Exception):
+    def __init__(self, reason: str, id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.id = id
+
+
+def read_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """``(line number, bytes)`` of each non-blank line, numbered from 1, read lazily."""
+    for number, raw in enumerate(stream, 1):
+        if raw.strip():
+            yield number, raw
+
+
+def parse_line(raw: bytes | str, number: int, rules: LineRules) -> InputLine | BadLine:
+    """One input line as an :class:`InputLine`, or a :class:`BadLine` saying why not."""
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
+        return BadLine(number, f"not valid JSON: {_short(exc)}")
+    if not isinstance(value, dict):
+        return BadLine(number, f"a line must be a JSON object, got {_json_type(value)}")
+    try:
+        if "custom_id" in value or "body" in value:
+            return _batch_line(value, number, rules)
+        return _simple_line(value, number, rules)
+    except _Bad as bad:
+        return BadLine(number, bad.reason, bad.id)
+
+
+def _batch_line(value: dict[str, Any], number: int, rules: LineRules) -> InputLine:
+    line_id = _read_id(value, "custom_id", allow_int=False)
+    method = value.get("method", "POST")
+    if method != "POST":
+        raise _Bad(f"method must be 'POST', got {method!r}", line_id)
+    url = value.get("url", BATCH_URL)
+    if url != BATCH_URL:
+        raise _Bad(f"url {url!r} is not supported (only {BATCH_URL!r})", line_id)
+    body = value.get("body")
+    if not isinstance(body, dict):
+        raise _Bad(f"'body' must be an object, got {_json_type(body)}", line_id)
+    if body.get("stream"):
+        raise _Bad("body.stream is not supported: a run stores whole answers", line_id)
+    reserved = sorted(_RESERVED_BODY_FIELDS.intersection(body))
+    if reserved:
+        raise _Bad(f"body field {reserved[0]!r} is not a chat completions parameter", line_id)
+    messages = _read_messages(body.get("messages"), "body.messages", line_id)
+    model = _resolve_model(body.get("model"), "body.model", "openai", rules, line_id)
+    params = {k: v for k, v in body.items() if k not in ("model", "messages", "stream")}
+    params.pop("stream_options", None)
+    return InputLine(number, line_id, model, messages, params)
+
+
+def _simple_line(value: dict[str, Any], number: int, rules: LineRules) -> InputLine:
+    line_id = _read_id(value, "id", allow_int=True)
+    unknown = sorted(set(value) - _SIMPLE_FIELDS)
+    if unknown:
+        known = ", ".join(sorted(_SIMPLE_FIELDS))
+        raise _Bad(f"unknown field {unknown[0]!r} (fields: {known})", line_id)
+    if ("prompt" in value) == ("messages" in value):
+        raise _Bad("give exactly one of 'prompt' or 'messages'", line_id)
+    if "prompt" in value:
+        prompt = value["prompt"]
+        if not isinstance(prompt, str) or not prompt:
+            raise _Bad("'prompt' must be a non-empty string", line_id)
+        messages: tuple[Message, ...] = (Message(role="user", content=prompt),)
+    else:
+        messages = _read_messages(value["messages"], "messages", line_id)
+    system = value.get("system")
+    if system is not None:
+        if not isinstance(system, str):
+            raise _Bad("'system' must be a string", line_id)
+        messages = (Message(role="system", content=system), *messages)
+    model = _resolve_model(value.get("model"), "model", None, rules, line_id)
+    params: dict[str, Any] = {}
+    for name, check in _SIMPLE_PARAMS.items():
+        if name in value and value[name] is not None:
+            params[name] = check(value[name], name, line_id)
+    return InputLine(number, line_id, model, messages, params)
+
+
+def _read_id(value: dict[str, Any], name: str, *, allow_int: bool) -> str:
+    raw = value.get(name)
+    if isinstance(raw, str) and raw:
+        return raw
+    if allow_int and isinstance(raw, int) and not isinstance(raw, bool):
+        return str(raw)
+    if raw is None:
+        other = "custom_id" if name == "id" else "id"
+        raise _Bad(f"missing {name!r}" + ("" if name == "custom_id" else f" (or {other!r})"))
+    kind = "a non-empty string or an integer" if allow_int else "a non-empty string"
+    raise _Bad(f"{name!r} must be {kind}, got {_json_type(raw)}")
+
+
+def _read_messages(raw: Any, where: str, line_id: str) -> tuple[Message, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise _Bad(f"{where!r} must be a non-empty list of messages", line_id)
+    try:
+        return coerce_messages(raw)
+    except BadInputError as exc:
+        raise _Bad(f"{where}: {exc.message}", line_id) from None
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # e.g. a tool call's shape
+        raise _Bad(f"{where}: malformed message ({type(exc).__name__}: {exc})", line_id) from None
+
+
+def _resolve_model(
+    raw: Any, where: str, bare_provider: str | None, rules: LineRules, line_id: str
+) -> str:
+    default = rules.default_model
+    if raw is None:
+        if default is None:
+            raise _Bad(f"no model: give {where!r} on the line or --model", line_id)
+        model = default
+    elif not isinstance(raw, str) or not raw.strip("/"):
+        raise _Bad(f"{where!r} must be a model name, got {raw!r}", line_id)
+    elif "/" in raw:
+        model = raw
+    elif default is not None:
+        model = f"{default.partition('/')[0]}/{raw}"
+    elif bare_provider is not None:
+        model = f"{bare_provider}/{raw}"
+    else:
+        raise _Bad(
+            f"model {raw!r} must be named provider/model (or give --model PROVIDER/... to "
+            "supply the provider)",
+            line_id,
+        )
+    provider, _, name = model.partition("/")
+    if not provider or not name:
+        raise _Bad(f"model {model!r} must be named provider/model", line_id)
+    known = rules.providers
+    if known is not None and provider not in known:
+        raise _Bad(
+            f"unknown provider {provider!r} in model {model!r} (known: {', '.join(sorted(known))})",
+            line_id,
+        )
+    return model
+
+
+def _positive_int(value: Any, name: str, line_id: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _Bad(f"{name!r} must be an integer >= 1, got {value!r}", line_id)
+    return value
+
+
+def _number(value: Any, name: str, line_id: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Bad(f"{name!r} must be a number, got {value!r}", line_id)
+    return value
+
+
+def _strings(value: Any, name: str, line_id: str) -> str | list[str]:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise _Bad(f"{name!r} must be a string or a list of strings", line_id)
+
+
+_SIMPLE_PARAMS: dict[str, Callable[[Any, str, str], Any]] = {
+    "max_tokens": _positive_int,
+    "temperature": _number,
+    "top_p": _number,
+    "stop": _strings,
+    "tags": _strings,
+}
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 120 else text[:117] + "..."

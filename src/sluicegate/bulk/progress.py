@@ -1,0 +1,151 @@
+"""The progress of a run on stderr: a rich bar on a terminal, a plain line every few
+seconds otherwise (a log file or CI gets a readable record, not control codes), or
+nothing with ``--no-progress``.
+
+The bar counts the lines this run has to handle (the input's lines less those already in
+the output): done, failed, in flight, tokens, cost so far and the ETA. rich redraws it
+from its own thread a few times a second; a result only sets numbers, so a fast run does
+not pay for drawing per request.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import IO, Any, Protocol
+
+from sluicegate.bulk.stats import RunStats
+
+__all__ = ["BarProgress", "NoProgress", "PlainProgress", "Progress", "format_cost", "make_progress"]
+
+PLAIN_INTERVAL_S = 10.0
+
+
+class Progress(Protocol):
+    def start(self) -> None: ...
+    def update(self, stats: RunStats) -> None: ...
+    def stop(self) -> None: ...
+
+
+def format_cost(cost: float, unpriced: int = 0) -> str:
+    """``$0.0123``, with ``+?`` when some answers had no known price (their cost is
+    unknown, not zero)."""
+    from sluicegate.cost import format_usd
+
+    text = format_usd(cost)
+    return f"{text}+?" if unpriced else text
+
+
+def _todo(stats: RunStats) -> int:
+    return max(stats.total_lines - stats.already_done, 0)
+
+
+def _handled(stats: RunStats) -> int:
+    return stats.written + stats.bad_lines
+
+
+class NoProgress:
+    def start(self) -> None:
+        pass
+
+    def update(self, stats: RunStats) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class PlainProgress:
+    """One line every :data:`PLAIN_INTERVAL_S` seconds, when something changed."""
+
+    def __init__(self, stream: IO[str], interval_s: float = PLAIN_INTERVAL_S) -> None:
+        self._stream = stream
+        self._interval = interval_s
+        self._started = 0.0
+        self._next = 0.0
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self._next = self._started + self._interval
+
+    def update(self, stats: RunStats) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self._interval
+        self._stream.write(
+            f"sluicegate run: {_handled(stats)}/{_todo(stats)} lines, {stats.failed} failed, "
+            f"{stats.bad_lines} bad, {stats.in_flight} in flight, {stats.tokens} tokens, "
+            f"{format_cost(stats.cost, stats.unpriced)}, {now - self._started:.0f} s\n"
+        )
+        self._stream.flush()
+
+    def stop(self) -> None:
+        pass
+
+
+class BarProgress:
+    """The rich bar."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            BarColumn(bar_width=16),
+            MofNCompleteColumn(),
+            TextColumn(
+                "[green]{task.fields[done]} ok[/] [red]{task.fields[failed]} failed[/] "
+                "{task.fields[in_flight]} in flight {task.fields[tokens]} tok "
+                "{task.fields[cost]} ETA"
+            ),
+            TimeRemainingColumn(),
+            console=console,
+            refresh_per_second=4,
+            transient=False,
+        )
+        self._task: Any = None
+
+    def start(self) -> None:
+        self._task = self._bar.add_task(
+            "run", total=None, done=0, failed=0, in_flight=0, tokens=0, cost="$0"
+        )
+        self._bar.start()
+
+    def update(self, stats: RunStats) -> None:
+        self._bar.update(
+            self._task,
+            total=_todo(stats) or None,
+            completed=_handled(stats),
+            done=stats.written - stats.failed,
+            failed=stats.failed + stats.bad_lines,
+            in_flight=stats.in_flight,
+            tokens=_compact(stats.tokens),
+            cost=format_cost(stats.cost, stats.unpriced),
+        )
+
+    def stop(self) -> None:
+        self._bar.stop()
+
+
+def _compact(count: int) -> str:
+    """``950``, ``13.4k``, ``2.1M``: a count that keeps the bar's line short."""
+    if count < 10_000:
+        return str(count)
+    if count < 10_000_000:
+        return f"{count / 1000:.1f}k"
+    return f"{count / 1_000_000:.1f}M"
+
+
+def make_progress(mode: str, stream: IO[str]) -> Progress:
+    """``mode``: ``"auto"`` (the bar on a terminal, plain lines otherwise), ``"bar"``,
+    ``"plain"`` or ``"none"``."""
+    if mode == "none":
+        return NoProgress()
+    if mode == "auto":
+        isatty = getattr(stream, "isatty", None)
+        mode = "bar" if isatty is not None and isatty() else "plain"
+    if mode == "bar":
+        from rich.console import Console
+
+        return BarProgress(Console(file=stream))
+    return PlainProgress(stream)

@@ -1,0 +1,264 @@
+"""``sluicegate run`` as a function: input file in, one output line per input id out.
+
+The pieces, each in its own module: input lines are parsed lazily (:mod:`.input`) and
+sent through :meth:`Client.map <sluicegate.Client.map>` (:mod:`.map`); each result is
+appended to the output the moment it arrives (:mod:`.output`), counted (:mod:`.stats`)
+and shown (:mod:`.progress`); the summary (:mod:`.summary`) closes the run.
+
+Same command, same keys
+    Each line's idempotency key is derived from the output file's absolute path, the
+    line's id and a digest of the request itself (model, messages, parameters): the same
+    on every resume of the same command, so a request that reached the provider just
+    before a crash is recognised when it is sent again (a provider that honours
+    ``Idempotency-Key``, as the mock server does, answers it from its record without
+    charging again), and different when the line's content was changed in between.
+
+Signals
+    The first Ctrl-C (or SIGTERM) stops taking new lines; the requests in flight finish
+    and are written, so nothing already paid for is lost. A second one cancels them
+    (they are redone on resume). Either way the output is consistent and the summary
+    says how to resume.
+
+Budget
+    ``--budget`` is the whole run's, resumes included: the cost the output's lines already
+    record is taken off it before the run starts. A refused request (its estimated cost
+    does not fit in what is left) stops the run like the first Ctrl-C; its line is not
+    written, so a resume with a larger ``--budget`` does it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import sys
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+from anyio.abc import TaskStatus
+
+from sluicegate.bulk.idset import IdSet
+from sluicegate.bulk.input import BadLine, InputLine, LineRules, parse_line, read_lines
+from sluicegate.bulk.map import BulkMap, MapResult
+from sluicegate.bulk.output import (
+    BadLineLog,
+    ResultLog,
+    errors_path_for,
+    open_results,
+    result_record,
+)
+from sluicegate.bulk.progress import make_progress
+from sluicegate.bulk.stats import RunStats
+from sluicegate.bulk.summary import RunOutcome
+from sluicegate.client import Client
+from sluicegate.errors import BadInputError, BudgetExceededError
+from sluicegate.middleware.idempotency import request_fingerprint
+from sluicegate.types import Request
+
+__all__ = ["RunOptions", "count_lines", "line_key", "run_file"]
+
+_KEY_PREFIX = "sgrun-"
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What ``sluicegate run`` was asked to do."""
+
+    input: Path
+    output: Path
+    model: str | None = None
+    concurrency: int = 32
+    rpm: int | None = None
+    tpm: int | None = None
+    budget: float | None = None
+    progress: str = "auto"
+    errors_file: Path | None = None
+    resume_command: str = ""
+
+
+def count_lines(path: Path) -> int:
+    """Non-blank lines of ``path``: the progress bar's total, read before the run."""
+    with path.open("rb") as stream:
+        return sum(1 for raw in stream if raw.strip())
+
+
+def line_key(run_identity: str, line_id: str, request: Request) -> str:
+    """The idempotency key of one line of one run (see the module docstring)."""
+    digest = hashlib.sha256()
+    for part in (run_identity.encode(), line_id.encode(), request_fingerprint(request)):
+        digest.update(len(part).to_bytes(4, "big"))
+        digest.update(part)
+    return _KEY_PREFIX + digest.hexdigest()[:40]
+
+
+def build_client(options: RunOptions, spent: float = 0.0) -> Client:
+    """The run's client: pools sized to the concurrency; idempotency replay off (the
+    output file is the record of what was answered, and a record per request would grow
+    with the run); ``--rpm``/``--tpm`` as a limit per model; what is left of ``--budget``
+    after ``spent`` (by earlier runs into the same output) as the client's budget."""
+    from sluicegate.middleware.idempotency import IdempotencyPolicy
+
+    settings: dict[str, Any] = {"idempotency": IdempotencyPolicy(ttl_s=0)}
+    if options.rpm is not None or options.tpm is not None:
+        from sluicegate.limits import Limit, RateLimits
+
+        settings["rate_limit"] = RateLimits(rules=(Limit("*/*", rpm=options.rpm, tpm=options.tpm),))
+    budget = None if options.budget is None else max(options.budget - spent, 0.0)
+    return Client(concurrency=options.concurrency, stage_settings=settings, budget=budget)
+
+
+class _Run:
+    """One run's state, shared by the input reader, the result writer and the signal
+    watcher (all in one event loop, so no locks)."""
+
+    def __init__(self, options: RunOptions, client: Client, stats: RunStats) -> None:
+        self.options = options
+        self.client = client
+        self.stats = stats
+        self.identity = str(options.output.resolve())
+        self.interrupts = 0
+        self.stopped_reason: str | None = None
+        self.lines_in_flight: dict[str, int] = {}
+        """Input line number of each request in flight (at most ``concurrency``)."""
+
+    def requests(
+        self, done: IdSet, bad_log: BadLineLog, on_bad: Callable[[], None]
+    ) -> Generator[Request, None, None]:
+        """The input's good, not-yet-done lines as Requests, read as the map asks."""
+        rules = LineRules(self.options.model, self.client.provider_names)
+        seen = IdSet()
+        stats = self.stats
+        with self.options.input.open("rb") as stream:
+            for number, raw in read_lines(stream):
+                item = parse_line(raw, number, rules)
+                request: Request | BadLine
+                if isinstance(item, InputLine):
+                    if not seen.add(item.id):
+                        request = BadLine(
+                            number, f"duplicate id {item.id!r}: an earlier line has it", item.id
+                        )
+                    elif item.id in done:
+                        stats.skipped += 1
+                        continue
+                    else:
+                        request = self._request(item)
+                else:
+                    request = item
+                if isinstance(request, BadLine):
+                    stats.add_bad(request)
+                    bad_log.append(request)
+                    on_bad()
+                    continue
+                self.lines_in_flight[request.metadata.caller_id or ""] = number
+                stats.sent += 1
+                yield request
+
+    def _request(self, item: InputLine) -> Request | BadLine:
+        try:
+            request = self.client.request(
+                item.model, item.messages, caller_id=item.id, **item.params
+            )
+        except Exception as exc:  # a parameter the client refuses (a malformed tool...)
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            return BadLine(item.line, f"{type(exc).__name__}: {message}", item.id)
+        key = line_key(self.identity, item.id, request)
+        return request.replace(metadata=request.metadata.replace(idempotency_key=key))
+
+    async def watch_signals(self, bulk: BulkMap, *, task_status: TaskStatus[None]) -> None:
+        """First SIGINT/SIGTERM: stop taking lines; the second: cancel those in flight."""
+        try:
+            receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
+        except NotImplementedError:  # no signal support here (asyncio on Windows)
+            task_status.started()
+            return
+        with receiver as signals:
+            task_status.started()
+            async for _ in signals:
+                self.interrupts += 1
+                if self.interrupts == 1:
+                    bulk.stop()
+                    _note(
+                        f"stopping: no new lines; waiting for {self.stats.in_flight} in "
+                        "flight (Ctrl-C again to cancel them)"
+                    )
+                else:
+                    bulk.cancel()
+
+
+def _note(text: str) -> None:
+    sys.stderr.write(f"\nsluicegate run: {text}\n")
+    sys.stderr.flush()
+
+
+async def run_file(
+    options: RunOptions,
+    *,
+    client: Client | None = None,
+    progress_stream: IO[str] | None = None,
+) -> RunOutcome:
+    """Run ``options.input`` into ``options.output`` and return how it ended."""
+    if options.input.resolve() == options.output.resolve():
+        raise BadInputError("the output file must not be the input file", file=str(options.input))
+    started = time.monotonic()
+    stats = RunStats(total_lines=count_lines(options.input))
+    log, resumed = open_results(options.output)
+    stats.already_done = len(resumed.done)
+    errors_path = options.errors_file or errors_path_for(options.output)
+    bad_log = BadLineLog(errors_path)
+    progress = make_progress(options.progress, progress_stream or sys.stderr)
+    run: _Run | None = None
+    try:
+        async with client or build_client(options, resumed.cost) as open_client:
+            run = _Run(options, open_client, stats)
+            requests = run.requests(resumed.done, bad_log, lambda: progress.update(stats))
+            bulk = open_client.map(requests, concurrency=options.concurrency)
+            progress.start()
+            # An error of the loop (a failed write) is re-raised as itself once the
+            # signal watcher stopped, not wrapped in the task group's ExceptionGroup.
+            error: Exception | None = None
+            try:
+                async with anyio.create_task_group() as watchers:
+                    await watchers.start(run.watch_signals, bulk)
+                    try:
+                        async with bulk as results:
+                            async for result in results:
+                                _record(run, log, result, bulk)
+                                progress.update(stats)
+                    except Exception as exc:
+                        error = exc
+                    watchers.cancel_scope.cancel()
+            finally:
+                progress.stop()
+                requests.close()  # the input file, when the run stopped before its end
+            if error is not None:
+                raise error
+    finally:
+        log.close()
+        bad_log.close()
+    return RunOutcome(
+        stats=stats,
+        output=options.output,
+        errors_file=errors_path if stats.bad_lines else None,
+        interrupted=run is not None and run.interrupts > 0,
+        stopped_reason=run.stopped_reason if run is not None else None,
+        resume_command=options.resume_command,
+        elapsed_s=time.monotonic() - started,
+        repaired_bytes=resumed.torn_bytes,
+    )
+
+
+def _record(run: _Run, log: ResultLog, result: MapResult, bulk: BulkMap) -> None:
+    """Write one result, or (a budget refusal) leave its line for a resume and stop."""
+    line_id = result.caller_id or ""
+    line = run.lines_in_flight.pop(line_id, None)
+    if isinstance(result.error, BudgetExceededError):
+        run.stats.refused += 1
+        if run.stopped_reason is None:
+            run.stopped_reason = "the budget is spent"
+            bulk.stop()
+        return
+    log.append(result_record(result, line))
+    run.stats.add_result(result)

@@ -1,0 +1,106 @@
+"""What a run counts as it goes: per model requests, errors by type, tokens, cost and a
+latency histogram; bad lines; lines skipped because they were done before.
+
+Everything here is a fixed number of counters per model (the latency histogram included),
+so the statistics of a 100,000-line run take the memory of a 10-line one. Only the first
+:data:`KEPT_BAD_LINES` bad lines are kept for the summary; the errors file has them all.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sluicegate.bulk.histogram import LatencyHistogram
+from sluicegate.bulk.input import BadLine
+from sluicegate.bulk.map import MapResult
+
+__all__ = ["KEPT_BAD_LINES", "ModelStats", "RunStats"]
+
+KEPT_BAD_LINES = 20
+
+
+@dataclass(slots=True)
+class ModelStats:
+    """One model's totals."""
+
+    requests: int = 0
+    succeeded: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    unpriced: int = 0
+    """Answers whose cost is unknown (no price for the model): not counted as 0."""
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def add(self, result: MapResult) -> None:
+        self.requests += 1
+        self.latency.add(result.latency)
+        response = result.response
+        if response is None:
+            self.errors[type(result.error).__name__] += 1
+            return
+        self.succeeded += 1
+        self.input_tokens += response.usage.input_tokens
+        self.output_tokens += response.usage.output_tokens
+        if response.cost is None:
+            self.unpriced += 1
+        else:
+            self.cost += response.cost
+
+
+@dataclass(slots=True)
+class RunStats:
+    """The whole run's counters, read by the progress display and the summary."""
+
+    total_lines: int = 0
+    """Non-blank lines in the input (counted before the run, for the progress bar)."""
+    already_done: int = 0
+    """Ids found in the output when the run started."""
+    skipped: int = 0
+    """Input lines not sent because their id was already in the output."""
+    sent: int = 0
+    written: int = 0
+    refused: int = 0
+    """Requests the budget refused before sending: not written, left for a resume."""
+    failed: int = 0
+    bad_lines: int = 0
+    first_bad: list[BadLine] = field(default_factory=list)
+    models: dict[str, ModelStats] = field(default_factory=dict)
+
+    @property
+    def in_flight(self) -> int:
+        return self.sent - self.written - self.refused
+
+    @property
+    def remaining(self) -> int:
+        """Input lines neither in the output nor reported bad (left for a resume)."""
+        return max(self.total_lines - self.already_done - self.written - self.bad_lines, 0)
+
+    @property
+    def tokens(self) -> int:
+        return sum(m.input_tokens + m.output_tokens for m in self.models.values())
+
+    @property
+    def cost(self) -> float:
+        return sum(m.cost for m in self.models.values())
+
+    @property
+    def unpriced(self) -> int:
+        return sum(m.unpriced for m in self.models.values())
+
+    def add_result(self, result: MapResult) -> None:
+        self.written += 1
+        if result.response is None:
+            self.failed += 1
+        model = result.request.model
+        stats = self.models.get(model)
+        if stats is None:
+            stats = self.models[model] = ModelStats()
+        stats.add(result)
+
+    def add_bad(self, bad: BadLine) -> None:
+        self.bad_lines += 1
+        if len(self.first_bad) < KEPT_BAD_LINES:
+            self.first_bad.append(bad)

@@ -1,0 +1,176 @@
+"""Input lines: both forms, model resolution, and every bad line named with its reason."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sluicegate.bulk.input import BadLine, InputLine, LineRules, parse_line, read_lines
+
+RULES = LineRules(default_model=None, providers=frozenset({"openai", "mock"}))
+
+
+def parse(value: Any, rules: LineRules = RULES, number: int = 7) -> InputLine | BadLine:
+    raw = value if isinstance(value, bytes | str) else json.dumps(value)
+    return parse_line(raw, number, rules)
+
+
+def good(value: Any, rules: LineRules = RULES) -> InputLine:
+    line = parse(value, rules)
+    assert isinstance(line, InputLine), line
+    return line
+
+
+def bad(value: Any, rules: LineRules = RULES) -> BadLine:
+    line = parse(value, rules)
+    assert isinstance(line, BadLine), line
+    assert line.line == 7
+    return line
+
+
+def batch(body: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "custom_id": "r1",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": body,
+        **extra,
+    }
+
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def test_a_batch_line_keeps_its_parameters() -> None:
+    line = good(batch({"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 5, "seed": 1}))
+    assert (line.id, line.model, line.line) == ("r1", "openai/gpt-4o-mini", 7)
+    assert line.messages[0].text == "hi"
+    assert dict(line.params) == {"max_tokens": 5, "seed": 1}
+
+
+def test_a_simple_line_with_system_and_parameters() -> None:
+    line = good(
+        {
+            "id": 3,
+            "prompt": "sum up",
+            "model": "mock/fast",
+            "system": "terse",
+            "temperature": 0,
+            "max_tokens": 9,
+            "stop": ["\n"],
+            "tags": "nightly",
+        }
+    )
+    assert (line.id, line.model) == ("3", "mock/fast")
+    assert [m.role for m in line.messages] == ["system", "user"]
+    assert dict(line.params) == {
+        "max_tokens": 9,
+        "temperature": 0,
+        "stop": ["\n"],
+        "tags": "nightly",
+    }
+
+
+@pytest.mark.parametrize(
+    ("form", "model", "default", "expected"),
+    [
+        ("batch", "gpt-4o", None, "openai/gpt-4o"),
+        ("batch", "gpt-4o", "mock/x", "mock/gpt-4o"),  # --model supplies the provider
+        ("batch", "mock/fast", "openai/gpt-4o", "mock/fast"),  # the line's own model wins
+        ("batch", None, "mock/x", "mock/x"),
+        ("simple", None, "mock/x", "mock/x"),
+        ("simple", "fast", "mock/x", "mock/fast"),
+        ("simple", "openai/gpt-4o", "mock/x", "openai/gpt-4o"),
+    ],
+)
+def test_which_model_a_line_uses(
+    form: str, model: str | None, default: str | None, expected: str
+) -> None:
+    rules = LineRules(default, RULES.providers)
+    if form == "batch":
+        body: dict[str, Any] = {"messages": MESSAGES}
+        if model is not None:
+            body["model"] = model
+        value = batch(body)
+    else:
+        value = {"id": "a", "prompt": "hi"} | ({"model": model} if model is not None else {})
+    assert good(value, rules).model == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe{}", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object, got a list"),
+        ({"prompt": "hi", "model": "mock/x"}, "missing 'id'"),
+        ({"id": "", "prompt": "hi"}, "'id' must be a non-empty string or an integer"),
+        ({"id": True, "prompt": "hi"}, "'id' must be"),
+        ({"id": "a", "model": "mock/x"}, "exactly one of 'prompt' or 'messages'"),
+        ({"id": "a", "prompt": "x", "messages": MESSAGES, "model": "mock/x"}, "exactly one"),
+        ({"id": "a", "prompt": "", "model": "mock/x"}, "'prompt' must be a non-empty string"),
+        ({"id": "a", "prompt": "x"}, "no model"),
+        ({"id": "a", "prompt": "x", "model": "fast"}, "must be named provider/model"),
+        ({"id": "a", "prompt": "x", "model": "acme/fast"}, "unknown provider 'acme'"),
+        ({"id": "a", "prompt": "x", "model": "mock/"}, "must be named provider/model"),
+        (
+            {"id": "a", "prompt": "x", "model": "mock/x", "max_token": 5},
+            "unknown field 'max_token'",
+        ),
+        ({"id": "a", "prompt": "x", "model": "mock/x", "max_tokens": 0}, "'max_tokens' must be"),
+        ({"id": "a", "prompt": "x", "model": "mock/x", "temperature": "hot"}, "'temperature'"),
+        ({"id": "a", "messages": [{"role": "robot"}], "model": "mock/x"}, "messages[0].role"),
+        ({"id": "a", "messages": [], "model": "mock/x"}, "non-empty list of messages"),
+        (
+            {"id": "a", "messages": [{"role": "assistant", "tool_calls": [5]}], "model": "mock/x"},
+            "messages: malformed message",
+        ),
+        (batch({"messages": MESSAGES}, custom_id=5), "'custom_id' must be a non-empty string"),
+        (batch({"messages": MESSAGES}, method="GET"), "method must be 'POST'"),
+        (batch({"messages": MESSAGES}, url="/v1/embeddings"), "not supported"),
+        (batch({"messages": MESSAGES, "stream": True}), "stream is not supported"),
+        (batch({"messages": MESSAGES, "headers": {}}), "'headers' is not a chat completions"),
+        ({"custom_id": "r1", "body": "text"}, "'body' must be an object"),
+    ],
+)
+def test_bad_lines_say_why(value: Any, reason: str) -> None:
+    assert reason in bad(value).reason
+
+
+def test_a_bad_line_keeps_its_id_when_it_had_one() -> None:
+    assert bad({"id": "a", "prompt": "x"}).id == "a"
+    assert bad(b"oops").id is None
+
+
+def test_read_lines_numbers_from_one_and_skips_blank_lines() -> None:
+    data = b'{"a": 1}\n\n   \n{"b": 2}\n{"c": 3}'  # the last line has no newline
+    assert [n for n, _ in read_lines(io.BytesIO(data))] == [1, 4, 5]
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_give_a_line_or_a_bad_line_never_an_exception(raw: bytes) -> None:
+    assert isinstance(parse_line(raw, 1, RULES), InputLine | BadLine)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["id", "custom_id", "prompt", "messages", "model", "body", "max_tokens"]),
+        json_values,
+    )
+)
+def test_any_json_object_gives_a_line_or_a_bad_line(value: dict[str, Any]) -> None:
+    assert isinstance(parse_line(json.dumps(value), 1, RULES), InputLine | BadLine)
