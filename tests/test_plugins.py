@@ -14,6 +14,7 @@ from scripted_transport import Answer, ScriptedTransport, openai_completion
 from sluicegate import (
     CallNext,
     Client,
+    ConfigError,
     MiddlewareSpec,
     Phase,
     ProviderError,
@@ -79,6 +80,7 @@ async def test_middleware_runs_in_phase_order_and_none_factories_cost_nothing() 
         assert client.stages == [
             "logging",
             "deadline",
+            "cost",
             "outer",
             "idempotency",
             "fallback",
@@ -98,7 +100,15 @@ async def test_a_spec_with_a_builtin_name_replaces_it_and_disable_removes_stages
         providers=settings(),
         transport=scripted(),
         middleware=[replacement],
-        disable=["attempt-logging", "deadline", "fallback", "retry", "breaker", "rate-limit"],
+        disable=[
+            "attempt-logging",
+            "deadline",
+            "cost",
+            "fallback",
+            "retry",
+            "breaker",
+            "rate-limit",
+        ],
         load_entry_points=False,
     ) as client:
         await client.chat("openai/m", "hi")
@@ -258,3 +268,33 @@ async def test_an_observer_that_raises_does_not_break_the_request() -> None:
         load_entry_points=False,
     ) as client:
         assert (await client.chat("openai/m", "hi")).text == "ok"
+
+
+@pytest.mark.parametrize(
+    ("options", "where"),
+    [
+        ({"disable": ["retyr"]}, "disable"),
+        ({"stage_settings": {"breakr": False}}, "stage_settings"),
+    ],
+)
+async def test_a_misspelt_stage_name_is_refused_not_ignored(
+    options: dict[str, Any], where: str
+) -> None:
+    with pytest.raises(ConfigError, match=rf"{where}: unknown stage.*the stages are: .*retry"):
+        async with Client(providers=settings(), transport=scripted(), **options):
+            pass
+
+
+async def test_stage_settings_take_either_spelling_of_a_stage_name() -> None:
+    async with Client(
+        providers=settings(),
+        transport=scripted(),
+        load_entry_points=False,
+        stage_settings={"rate-limit": False},
+    ) as client:
+        assert "rate-limit" not in client.stages
+
+
+async def test_total_timeout_and_a_deadline_setting_together_are_refused() -> None:
+    with pytest.raises(ConfigError, match="total_timeout"):
+        Client(total_timeout=5, stage_settings={"deadline": 10})

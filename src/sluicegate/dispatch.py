@@ -53,10 +53,13 @@ class Dispatcher:
         self, bound: BoundProvider, request: Request, failure: TransportFailure
     ) -> ProviderError:
         if failure.phase == "timeout":
+            detail = failure.detail
+            if "connect" in detail.lower() or self._timeout is None:
+                message = f"timed out ({detail})"  # connect_timeout, or a caller's own timer
+            else:
+                message = f"no answer within {self._timeout:g}s ({detail})"
             return RequestTimeoutError(
-                f"no answer within {self._timeout:g}s ({failure.detail})"
-                if self._timeout is not None
-                else f"timed out ({failure.detail})",
+                message,
                 provider=bound.name,
                 model=request.model_name,
                 retryable=True,

@@ -256,6 +256,27 @@ async def test_without_fallbacks_the_request_passes_through_untouched() -> None:
     assert seen == [request] and seen[0] is request
 
 
+async def test_each_fallback_model_gets_its_own_idempotency_key() -> None:
+    """Same key for every retry of one model, but not across models: a server may tie a
+    key to one request body, and another model's answer is another result."""
+    seen: list[Request] = []
+
+    async def call_next(request: Request) -> Reply:
+        seen.append(request)
+        if request.model != THIRD:
+            raise ProviderError("busy", provider="openai", model="x", status=503, retryable=True)
+        return Response(text="x", model=request.model, provider=request.provider)
+
+    request = request_for(FIRST, fallbacks=[SECOND, THIRD])
+    request = request.replace(metadata=request.metadata.replace(idempotency_key="idem-1"))
+    await FallbackStage(FallbackPolicy())(request, call_next)
+    assert [r.metadata.idempotency_key for r in seen] == [
+        "idem-1",
+        f"idem-1:{SECOND}",
+        f"idem-1:{THIRD}",
+    ]
+
+
 async def test_a_custom_rule_decides_what_falls_back() -> None:
     async def call_next(request: Request) -> Reply:
         if request.model == FIRST:

@@ -89,6 +89,7 @@ class AllModelsFailedError(ProviderError):
         self.retryable = False
         self.retry_after = min(waits) if waits else None
         self.request_id = last.request_id if isinstance(last, ProviderError) else None
+        self.headers = {}
         tried = "; ".join(f"{model}: {_reason(error)}" for model, error in self.errors)
         self.detail = f"all {len(self.errors)} models failed ({tried})"
         # Not ProviderError.__init__: its "provider/model:" prefix would single out the
@@ -113,6 +114,18 @@ def _reason(error: SluicegateError) -> str:
 def _models(request: Request) -> tuple[str, ...]:
     """The model, then each fallback, each once (a repeat would only fail the same way)."""
     return tuple(dict.fromkeys((request.model, *request.metadata.fallbacks)))
+
+
+def _for_model(request: Request, model: str) -> Request:
+    """The request sent to a fallback model. Its idempotency key gets the model's name
+    appended: a server that ties a key to one request body (as Stripe's API does) would
+    refuse the same key with another model, and two models' answers are not one result."""
+    key = request.metadata.idempotency_key
+    if key is None:
+        return request.replace(model=model)
+    return request.replace(
+        model=model, metadata=request.metadata.replace(idempotency_key=f"{key}:{model}")
+    )
 
 
 class FallbackStage:
@@ -147,7 +160,7 @@ class FallbackStage:
         index; errors that warrant falling back are appended to ``failed``."""
         for index in range(start, len(models)):
             model = models[index]
-            attempt = request if model == request.model else request.replace(model=model)
+            attempt = request if model == request.model else _for_model(request, model)
             try:
                 return await call_next(attempt), index
             except SluicegateError as exc:

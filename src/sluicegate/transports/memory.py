@@ -95,7 +95,7 @@ class MemoryTransport:
             with anyio.fail_after(self._timeout):
                 return await self._exchange(request)
         except TimeoutError:
-            raise TransportFailure("timeout", f"no answer within {self._timeout:g}s") from None
+            raise TransportFailure("timeout", "the app did not answer in time") from None
 
     async def _exchange(self, request: HttpRequest) -> _Exchange:
         if self._app is None:
