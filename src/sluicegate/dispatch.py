@@ -69,6 +69,13 @@ class Dispatcher:
         )
 
     async def __call__(self, request: Request) -> Reply:
+        try:
+            return await self._send(request)
+        except ProviderError as error:
+            error.attempts = request.metadata.attempt
+            raise
+
+    async def _send(self, request: Request) -> Reply:
         bound = self.bound(request)
         http_request = bound.codec.encode(request)
         if request.stream:
@@ -172,13 +179,15 @@ class _ProviderStreamSource:
         self._failure = None
         await self.aclose()
         message = details.pop("message")
-        raise StreamError(
+        error = StreamError(
             message,
             partial_text=self._builder.text,
             provider=self._bound.name,
             model=self._request.model_name,
             **details,
         )
+        error.attempts = self._request.metadata.attempt
+        raise error
 
     async def _pull(self) -> None:
         at_end = False

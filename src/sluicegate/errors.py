@@ -18,6 +18,9 @@ class SluicegateError(Exception):
     """Base of every error sluicegate raises."""
 
     retryable: bool = False
+    attempts: int | None = None
+    """For an error an attempt ended with: that attempt's number (1 for the first; the
+    retry stage's last one when it gave up). None for errors raised before sending."""
 
     def __init__(self, message: str) -> None:
         super().__init__(scrub(message))

@@ -132,7 +132,9 @@ def test_no_key_reaches_an_error_or_answer_record() -> None:
     )
     record = result_record(MapResult(request(), None, error, 0.2), 1)
     assert record["error"]["status"] == 401 and record["error"]["type"] == "ProviderError"
-    assert record["usage"] is None and record["attempts"] is None
+    assert record["usage"] is None and record["attempts"] is None  # never sent
+    error.attempts = 3
+    assert result_record(MapResult(request(), None, error, 0.2), 1)["attempts"] == 3
     echoed = Response(text=f"you said {key}", model="mock/fast", provider="mock")
     answer = result_record(MapResult(request(), echoed, None, 0.1), 1)
     other = result_record(MapResult(request(), None, RuntimeError(f"bug {key}"), 0.1), 1)

@@ -150,7 +150,7 @@ async def test_when_attempts_are_spent_the_last_error_is_raised_with_a_note() ->
     async with make_client(transport, clock, retry={"attempts": 5, "base": 1, "cap": 3}) as client:
         with pytest.raises(TransportError) as info:
             await jumping(clock, lambda: client.chat(MODEL, "hi"))
-    assert len(transport.requests) == 5
+    assert len(transport.requests) == 5 and info.value.attempts == 5
     assert any("not retried after 5 attempts: no attempts left" in n for n in info.value.__notes__)
     ceilings = [1, 2, 3, 3]
     assert all(0 <= w < c for w, c in zip(transport.waits, ceilings, strict=True))
@@ -310,7 +310,7 @@ async def test_stream_retries_stop_when_the_attempts_are_spent() -> None:
     async with make_client(transport, clock, retry={"attempts": 3}) as client:
         with pytest.raises(StreamError) as info:
             await jumping(clock, read)
-    assert len(transport.requests) == 3
+    assert len(transport.requests) == 3 and info.value.attempts == 3
     assert info.value.partial_text == ""
     assert any("no attempts left" in note for note in info.value.__notes__)
 

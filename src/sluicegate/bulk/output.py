@@ -28,11 +28,11 @@ held a key would otherwise write it here)::
 
     {"id": "r2", "line": 2, "model": "mock/fast",
      "error": {"type": "RateLimitedError", "message": "...", "status": 429, "retryable": true},
-     "usage": null, "cost": null, "latency": 3.1, "attempts": null}
+     "usage": null, "cost": null, "latency": 3.1, "attempts": 4}
 
 ``cost`` is null when the price of the model is unknown; ``attempts`` is 0 for an answer
-replayed from an idempotency record (nothing was sent), and null for an error (the retry
-stage reports the attempts of a failure only in the error's notes).
+replayed from an idempotency record (nothing was sent); for an error it is the attempt it
+ended with, and null when nothing was sent (a budget refusal, an open circuit).
 """
 
 from __future__ import annotations
@@ -222,7 +222,8 @@ def result_record(result: MapResult, line: int | None) -> dict[str, Any]:
     record["usage"] = None
     record["cost"] = None
     record["latency"] = round(result.latency, 6)
-    record["attempts"] = None
+    error = result.error
+    record["attempts"] = error.attempts if isinstance(error, SluicegateError) else None
     return record
 
 
