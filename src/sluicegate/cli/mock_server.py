@@ -84,6 +84,50 @@ def _parse_faults(specs: tuple[str, ...]) -> dict[str, float]:
     help="Answers kept to replay, uncharged, to a plain request whose Idempotency-Key was "
     "already answered (0: off).",
 )
+@click.option(
+    "--batch-seconds",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="How long a batch job (OpenAI batch, Anthropic Message Batch) takes to end.",
+)
+@click.option(
+    "--batch-item-failure-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Fraction of batch items that fail; decided per custom_id and submission (seeded), "
+    "so a resubmitted item gets a fresh draw.",
+)
+@click.option(
+    "--batch-item-expiry-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Fraction of batch items that expire, decided like failures.",
+)
+@click.option(
+    "--batch-failure-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Fraction of batch jobs that fail as a whole (OpenAI: status failed; Anthropic: "
+    "every item errored).",
+)
+@click.option(
+    "--batch-max-requests",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Requests per batch job for both providers (default: the real limits, 50,000 for "
+    "OpenAI and 100,000 for Anthropic).",
+)
+@click.option(
+    "--batch-max-bytes",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Bytes per batch input for both providers (default: the real limits, 200 MB for "
+    "OpenAI and 256 MB for Anthropic).",
+)
 def command(
     host: str,
     port: int,
@@ -96,9 +140,16 @@ def command(
     rpm: int | None,
     tpm: int | None,
     idempotency_records: int,
+    batch_seconds: float,
+    batch_item_failure_rate: float,
+    batch_item_expiry_rate: float,
+    batch_failure_rate: float,
+    batch_max_requests: int | None,
+    batch_max_bytes: int | None,
 ) -> None:
     """Run the mock LLM server (OpenAI Chat Completions and Anthropic Messages, plain and
-    streamed) until Ctrl+C. Answers are deterministic; usage counts are exact."""
+    streamed, and both providers' batch APIs) until Ctrl+C. Answers are deterministic;
+    usage counts are exact."""
     from sluicegate.testing.faults import FaultPlan
     from sluicegate.testing.mock_app import MockConfig
     from sluicegate.testing.server import run_mock_server
@@ -107,16 +158,32 @@ def command(
         plan = FaultPlan(rates=_parse_faults(faults), seed=seed)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from None
-    config = MockConfig(
-        latency_s=latency,
-        per_token_latency_s=per_token_latency,
-        faults=plan,
-        require_api_key=require_api_key or None,
-        models=models or None,
-        rpm=rpm,
-        tpm=tpm,
-        idempotency_records=idempotency_records,
-    )
+    limits: dict[str, int] = {}
+    if batch_max_requests is not None:
+        limits["openai_batch_max_requests"] = batch_max_requests
+        limits["anthropic_batch_max_requests"] = batch_max_requests
+    if batch_max_bytes is not None:
+        limits["openai_batch_max_bytes"] = batch_max_bytes
+        limits["anthropic_batch_max_bytes"] = batch_max_bytes
+    try:
+        config = MockConfig(
+            latency_s=latency,
+            per_token_latency_s=per_token_latency,
+            faults=plan,
+            require_api_key=require_api_key or None,
+            models=models or None,
+            rpm=rpm,
+            tpm=tpm,
+            idempotency_records=idempotency_records,
+            batch_seconds=batch_seconds,
+            batch_item_failure_rate=batch_item_failure_rate,
+            batch_item_expiry_rate=batch_item_expiry_rate,
+            batch_failure_rate=batch_failure_rate,
+            batch_seed=seed,
+            **limits,  # type: ignore[arg-type]  # all int fields
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
     def announce(base_url: str) -> None:
         key_note = (
@@ -136,6 +203,13 @@ def command(
         if plan.rates:
             rates = ", ".join(f"{kind}={rate:g}" for kind, rate in plan.rates.items())
             click.echo(f"  faults: {rates} (seed {seed})")
+        click.echo(
+            f"  batch jobs take {batch_seconds:g}s; up to "
+            f"{config.openai_batch_max_requests} (OpenAI) / "
+            f"{config.anthropic_batch_max_requests} (Anthropic) requests each; items "
+            f"fail {batch_item_failure_rate:g}, expire {batch_item_expiry_rate:g}, "
+            f"jobs fail {batch_failure_rate:g}"
+        )
         click.echo("Press Ctrl+C to stop.")
 
     try:

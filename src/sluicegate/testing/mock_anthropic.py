@@ -132,7 +132,7 @@ class AnthropicWire(WireFormat):
             return "tool_use"
         return "max_tokens" if job.answer.finish_reason == "length" else "end_turn"
 
-    def render(self, job: MockJob) -> bytes:
+    def render(self, job: MockJob, created: int | None = None) -> bytes:
         if job.tool is not None:
             content: list[dict[str, Any]] = [
                 {

@@ -8,7 +8,12 @@ Only anyio is used for waiting, so it runs under asyncio and trio alike.
 Routes
     ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic),
     ``GET /v1/models`` (Anthropic's list shape when the request carries ``anthropic-version``
-    or ``x-api-key``, else OpenAI's), ``GET /_mock/stats``, ``POST /_mock/reset``.
+    or ``x-api-key``, else OpenAI's), ``GET /_mock/stats`` (``?batch_ids=1`` adds every
+    batch custom_id's counts), ``POST /_mock/reset``; the batch APIs: OpenAI's
+    ``/v1/files`` and ``/v1/batches`` (:mod:`~sluicegate.testing.mock_openai_batch`) and
+    Anthropic's ``/v1/messages/batches`` (:mod:`~sluicegate.testing.mock_anthropic_batch`).
+    Batch routes go through steps 1, 2 and 4 below (status faults only; a body fault drawn
+    for them is not applied) and are never rate limited.
 
 What a completion request goes through, in order
     1. counted in the stats (``/_mock/*`` requests are not counted);
@@ -58,20 +63,26 @@ from __future__ import annotations
 import hmac
 import itertools
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from sluicegate.clock import AnyioClock, Clock
 from sluicegate.testing.faults import FAULT_HEADER, STATUS_FAULTS, ErrorReply, FaultKind, FaultPlan
 from sluicegate.testing.mock_anthropic import AnthropicWire
+from sluicegate.testing.mock_anthropic_batch import AnthropicBatchAPI
+from sluicegate.testing.mock_batch_stats import BatchStats
 from sluicegate.testing.mock_config import DEFAULT_MODELS, MockConfig
 from sluicegate.testing.mock_hang import Hangs
 from sluicegate.testing.mock_idempotency import Claim, IdempotencyRecords, body_digest
 from sluicegate.testing.mock_openai import OpenAIWire
+from sluicegate.testing.mock_openai_batch import OpenAIBatchAPI
 from sluicegate.testing.mock_ratelimit import MockRateLimits
 from sluicegate.testing.mock_stats import MockStats
 from sluicegate.testing.mock_streaming import CutResponse, EventStreamResponse, paced_events
@@ -109,6 +120,9 @@ class MockApp(Starlette):
         self._anthropic = AnthropicWire(self.config)
         self._serials = itertools.count(1)
         self._hangs = Hangs()
+        self._clock: Clock = self.config.clock if self.config.clock is not None else AnyioClock()
+        self.openai_batches = OpenAIBatchAPI(self, self._openai)
+        self.anthropic_batches = AnthropicBatchAPI(self, self._anthropic)
         super().__init__(
             routes=[
                 Route("/v1/chat/completions", self._openai_completions, methods=["POST"]),
@@ -116,6 +130,8 @@ class MockApp(Starlette):
                 Route("/v1/models", self._list_models, methods=["GET"]),
                 Route("/_mock/stats", self._get_stats, methods=["GET"]),
                 Route("/_mock/reset", self._reset, methods=["POST"]),
+                *self.openai_batches.routes(),
+                *self.anthropic_batches.routes(),
             ]
         )
 
@@ -128,7 +144,9 @@ class MockApp(Starlette):
 
     def reset(self, faults: FaultPlan | None = None) -> None:
         """Zero the stats, forget the recorded answers, refill the rate-limit buckets and
-        restart the fault plan (or replace it)."""
+        restart the fault plan (or replace it). Batch jobs and files are kept (they are
+        the provider's state, not counters); the batch counters start over, and so does
+        the numbering of each custom_id's submissions that item outcomes are drawn for."""
         self.stats.reset()
         if self.idempotency is not None:
             self.idempotency.clear()
@@ -140,7 +158,10 @@ class MockApp(Starlette):
             self.faults.reset()
 
     async def _get_stats(self, request: Request) -> Response:
-        return Response(dumps(self.stats.snapshot()), media_type="application/json")
+        self.openai_batches.jobs.refresh()  # count the jobs that ended since the last look
+        self.anthropic_batches.jobs.refresh()
+        with_ids = request.query_params.get("batch_ids", "") in ("1", "true", "yes")
+        return Response(dumps(self.stats.snapshot(with_ids)), media_type="application/json")
 
     async def _reset(self, request: Request) -> Response:
         """``POST /_mock/reset`` with an optional JSON body ``{"rates": {...}, "script":
@@ -308,6 +329,48 @@ class MockApp(Starlette):
         if claim is not None:
             claim.answer = rendered
         return Response(rendered, headers=response_headers, media_type="application/json")
+
+    # -- what the batch routes use (:class:`~.mock_batch_http.BatchHost`) -------------------
+
+    def batch_stats(self) -> BatchStats:
+        return self.stats.batches
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    async def open_request(self, request: Request, wire: WireFormat, label: str) -> str | Response:
+        """Steps 1, 2 and 4 of the pipeline for a batch route: the request id to answer
+        with, or the error to answer instead."""
+        self.stats.count_request(label)
+        request_id = _request_id(next(self._serials))
+        denied = self._check_auth(request.headers, wire, request_id)
+        if denied is not None:
+            return self._error(denied, wire, request_id)
+        try:
+            fault = self.faults.next(request.headers.get(FAULT_HEADER))
+        except ValueError as exc:
+            return self._error(wire.invalid(str(exc), FAULT_HEADER, request_id), wire, request_id)
+        if fault in STATUS_FAULTS:
+            self.stats.by_fault[fault] += 1
+            return self._error(wire.fault_reply(fault, request_id), wire, request_id)
+        return request_id
+
+    def error(self, reply: ErrorReply, wire: WireFormat, request_id: str) -> Response:
+        return self._error(reply, wire, request_id)
+
+    def json(self, payload: Any, wire: WireFormat, request_id: str) -> Response:
+        self.stats.by_status[200] += 1
+        return Response(
+            dumps(payload), headers=wire.response_headers(request_id), media_type="application/json"
+        )
+
+    def stream(
+        self, pieces: AsyncIterator[bytes], wire: WireFormat, request_id: str, media_type: str
+    ) -> Response:
+        self.stats.by_status[200] += 1
+        return StreamingResponse(
+            pieces, headers=wire.response_headers(request_id), media_type=media_type
+        )
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -57,8 +57,33 @@ class MockConfig:
     """How many answers are kept for replay by ``Idempotency-Key`` (plain requests; see
     :mod:`sluicegate.testing.mock_idempotency`); 0 turns replay off."""
     clock: Clock | None = field(default=None, repr=False, compare=False)
-    """The server's clock for rate limits; None: the event loop's. Tests share a
-    :class:`~sluicegate.clock.FakeClock` with the client to measure in virtual time."""
+    """The server's clock for rate limits and batch jobs; None: the event loop's. Tests
+    share a :class:`~sluicegate.clock.FakeClock` with the client to measure in virtual
+    time."""
+    batch_seconds: float = 2.0
+    """How long a batch job takes on the mock's clock, from creation to its end (see
+    :mod:`sluicegate.testing.mock_batch_timeline`); real providers take up to 24 hours."""
+    batch_item_failure_rate: float = 0.0
+    """Fraction of batch items that fail (OpenAI: a 500 line in the error file;
+    Anthropic: ``errored``), decided per custom_id and submission, so a resubmitted item
+    gets a fresh draw."""
+    batch_item_expiry_rate: float = 0.0
+    """Fraction of batch items that expire (OpenAI: ``batch_expired`` in the error file;
+    Anthropic: ``expired``), decided like failures."""
+    batch_failure_rate: float = 0.0
+    """Fraction of whole batch jobs that fail (OpenAI: status ``failed`` at validation;
+    Anthropic: every item ``errored``), decided per job."""
+    batch_seed: int = 0
+    """Seed of the batch draws above (item and job outcomes are a hash of it)."""
+    openai_batch_max_requests: int = 50_000
+    """Requests one OpenAI batch input file may hold (the real limit); more fails the
+    batch at validation with ``too_many_tasks``."""
+    openai_batch_max_bytes: int = 200 * 1024 * 1024
+    """Bytes one OpenAI batch input file may hold (the real limit: 200 MB)."""
+    anthropic_batch_max_requests: int = 100_000
+    """Requests one Anthropic Message Batch may hold (the real limit); more is a 400."""
+    anthropic_batch_max_bytes: int = 256 * 1024 * 1024
+    """Bytes of one Message Batch create body (the real limit: 256 MB); more is a 413."""
 
     def __post_init__(self) -> None:
         if isinstance(self.models, str):  # one name, not its characters
@@ -75,3 +100,20 @@ class MockConfig:
             raise ValueError("idempotency_records must be a whole number >= 0")
         if not self.rate_limit_burst_s > 0:
             raise ValueError("rate_limit_burst_s must be > 0")
+        if not self.batch_seconds >= 0:
+            raise ValueError("batch_seconds must be >= 0")
+        rates = ("batch_item_failure_rate", "batch_item_expiry_rate", "batch_failure_rate")
+        for name in rates:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1]")
+        if self.batch_item_failure_rate + self.batch_item_expiry_rate > 1.0:
+            raise ValueError("batch_item_failure_rate + batch_item_expiry_rate must be <= 1")
+        for name in (
+            "openai_batch_max_requests",
+            "openai_batch_max_bytes",
+            "anthropic_batch_max_requests",
+            "anthropic_batch_max_bytes",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1")

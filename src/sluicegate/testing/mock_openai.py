@@ -146,7 +146,7 @@ class OpenAIWire(WireFormat):
             },
         }
 
-    def render(self, job: MockJob) -> bytes:
+    def render(self, job: MockJob, created: int | None = None) -> bytes:
         message: dict[str, Any]
         if job.tool is not None:
             message = {
@@ -175,7 +175,7 @@ class OpenAIWire(WireFormat):
             {
                 "id": f"chatcmpl-mock{job.serial:016x}",
                 "object": "chat.completion",
-                "created": int(time.time()),
+                "created": int(time.time()) if created is None else created,
                 "model": job.model,
                 "choices": [
                     {

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from sluicegate.testing.mock_batch_stats import BatchStats
+
 __all__ = ["MockStats"]
 
 
@@ -18,6 +20,7 @@ class MockStats:
     rate limits) assert on them."""
 
     __slots__ = (
+        "batches",
         "by_fault",
         "by_path",
         "by_status",
@@ -45,6 +48,10 @@ class MockStats:
         """Idempotency-Key value -> [times received, times answered and charged, times
         answered from the record uncharged]. It grows with every distinct key until a
         reset; benchmarks that send keys should reset between runs."""
+        self.batches = BatchStats()
+        """Batch jobs, files and items (:mod:`~sluicegate.testing.mock_batch_stats`);
+        batch items are not counted in ``succeeded`` and the token totals above, which
+        are the live calls'."""
 
     def count_request(self, path: str, idempotency_key: str | None = None) -> None:
         """Count a request as it arrives, before anything can refuse it."""
@@ -70,7 +77,9 @@ class MockStats:
         self.replayed += 1
         self.idempotency.setdefault(idempotency_key, [0, 0, 0])[2] += 1
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, with_batch_ids: bool = False) -> dict[str, Any]:
+        """Everything, as ``GET /_mock/stats`` sends it; ``with_batch_ids`` adds every
+        batch custom_id's counts."""
         return {
             "requests": self.requests,
             "succeeded": self.succeeded,
@@ -84,4 +93,5 @@ class MockStats:
                 key: {"received": received, "succeeded": succeeded, "replayed": replayed}
                 for key, (received, succeeded, replayed) in self.idempotency.items()
             },
+            "batches": self.batches.snapshot(with_batch_ids),
         }

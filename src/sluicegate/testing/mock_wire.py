@@ -183,8 +183,10 @@ class WireFormat(ABC):
         """The 404 for a model ``MockConfig.models`` does not list."""
 
     @abstractmethod
-    def render(self, job: MockJob) -> bytes:
-        """The plain (non-streamed) answer's JSON body."""
+    def render(self, job: MockJob, created: int | None = None) -> bytes:
+        """The plain (non-streamed) answer's JSON body. ``created`` (Unix seconds) fixes
+        the timestamp a format writes (now, when None), so a batch result downloaded
+        twice is the same bytes."""
 
     @abstractmethod
     def stream(self, job: MockJob, fault: FaultKind | None) -> StreamFrames:
