@@ -36,3 +36,9 @@ async def test_stream_chat_example_reports_usage() -> None:
 async def test_custom_middleware_example_counts_streamed_and_plain_calls() -> None:
     tokens = await load("custom_middleware").main()
     assert set(tokens) == {"news", "poetry"} and all(v > 0 for v in tokens.values())
+
+
+async def test_batch_jobs_example_collects_an_answer_per_request() -> None:
+    answers = await load("batch_jobs").main()
+    assert sorted(answers) == ["review-0", "review-1", "review-2"]
+    assert all(answers.values())

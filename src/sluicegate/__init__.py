@@ -3,6 +3,7 @@
 The public API is what ``__all__`` lists; everything else may change between releases.
 """
 
+from sluicegate.batch import BatchApiSpec, BatchJob, BatchLimits, JobState
 from sluicegate.breaker import BreakerPolicy, CircuitOpenError
 from sluicegate.budget import Budget
 from sluicegate.bulk import BulkMap, MapResult
@@ -13,6 +14,8 @@ from sluicegate.cost import cost_of
 from sluicegate.errors import (
     AuthenticationError,
     BadInputError,
+    BatchItemError,
+    BatchUnsupportedError,
     BudgetExceededError,
     ConfigError,
     PluginError,
@@ -65,6 +68,11 @@ __all__ = [
     "AnyioClock",
     "AuthenticationError",
     "BadInputError",
+    "BatchApiSpec",
+    "BatchItemError",
+    "BatchJob",
+    "BatchLimits",
+    "BatchUnsupportedError",
     "BreakerPolicy",
     "Budget",
     "BudgetExceededError",
@@ -85,6 +93,7 @@ __all__ = [
     "FinishEvent",
     "IdempotencyPolicy",
     "ImagePart",
+    "JobState",
     "Ledger",
     "LedgerSnapshot",
     "Limit",

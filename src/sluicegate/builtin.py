@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sluicegate.batch.api import BatchApiSpec
 from sluicegate.chain import MiddlewareSpec, Phase
 from sluicegate.hookspecs import hookimpl
 from sluicegate.middleware import (
@@ -48,3 +49,11 @@ def sluicegate_middleware() -> Sequence[MiddlewareSpec]:
 @hookimpl
 def sluicegate_prices() -> Sequence[ModelPrice]:
     return builtin_prices()
+
+
+@hookimpl
+def sluicegate_batch_apis() -> Sequence[BatchApiSpec]:
+    # imported when a client is built, not by ``import sluicegate``
+    from sluicegate.batch import openai as openai_batch
+
+    return [openai_batch.SPEC, openai_batch.MOCK_SPEC]

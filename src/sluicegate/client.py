@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -60,6 +60,9 @@ from sluicegate.types import (
     coerce_messages,
     new_request_id,
 )
+
+if TYPE_CHECKING:
+    from sluicegate.batch.batches import Batches
 
 MessagesInput = str | Iterable[Message | Mapping[str, Any]]
 _METADATA_KEYS = (
@@ -141,6 +144,10 @@ class Client:
     ``SLUICEGATE_PRICES`` names the file. ``budget`` limits what the client may spend, in
     USD (or a :class:`Budget` shared with other clients); ``tag_budgets`` limits requests
     by tag. Every response carries ``cost``; :attr:`ledger` keeps the totals.
+
+    Batch jobs (see docs/batch.md): :attr:`batches`; ``batch_limits`` overrides the
+    per-job limits of providers' batch APIs, per provider name or ``"*"``, with a
+    ``BatchLimits`` or the fields to change (``{"mock": {"max_requests": 1000}}``).
     """
 
     def __init__(
@@ -164,6 +171,7 @@ class Client:
         prices: str | os.PathLike[str] | Sequence[ModelPrice] | None = None,
         budget: float | Budget | None = None,
         tag_budgets: Mapping[str, float | Budget] | None = None,
+        batch_limits: Mapping[str, Any] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
@@ -203,6 +211,8 @@ class Client:
         self._transports: dict[str, Transport] = {}
         self._handler: CallNext | None = None
         self._stages: list[str] = []
+        self._batch_limits = dict(batch_limits or {})
+        self._batches: Any = None
 
     def __repr__(self) -> str:
         state = "open" if self._handler is not None else "closed"
@@ -285,7 +295,27 @@ class Client:
         what a bulk run checks each input line's model against before sending anything."""
         return frozenset(self._providers)
 
+    @property
+    def batches(self) -> Batches:
+        """The providers' batch APIs: submit requests as half-price jobs, watch them,
+        read their results (see :mod:`sluicegate.batch.batches` and docs/batch.md)."""
+        self._require_open()
+        if self._batches is None:
+            from sluicegate.batch.batches import Batches
+
+            self._batches = Batches(
+                self._providers,
+                self.plugins.batch_apis,
+                clock=self._clock,
+                rng=self._rng,
+                prices=self.prices,
+                limits=self._batch_limits,
+            )
+        batches: Batches = self._batches
+        return batches
+
     def _build(self) -> None:
+        self._batches = None
         self._registry = collect(self._pm, self._plugin_errors)
         specs = {spec.name: spec for spec in self._registry.providers}
         self._providers = self._bind_providers(specs)

@@ -206,3 +206,27 @@ class UnknownPriceError(ConfigError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.__dict__, self.args))
+
+
+class BatchItemError(ProviderError):
+    """One item of a provider batch job ended without an answer, for a reason of the batch
+    itself rather than an HTTP error of its own (those keep their usual types, status
+    included). ``error_type`` says which: ``expired`` (the job's window closed first),
+    ``canceled`` (the job was cancelled before the item ran), ``job_failed`` (the whole job
+    failed, e.g. at validation), ``missing`` (the job ended without a result line for it),
+    or the provider's own code (``request_timeout``). ``job_id`` names the job."""
+
+    def __init__(self, message: str, *, job_id: str = "", **kwargs: Any) -> None:
+        self.job_id = job_id
+        super().__init__(message, **kwargs)
+
+
+class BatchUnsupportedError(ConfigError):
+    """Batch mode was asked of a provider that declares no batch API."""
+
+    def __init__(self, provider: str, kind: str, known: str) -> None:
+        self.provider = provider
+        super().__init__(
+            f"provider {provider!r} (kind {kind!r}) has no batch API, so its requests cannot "
+            f"run in batch mode; providers with one: {known or 'none'} (run it live instead)"
+        )

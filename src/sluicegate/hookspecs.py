@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from sluicegate.batch.api import BatchApiSpec
     from sluicegate.chain import MiddlewareSpec
     from sluicegate.observers import AttemptFailed, RequestFinished
     from sluicegate.prices import ModelPrice
@@ -41,6 +42,13 @@ def sluicegate_middleware() -> Sequence[MiddlewareSpec]:
 @hookspec
 def sluicegate_prices() -> Sequence[ModelPrice]:
     """Prices per model (USD per million tokens) this plugin knows."""
+    raise NotImplementedError
+
+
+@hookspec
+def sluicegate_batch_apis() -> Sequence[BatchApiSpec]:
+    """Provider batch APIs this plugin adds, each for a provider kind (see
+    :mod:`sluicegate.batch.api`). A later spec for the same kind replaces an earlier one."""
     raise NotImplementedError
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pluggy
 
 from sluicegate import builtin, hookspecs
+from sluicegate.batch.api import BatchApiSpec
 from sluicegate.chain import MiddlewareSpec
 from sluicegate.errors import PluginError
 from sluicegate.logs import get_logger
@@ -42,6 +43,7 @@ class Contribution:
     providers: list[ProviderSpec] = field(default_factory=list)
     middleware: list[MiddlewareSpec] = field(default_factory=list)
     prices: list[ModelPrice] = field(default_factory=list)
+    batch_apis: list[BatchApiSpec] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -62,6 +64,10 @@ class PluginRegistry:
     @property
     def prices(self) -> list[ModelPrice]:
         return [p for c in self.contributions for p in c.prices]
+
+    @property
+    def batch_apis(self) -> list[BatchApiSpec]:
+        return [b for c in self.contributions for b in c.batch_apis]
 
 
 def make_plugin_manager(
@@ -124,6 +130,7 @@ def collect(pm: pluggy.PluginManager, errors: Sequence[PluginError] = ()) -> Plu
     take(pm.hook.sluicegate_providers, "providers", ProviderSpec)
     take(pm.hook.sluicegate_middleware, "middleware", MiddlewareSpec)
     take(pm.hook.sluicegate_prices, "prices", ModelPrice)
+    take(pm.hook.sluicegate_batch_apis, "batch_apis", BatchApiSpec)
     for plugin_name, _ in pm.list_name_plugin():
         found.setdefault(plugin_name, Contribution(plugin_name))
     registry = PluginRegistry(list(found.values()), problems)

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 _COMMANDS = {
+    "batch": "sluicegate.cli.batch",
     "chat": "sluicegate.cli.chat",
     "compare": "sluicegate.cli.compare",
     "fanout": "sluicegate.cli.fanout",

@@ -7,7 +7,7 @@ import click
 
 @click.command("plugins")
 def command() -> None:
-    """List loaded plugins with their providers and middleware."""
+    """List loaded plugins with their providers, batch APIs and middleware."""
     from rich.console import Console
     from rich.table import Table
 
@@ -18,12 +18,14 @@ def command() -> None:
     table = Table(title="sluicegate plugins")
     table.add_column("plugin", style="bold")
     table.add_column("providers")
+    table.add_column("batch APIs")
     table.add_column("middleware (phase)")
     table.add_column("prices", justify="right")
     for item in registry.contributions:
         table.add_row(
             item.plugin,
             ", ".join(p.name for p in item.providers) or "-",
+            ", ".join(b.kind for b in item.batch_apis) or "-",
             ", ".join(f"{m.name} ({m.phase})" for m in item.middleware) or "-",
             str(len(item.prices)),
         )

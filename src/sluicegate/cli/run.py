@@ -7,15 +7,15 @@ import shlex
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
+from sluicegate.cli.batch import batch_options, resubmit_options, run_batch_command
 from sluicegate.cli.common import backend_option, log_level_option, run, setup_logging
 
 
 def _resume_command(ctx: click.Context) -> str:
     """The command as given (options left at their defaults omitted): what the summary
     tells the user to run again to resume."""
-    from click.core import ParameterSource
-
     parts = ["sluicegate", "run", str(ctx.params["input"])]
     for param in ctx.command.params:
         name = param.name
@@ -83,6 +83,16 @@ def _resume_command(ctx: click.Context) -> str:
     default=False,
     help="No progress on stderr (default: a bar on a terminal, a line every 10 s otherwise).",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["live", "batch"]),
+    default="live",
+    show_default=True,
+    help="live: send each request now; batch: through the providers' batch APIs, at "
+    "their batch price, results within 24 h (see docs/batch.md).",
+)
+@batch_options
+@resubmit_options
 @backend_option
 @log_level_option
 @click.pass_context
@@ -97,6 +107,11 @@ def command(
     budget: float | None,
     errors_file: Path | None,
     no_progress: bool,
+    mode: str,
+    batch_size: int | None,
+    poll_interval: float | None,
+    max_resubmits: int,
+    retry_live: bool,
     backend: str,
     log_level: str | None,
 ) -> None:
@@ -106,6 +121,11 @@ def command(
     Re-running the same command resumes: ids already in OUTPUT are skipped. Bad lines are
     reported with their numbers and never stop the run. Ctrl-C stops taking lines and
     waits for those in flight; a second Ctrl-C cancels them.
+
+    With --mode batch the lines go through the providers' batch APIs (half price,
+    results within 24 h): jobs are recorded in OUTPUT.batches.json, so re-running the
+    same command reattaches to them; failed or expired items are resubmitted. Ctrl-C
+    detaches (the jobs keep running); Ctrl-C twice cancels them. See docs/batch.md.
 
     Exit status: 0 all answered; 1 some failed or bad lines; 3 stopped by the budget;
     130 interrupted.
@@ -119,6 +139,16 @@ def command(
         raise click.BadParameter(
             f"{model!r}: name it provider/model, e.g. mock/fast", param_hint="--model"
         )
+    if mode == "batch":
+        ctx.exit(_batch_mode(ctx, input, output, model, concurrency, errors_file, no_progress))
+    live_only = [
+        name
+        for name in ("batch_size", "poll_interval", "max_resubmits", "retry_live")
+        if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+    ]
+    if live_only:
+        flag = "--" + live_only[0].replace("_", "-")
+        raise click.UsageError(f"{flag} is for --mode batch")
     setup_logging(log_level)
     options = RunOptions(
         input=input,
@@ -139,3 +169,38 @@ def command(
         raise click.ClickException(f"cannot use{where}: {exc.strerror or exc}") from None
     render_summary(outcome, Console())
     ctx.exit(outcome.exit_code)
+
+
+def _batch_mode(
+    ctx: click.Context,
+    input: Path,
+    output: Path,
+    model: str | None,
+    concurrency: int,
+    errors_file: Path | None,
+    no_progress: bool,
+) -> int:
+    """``--mode batch``: the same files, through the batch APIs."""
+    from sluicegate.batch.run import BatchRunOptions
+
+    params = ctx.params
+    for name in ("rpm", "tpm", "budget"):
+        if params[name] is not None:
+            raise click.UsageError(
+                f"--{name} is for --mode live: a batch job's pace is the provider's"
+            )
+    options = BatchRunOptions(
+        output=output,
+        input=input,
+        model=model,
+        action="run",
+        max_resubmits=params["max_resubmits"],
+        retry_live=params["retry_live"],
+        concurrency=concurrency,
+        batch_size=params["batch_size"],
+        poll_interval_s=params["poll_interval"],
+        progress="none" if no_progress else "auto",
+        errors_file=errors_file,
+        resume_command=_resume_command(ctx),
+    )
+    return run_batch_command(options, params["backend"], params["log_level"])

@@ -1,9 +1,9 @@
 """The plugin sluicegate loads through the ``sluicegate`` entry point: registers the
-``anthropic`` provider kind.
+``anthropic`` provider kind, its prices and its batch API (Message Batches).
 
-Only :class:`ProviderSpec` is built at import; the codec module is imported when a client
-first builds the provider, so ``sluicegate plugins`` and clients that never use Anthropic
-do not pay for it.
+Only the specs are built at import; the codec and batch modules are imported when a
+client first builds them, so ``sluicegate plugins`` and clients that never use Anthropic
+do not pay for them.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from sluicegate.batch.api import BatchApiSpec, BatchBinding, BatchLimits
 from sluicegate.hookspecs import hookimpl
 from sluicegate.providers.base import ProviderSpec
 
 if TYPE_CHECKING:
     from sluicegate.prices import ModelPrice
+    from sluicegate_anthropic.batch import AnthropicBatchApi
     from sluicegate_anthropic.codec import AnthropicProvider
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -51,3 +53,33 @@ def sluicegate_prices() -> Sequence[ModelPrice]:
     from sluicegate_anthropic.prices import CLAUDE_PRICES
 
     return CLAUDE_PRICES
+
+
+BATCH_LIMITS = BatchLimits(
+    max_requests=100_000,
+    # 256 MB of request body, less room for the {"requests": [...]} around the items
+    max_bytes=256_000_000 - 4096,
+    min_poll_interval_s=5.0,
+    max_poll_interval_s=60.0,
+)
+"""Message Batches limits: 100,000 requests or 256 MB a batch."""
+
+
+def make_batch_api(binding: BatchBinding) -> AnthropicBatchApi:
+    """The Message Batches API of one configured Anthropic provider."""
+    from sluicegate_anthropic.batch import AnthropicBatchApi
+
+    return AnthropicBatchApi(binding)
+
+
+BATCH_SPEC = BatchApiSpec(
+    kind="anthropic",
+    factory=make_batch_api,
+    limits=BATCH_LIMITS,
+    description="Anthropic Message Batches (POST /v1/messages/batches, results as JSONL)",
+)
+
+
+@hookimpl
+def sluicegate_batch_apis() -> Sequence[BatchApiSpec]:
+    return [BATCH_SPEC]

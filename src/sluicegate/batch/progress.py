@@ -1,0 +1,152 @@
+"""The progress of a batch run on stderr, from the providers' own request counts.
+
+A job reports how many of its requests are answered or failed while it runs; the bar
+sums them over every job of the run (those of earlier, killed processes included, once
+reattached): requests done of all submitted, jobs ended of all, lines written, failures
+and the cost so far. As for a live run: a rich bar on a terminal, a plain line every few
+seconds otherwise, nothing with ``--no-progress``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+from sluicegate.batch.api import BatchJob
+from sluicegate.bulk.progress import PLAIN_INTERVAL_S, format_cost
+from sluicegate.bulk.stats import RunStats
+
+__all__ = ["BatchProgress", "BatchView", "make_batch_progress"]
+
+
+@dataclass(slots=True)
+class BatchView:
+    """What the display shows: the jobs as last polled, and the run's counters."""
+
+    stats: RunStats
+    jobs: dict[tuple[str, str], BatchJob] = field(default_factory=dict)
+    phase: str = "submitting"
+
+    def note(self, job: BatchJob) -> None:
+        self.jobs[(job.provider, job.id)] = job
+
+    @property
+    def requests(self) -> int:
+        return sum(job.counts.total for job in self.jobs.values())
+
+    @property
+    def requests_done(self) -> int:
+        return sum(min(job.counts.done, job.counts.total) for job in self.jobs.values())
+
+    @property
+    def requests_failed(self) -> int:
+        return sum(job.counts.failed for job in self.jobs.values())
+
+    @property
+    def jobs_ended(self) -> int:
+        return sum(1 for job in self.jobs.values() if job.terminal)
+
+
+class BatchProgress(Protocol):
+    def start(self) -> None: ...
+    def update(self, view: BatchView) -> None: ...
+    def stop(self) -> None: ...
+
+
+class _NoProgress:
+    def start(self) -> None:
+        pass
+
+    def update(self, view: BatchView) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class _PlainProgress:
+    def __init__(self, stream: IO[str], interval_s: float = PLAIN_INTERVAL_S) -> None:
+        self._stream = stream
+        self._interval = interval_s
+        self._started = 0.0
+        self._next = 0.0
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self._next = self._started + self._interval
+
+    def update(self, view: BatchView) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self._interval
+        stats = view.stats
+        self._stream.write(
+            f"sluicegate batch: {view.phase}; {view.jobs_ended}/{len(view.jobs)} jobs ended, "
+            f"{view.requests_done}/{view.requests} requests done ({view.requests_failed} "
+            f"failed), {stats.written} lines written, "
+            f"{format_cost(stats.cost, stats.unpriced)}, {now - self._started:.0f} s\n"
+        )
+        self._stream.flush()
+
+    def stop(self) -> None:
+        pass
+
+
+class _BarProgress:
+    def __init__(self, console: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            TextColumn("{task.fields[phase]}"),
+            BarColumn(bar_width=16),
+            MofNCompleteColumn(),
+            TextColumn(
+                "requests, {task.fields[jobs]} jobs ended, [green]{task.fields[written]} "
+                "written[/] [red]{task.fields[failed]} failed[/] {task.fields[cost]}"
+            ),
+            TimeElapsedColumn(),
+            console=console,
+            refresh_per_second=4,
+            transient=False,
+        )
+        self._task: Any = None
+
+    def start(self) -> None:
+        self._task = self._bar.add_task(
+            "batch", total=None, phase="submitting", jobs="0/0", written=0, failed=0, cost="$0"
+        )
+        self._bar.start()
+
+    def update(self, view: BatchView) -> None:
+        stats = view.stats
+        self._bar.update(
+            self._task,
+            total=view.requests or None,
+            completed=view.requests_done,
+            phase=view.phase,
+            jobs=f"{view.jobs_ended}/{len(view.jobs)}",
+            written=stats.written,
+            failed=stats.failed + stats.bad_lines,
+            cost=format_cost(stats.cost, stats.unpriced),
+        )
+
+    def stop(self) -> None:
+        self._bar.stop()
+
+
+def make_batch_progress(mode: str, stream: IO[str]) -> BatchProgress:
+    """``mode``: ``"auto"`` (a bar on a terminal, plain lines otherwise), ``"bar"``,
+    ``"plain"`` or ``"none"``."""
+    if mode == "none":
+        return _NoProgress()
+    if mode == "auto":
+        isatty = getattr(stream, "isatty", None)
+        mode = "bar" if isatty is not None and isatty() else "plain"
+    if mode == "bar":
+        from rich.console import Console
+
+        return _BarProgress(Console(file=stream))
+    return _PlainProgress(stream)
