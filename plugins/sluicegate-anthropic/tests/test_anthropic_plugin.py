@@ -70,7 +70,7 @@ def test_cli_lists_the_plugin_and_its_provider() -> None:
     result = CliRunner().invoke(command, [], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     [row] = [line for line in result.output.splitlines() if "anthropic" in line]
-    assert row.count("anthropic") == 2  # plugin name and provider name
+    assert row.count("anthropic") == 3  # plugin name, provider name, its batch API
 
 
 def test_importing_the_plugin_does_not_import_the_codec() -> None:
