@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
 from sluicegate import BadInputError, ImagePart, Message, Params, Request, TextPart, Tool
-from sluicegate.types import coerce_messages
+from sluicegate.types import Metadata, Response, Usage, coerce_messages
 
 
 def test_a_prompt_string_becomes_one_user_message() -> None:
@@ -80,3 +81,30 @@ def test_request_is_immutable_and_replace_makes_a_copy() -> None:
 def test_model_names_may_contain_slashes_after_the_provider() -> None:
     request = Request(model="vllm/meta-llama/Llama-3-8B", messages=())
     assert request.provider == "vllm" and request.model_name == "meta-llama/Llama-3-8B"
+
+
+def _every_field_set() -> list[object]:
+    return [
+        Metadata(request_id="r1", tags=("a",), attempt=2),
+        Request(model="openai/gpt-4o", messages=coerce_messages("hi"), stream=True),
+        Response(text="hello", model="openai/gpt-4o", provider="openai", usage=Usage(3, 4)),
+    ]
+
+
+@pytest.mark.parametrize("value", _every_field_set(), ids=lambda v: type(v).__name__)
+def test_replace_changes_exactly_the_named_field(value: Any) -> None:
+    """``replace`` is generated straight-line code (types._replacer): for every field it
+    must build what ``dataclasses.replace`` builds, and leave the original alone."""
+    names = [f.name for f in dataclasses.fields(value)]
+    before = {name: getattr(value, name) for name in names}
+    for name in names:
+        marker = object()
+        copied = value.replace(**{name: marker})
+        expected = dataclasses.replace(value, **{name: marker})
+        assert type(copied) is type(value)
+        for other in names:
+            assert getattr(copied, other) is getattr(expected, other), (name, other)
+        assert {n: getattr(value, n) for n in names} == before
+    assert value.replace() == value and value.replace() is not value
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
+        value.replace(nope=1)
