@@ -56,10 +56,19 @@ def _errors(model: ModelStats) -> str:
 
 def render_summary(outcome: RunOutcome, console: Any) -> None:
     """Print the summary on a rich ``console``."""
+    from rich import box
     from rich.table import Table
 
     stats = outcome.stats
-    table = Table(title="sluicegate run", title_justify="left")
+    # no rules between columns: the eight columns then fit an 80-column terminal
+    table = Table(
+        title="sluicegate run",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for name, justify in (
         ("model", "left"),
         ("requests", "right"),
@@ -70,8 +79,14 @@ def render_summary(outcome: RunOutcome, console: Any) -> None:
         ("p50", "right"),
         ("p95", "right"),
     ):
-        # numbers are never cut short; the errors column folds instead
-        table.add_column(name, justify=justify, no_wrap=name != "errors")  # type: ignore[arg-type]
+        # numbers are never cut short; model names and errors fold instead, but never below
+        # its own header's width (rich would otherwise shrink it to "er…" on 80 columns)
+        table.add_column(
+            name,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=name not in ("model", "errors"),
+            min_width=len(name),
+        )
     for model, row in sorted(stats.models.items()):
         table.add_row(
             model,
