@@ -8,6 +8,7 @@ building one Request and one plain await per stage.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -73,7 +74,24 @@ _METADATA_KEYS = (
     "deadline",
     "fallbacks",
     "budget",
+    "timeout",
+    "connect_timeout",
 )
+_ATTEMPT_TIMERS = ("timeout", "connect_timeout")
+"""Per-call replacements of the client's transport timers, checked when given."""
+
+
+def _attempt_timer(name: str, value: Any) -> float | None:
+    """A call's own ``timeout=``/``connect_timeout=``: None keeps the client's; else a
+    positive, finite number of seconds (a transport timer cannot wait forever per call,
+    and ``nan`` or ``inf`` would fail deep inside the HTTP library instead of here)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ConfigError(
+            f"{name} must be a positive number of seconds (None: the client's), got {value!r}"
+        )
+    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +154,9 @@ class Client:
 
     Time limits: ``connect_timeout`` per connection, ``timeout`` for the first byte and
     then every gap between bytes (so also between stream events), per attempt;
-    ``total_timeout`` for a whole request, every attempt and wait included (a call's own
-    ``total_timeout=`` or ``deadline=`` overrides it).
+    ``total_timeout`` for a whole request, every attempt and wait included. A call's own
+    ``timeout=``, ``connect_timeout=``, ``total_timeout=`` or ``deadline=`` overrides the
+    client's for that call.
 
     Costs (see docs/cost.md): ``prices`` is a TOML price file (or a list of
     :class:`ModelPrice`) that overrides and adds to the plugins' prices; without it,
@@ -430,6 +449,9 @@ class Client:
                 f"model {model!r} must be named 'provider/model', e.g. 'openai/gpt-4o'"
             )
         meta_fields = {k: params.pop(k) for k in _METADATA_KEYS if k in params}
+        for name in _ATTEMPT_TIMERS:
+            if name in meta_fields:
+                meta_fields[name] = _attempt_timer(name, meta_fields[name])
         total_timeout = params.pop("total_timeout", None)
         if total_timeout is not None:
             if not isinstance(total_timeout, int | float) or not total_timeout > 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any, NoReturn
 
 import anyio
@@ -25,7 +26,13 @@ from sluicegate.providers.base import BoundProvider, StreamDecoder
 from sluicegate.providers.http_errors import rate_limit_headers
 from sluicegate.sse import SSEDecoder
 from sluicegate.streaming import EventStream, ResponseBuilder
-from sluicegate.transports.base import HttpRequest, HttpResponse, HttpStream, TransportFailure
+from sluicegate.transports.base import (
+    HttpRequest,
+    HttpResponse,
+    HttpStream,
+    RequestTimeouts,
+    TransportFailure,
+)
 from sluicegate.types import Done, Request, StreamEvent
 
 
@@ -33,7 +40,9 @@ class Dispatcher:
     """Sends one attempt of a request to its provider.
 
     Timeouts are the transports' own timers, configured once (``TransportOptions``), so an
-    attempt costs no cancel scope here; ``timeout`` is kept only to word the error."""
+    attempt costs no cancel scope here; ``timeout`` is kept only to word the error. A
+    request's own ``timeout``/``connect_timeout`` (metadata) ride to the transport on the
+    HttpRequest, which is copied for that only when the request set one."""
 
     def __init__(self, providers: Mapping[str, BoundProvider], timeout: float | None) -> None:
         self._providers = dict(providers)
@@ -49,15 +58,21 @@ class Dispatcher:
             )
         return bound
 
+    def _read_timeout(self, request: Request) -> float | None:
+        """The read timer this request ran with: its own, else the client's."""
+        own = request.metadata.timeout
+        return own if own is not None else self._timeout
+
     def _transport_error(
         self, bound: BoundProvider, request: Request, failure: TransportFailure
     ) -> ProviderError:
         if failure.phase == "timeout":
             detail = failure.detail
-            if "connect" in detail.lower() or self._timeout is None:
+            timeout = self._read_timeout(request)
+            if "connect" in detail.lower() or timeout is None:
                 message = f"timed out ({detail})"  # connect_timeout, or a caller's own timer
             else:
-                message = f"no answer within {self._timeout:g}s ({detail})"
+                message = f"no answer within {timeout:g}s ({detail})"
             return RequestTimeoutError(
                 message,
                 provider=bound.name,
@@ -78,6 +93,12 @@ class Dispatcher:
     async def _send(self, request: Request) -> Reply:
         bound = self.bound(request)
         http_request = bound.codec.encode(request)
+        metadata = request.metadata
+        if metadata.timeout is not None or metadata.connect_timeout is not None:
+            http_request = replace(
+                http_request,
+                timeouts=RequestTimeouts(connect=metadata.connect_timeout, read=metadata.timeout),
+            )
         if request.stream:
             return await self._open_stream(bound, request, http_request)
         try:
@@ -106,7 +127,11 @@ class Dispatcher:
         except TransportFailure as failure:
             raise self._transport_error(bound, request, failure) from None
         source = _ProviderStreamSource(
-            bound, request, stream, bound.codec.stream_decoder(request), self._timeout
+            bound,
+            request,
+            stream,
+            bound.codec.stream_decoder(request),
+            self._read_timeout(request),
         )
         return EventStream(source)
 

@@ -238,6 +238,9 @@ class Metadata:
     one's circuit is open or its retries are spent. ``attempt`` is set by the retry stage
     (1 for the first try). ``budget`` is a run's :class:`~sluicegate.budget.Budget` that
     this request reserves its cost against, besides the client's and its tags' budgets.
+    ``timeout`` and ``connect_timeout`` replace the client's per-attempt transport timers
+    for this request only (seconds); None keeps the client's, so a request that sets
+    neither costs the transports nothing extra.
     """
 
     request_id: str = ""
@@ -249,6 +252,8 @@ class Metadata:
     fallbacks: tuple[str, ...] = ()
     attempt: int = 1
     budget: Budget | None = None
+    timeout: float | None = None
+    connect_timeout: float | None = None
 
     def replace(self, **changes: Any) -> Metadata:
         """A copy with some fields changed."""

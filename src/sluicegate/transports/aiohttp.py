@@ -8,6 +8,7 @@ the one module in ``src/`` that touches asyncio, and only for its timeout except
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import aiohttp
 
@@ -31,13 +32,17 @@ class _AiohttpStream:
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except TimeoutError as exc:  # sock_read between chunks: a timeout, as with httpx2
+            raise TransportFailure("timeout", type(exc).__name__) from None
+        except aiohttp.ClientError as exc:
             raise TransportFailure("read", f"{type(exc).__name__}: {exc}") from None
 
     async def read(self) -> bytes:
         try:
             return await self._response.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except TimeoutError as exc:
+            raise TransportFailure("timeout", type(exc).__name__) from None
+        except aiohttp.ClientError as exc:
             raise TransportFailure("read", f"{type(exc).__name__}: {exc}") from None
 
     async def aclose(self) -> None:
@@ -50,6 +55,8 @@ class AiohttpTransport:
     name = "aiohttp"
 
     def __init__(self, options: TransportOptions) -> None:
+        self._connect_timeout = options.connect_timeout
+        self._read_timeout = options.read_timeout
         connector = aiohttp.TCPConnector(
             limit=options.concurrency, limit_per_host=0, keepalive_timeout=30.0, ttl_dns_cache=300
         )
@@ -62,11 +69,31 @@ class AiohttpTransport:
             headers={"user-agent": "sluicegate"},
         )
 
+    def _request(self, request: HttpRequest) -> Any:
+        """The session's request context for ``request``, with the request's own timers
+        when it has some (aiohttp replaces, not merges, the session's ``ClientTimeout``, so
+        the unset one keeps this transport's default)."""
+        own = request.timeouts
+        if own is None:
+            return self._session.request(
+                request.method, request.url, headers=request.headers, data=request.body
+            )
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=own.connect if own.connect is not None else self._connect_timeout,
+            sock_read=own.read if own.read is not None else self._read_timeout,
+        )
+        return self._session.request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            data=request.body,
+            timeout=timeout,
+        )
+
     async def send(self, request: HttpRequest) -> HttpResponse:
         try:
-            async with self._session.request(
-                request.method, request.url, headers=request.headers, data=request.body
-            ) as response:
+            async with self._request(request) as response:
                 body = await response.read()
                 return HttpResponse(response.status, response.headers, body)
         except aiohttp.ClientConnectorError as exc:
@@ -78,9 +105,7 @@ class AiohttpTransport:
 
     async def open_stream(self, request: HttpRequest) -> _AiohttpStream:
         try:
-            response = await self._session.request(
-                request.method, request.url, headers=request.headers, data=request.body
-            )
+            response = await self._request(request)
         except aiohttp.ClientConnectorError as exc:
             raise TransportFailure("connect", f"{type(exc).__name__}: {exc}") from None
         except TimeoutError as exc:

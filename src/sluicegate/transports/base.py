@@ -15,13 +15,33 @@ from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
+class RequestTimeouts:
+    """One request's own transport timers, replacing the transport's defaults.
+
+    ``read`` has the meaning of ``TransportOptions.read_timeout`` (the first byte, then
+    every gap between bytes), ``connect`` that of ``connect_timeout``; None in either keeps
+    the transport's default for that timer.
+    """
+
+    connect: float | None = None
+    read: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class HttpRequest:
-    """What a provider codec produces: everything needed to send, nothing more."""
+    """What a provider codec produces: everything needed to send, nothing more.
+
+    ``timeouts`` is left None by codecs; the terminal stage sets it only for a request
+    that asked for its own timers (``client.chat(..., timeout=...)``), so the common
+    request is not copied. A transport should apply it when set; one that ignores it
+    still works, with its own timers for every request.
+    """
 
     method: str
     url: str
     headers: Mapping[str, str]
     body: bytes = b""
+    timeouts: RequestTimeouts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +93,12 @@ class HttpStream(Protocol):
 
 @runtime_checkable
 class Transport(Protocol):
-    """Sends HTTP messages. Built once per client, shared by all requests."""
+    """Sends HTTP messages. Built once per client, shared by all requests.
+
+    Timers come from the ``TransportOptions`` the transport was built with; a request's
+    ``HttpRequest.timeouts``, when not None, replaces them for that request (a transport
+    that cannot do so may ignore it). A timer that fires is ``TransportFailure("timeout")``.
+    """
 
     name: str
 

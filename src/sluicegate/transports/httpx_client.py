@@ -15,6 +15,7 @@ from typing import Any
 from sluicegate.transports.base import (
     HttpRequest,
     HttpResponse,
+    RequestTimeouts,
     TransportFailure,
     TransportOptions,
 )
@@ -73,6 +74,7 @@ class HttpxTransport:
         self._owns = owns_client
         self._errors = _error_classes(client)
         self._url_class: Any = _library(client).URL
+        self._timeout_class: Any = _library(client).Timeout
         self._urls: dict[str, Any] = {}
 
     def _url(self, url: str) -> Any:
@@ -84,6 +86,18 @@ class HttpxTransport:
                 self._urls.clear()
             parsed = self._urls[url] = self._url_class(url)
         return parsed
+
+    def _timeout(self, own: RequestTimeouts) -> Any:
+        """The library's Timeout for a request with its own timers: a per-request timeout
+        replaces the client's whole, so the unset timers (and write, pool) keep the
+        client's, read when needed since a user's client may have changed them."""
+        default = self._client.timeout
+        return self._timeout_class(
+            connect=own.connect if own.connect is not None else default.connect,
+            read=own.read if own.read is not None else default.read,
+            write=default.write,
+            pool=default.pool,
+        )
 
     @classmethod
     def httpx2(cls, options: TransportOptions) -> HttpxTransport:
@@ -104,13 +118,23 @@ class HttpxTransport:
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         timeout, connect, transport = self._errors
+        own = request.timeouts
         try:
-            response = await self._client.request(
-                request.method,
-                self._url(request.url),
-                headers=request.headers,
-                content=request.body,
-            )
+            if own is None:
+                response = await self._client.request(
+                    request.method,
+                    self._url(request.url),
+                    headers=request.headers,
+                    content=request.body,
+                )
+            else:
+                response = await self._client.request(
+                    request.method,
+                    self._url(request.url),
+                    headers=request.headers,
+                    content=request.body,
+                    timeout=self._timeout(own),
+                )
         except timeout as exc:
             raise TransportFailure("timeout", type(exc).__name__) from None
         except connect as exc:
@@ -121,9 +145,22 @@ class HttpxTransport:
 
     async def open_stream(self, request: HttpRequest) -> _HttpxStream:
         timeout, connect, transport = self._errors
-        built = self._client.build_request(
-            request.method, self._url(request.url), headers=request.headers, content=request.body
-        )
+        own = request.timeouts
+        if own is None:
+            built = self._client.build_request(
+                request.method,
+                self._url(request.url),
+                headers=request.headers,
+                content=request.body,
+            )
+        else:
+            built = self._client.build_request(
+                request.method,
+                self._url(request.url),
+                headers=request.headers,
+                content=request.body,
+                timeout=self._timeout(own),
+            )
         try:
             response = await self._client.send(built, stream=True)
         except timeout as exc:

@@ -88,16 +88,27 @@ class MemoryTransport:
         self._timeout = (options or TransportOptions()).read_timeout
 
     async def _timed_exchange(self, request: HttpRequest) -> _Exchange:
-        """The app's whole answer within the read timeout (an app has no socket timer)."""
-        if self._timeout is None:
-            return await self._exchange(request)
+        """The app's whole answer within the read timeout (an app has no socket timer):
+        the request's own when it has one, else the transport's. Past it, an app that has
+        not answered is a timeout; one that has started answering delivers what it sent,
+        then fails its body with a timeout, as a socket's read timer would mid-body."""
+        own = request.timeouts
+        timeout = own.read if own is not None and own.read is not None else self._timeout
+        exchange = _Exchange()
+        if timeout is None:
+            await self._exchange(request, exchange)
+            return exchange
         try:
-            with anyio.fail_after(self._timeout):
-                return await self._exchange(request)
+            with anyio.fail_after(timeout):
+                await self._exchange(request, exchange)
         except TimeoutError:
-            raise TransportFailure("timeout", "the app did not answer in time") from None
+            failure = TransportFailure("timeout", "the app did not answer in time")
+            if exchange.status == 0:
+                raise failure from None
+            exchange.failure = failure
+        return exchange
 
-    async def _exchange(self, request: HttpRequest) -> _Exchange:
+    async def _exchange(self, request: HttpRequest, exchange: _Exchange) -> None:
         if self._app is None:
             assert self._factory is not None
             self._app = self._factory()
@@ -117,7 +128,6 @@ class MemoryTransport:
             "client": ("127.0.0.1", 0),
         }
         body_sent = False
-        exchange = _Exchange()
         finished = False
         response_complete = anyio.Event()
 
@@ -159,7 +169,6 @@ class MemoryTransport:
                 raise TransportFailure("read", "app returned without answering")
             if not finished:
                 exchange.failure = TransportFailure("read", "response body incomplete")
-        return exchange
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         exchange = await self._timed_exchange(request)
