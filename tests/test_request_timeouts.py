@@ -219,3 +219,10 @@ async def test_aiohttp_own_timers_keep_the_transports_other_timer(anyio_backend:
         aiohttp.ClientTimeout(total=None, sock_connect=4.0, sock_read=0.5),
         aiohttp.ClientTimeout(total=None, sock_connect=0.25, sock_read=6.0),
     ]
+
+
+@pytest.mark.parametrize("options", [{"timeout": -1}, {"connect_timeout": 0}, {"timeout": "5"}])
+def test_bad_client_timers_are_refused_when_the_client_is_made(options: dict[str, Any]) -> None:
+    name = next(iter(options))
+    with pytest.raises(ConfigError, match=f"{name} must be a positive number"):
+        Client(**options)

@@ -194,6 +194,9 @@ class Client:
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
+        # the client's own timers, checked as a call's are (None: no read timeout)
+        _attempt_timer("timeout", timeout)
+        _attempt_timer("connect_timeout", connect_timeout)
         self._user_prices = _user_prices(prices)
         self._budget = _as_budget(budget, "client")
         self._tag_budgets = {
