@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sluicegate.clock import FakeClock
+from sluicegate.errors import ConfigError
 from sluicegate.limits import Adaptive
 from sluicegate.limits.adaptive import AdaptiveRate
 from sluicegate.limits.headers import LimitReading, ServerLimits
@@ -23,7 +26,7 @@ def burst_of(rate: AdaptiveRate, n: int, at: int) -> int:
 
 
 def test_dormant_until_the_first_429_then_paced_below_what_was_sent() -> None:
-    rate = AdaptiveRate("m", clock=CLOCK, settings=Adaptive(decrease=0.5))
+    rate = AdaptiveRate("m", clock=CLOCK, settings=Adaptive(decrease=0.5, refusal_share=0))
     mark = burst_of(rate, 1_000, 10 * S)  # nothing is paced while dormant
     assert rate.rate is None
     assert rate.rate_limited(mark, now_ns=10 * S)
@@ -33,7 +36,9 @@ def test_dormant_until_the_first_429_then_paced_below_what_was_sent() -> None:
 
 
 def test_a_429_for_a_request_sent_before_the_decrease_is_an_echo() -> None:
-    rate = AdaptiveRate("m", clock=CLOCK, settings=Adaptive(decrease=0.5, increase=0.01))
+    rate = AdaptiveRate(
+        "m", clock=CLOCK, settings=Adaptive(decrease=0.5, increase=0.01, refusal_share=0)
+    )
     early = burst_of(rate, 1, 0)
     last = burst_of(rate, 99, 0)
     assert rate.rate_limited(last, 0)
@@ -45,7 +50,7 @@ def test_a_429_for_a_request_sent_before_the_decrease_is_an_echo() -> None:
 
 
 def test_a_quick_second_429_is_a_deeper_cut_a_late_one_a_normal_cut() -> None:
-    settings = Adaptive(decrease=0.5, increase=0.05)  # a saw-tooth of 10 s
+    settings = Adaptive(decrease=0.5, increase=0.05, refusal_share=0)  # a saw-tooth of 10 s
     rate = AdaptiveRate("m", clock=CLOCK, settings=settings)
     rate.rate_limited(burst_of(rate, 100, 0), 0)
     assert rate.rate == pytest.approx(50.0)
@@ -57,7 +62,7 @@ def test_a_quick_second_429_is_a_deeper_cut_a_late_one_a_normal_cut() -> None:
 
 
 def test_the_rate_climbs_linearly_only_while_the_limit_holds_requests_back() -> None:
-    settings = Adaptive(decrease=0.5, increase=0.1)
+    settings = Adaptive(decrease=0.5, increase=0.1, refusal_share=0)
     rate = AdaptiveRate("m", clock=CLOCK, settings=settings)
     rate.rate_limited(burst_of(rate, 10, 0), 0)  # W = 10/s, now 5/s
     assert rate.rate == pytest.approx(5.0)
@@ -71,7 +76,9 @@ def test_the_rate_climbs_linearly_only_while_the_limit_holds_requests_back() -> 
 
 
 def test_the_rate_stays_within_min_and_max() -> None:
-    rate = AdaptiveRate("m", clock=CLOCK, settings=Adaptive(decrease=0.5, min_rpm=60, max_rpm=120))
+    rate = AdaptiveRate(
+        "m", clock=CLOCK, settings=Adaptive(decrease=0.5, min_rpm=60, max_rpm=120, refusal_share=0)
+    )
     rate.rate_limited(burst_of(rate, 1, 0), 0)
     assert rate.rate == pytest.approx(1.0)  # min 60 rpm
     for _ in range(1_000):
@@ -108,7 +115,7 @@ def test_while_dormant_the_clock_is_read_only_every_32nd_admission() -> None:
             return super().now()
 
     clock = CountingClock(start=10.0)
-    rate = AdaptiveRate("m", Adaptive(decrease=0.5), clock)
+    rate = AdaptiveRate("m", Adaptive(decrease=0.5, refusal_share=0), clock)
     for _ in range(320):
         rate.take(1, -1)  # the stage passes -1: it did not read the time
     assert clock.reads == 1 + 10  # the first admission opens a window, then every 32nd
@@ -121,7 +128,7 @@ def test_while_dormant_the_clock_is_read_only_every_32nd_admission() -> None:
 
 def test_a_first_429_at_light_traffic_starts_from_the_rate_actually_sent() -> None:
     clock = FakeClock(start=5_000.0)
-    rate = AdaptiveRate("m", Adaptive(decrease=0.5), clock)
+    rate = AdaptiveRate("m", Adaptive(decrease=0.5, refusal_share=0), clock)
     mark = rate.take(1, -1)  # one request, the clock unread by the stage
     clock.advance(0.2)
     assert rate.rate_limited(mark, 5_000_200_000_000)
@@ -129,8 +136,79 @@ def test_a_first_429_at_light_traffic_starts_from_the_rate_actually_sent() -> No
 
 
 def test_past_the_last_peak_the_rate_grows_by_a_share_of_itself() -> None:
-    rate = AdaptiveRate("m", Adaptive(decrease=0.5, increase=0.1), CLOCK)
+    rate = AdaptiveRate("m", Adaptive(decrease=0.5, increase=0.1, refusal_share=0), CLOCK)
     rate.rate_limited(burst_of(rate, 2, 0), 0)  # W = 2/s, now 1/s
     for _ in range(200):
         rate.succeeded(True, 0, S)
     assert rate.rate is not None and rate.rate > 8  # far past W: no longer linear
+
+
+def refuse_every(rate: AdaptiveRate, every: int, per_s: int, seconds: int) -> int:
+    """Admit ``per_s`` requests a second for ``seconds``, each ``every``-th refused;
+    how many refusals lowered the rate."""
+    decreases = 0
+    for n in range(per_s * seconds):
+        now = n * S // per_s
+        mark = rate.take(1, now)
+        if n % every == every - 1:
+            decreases += rate.rate_limited(mark, now)
+        else:
+            rate.succeeded(bool(mark & 1), 0, now)
+    return decreases
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    every=st.integers(min_value=10, max_value=60),
+    per_s=st.integers(min_value=1, max_value=400),
+    engaged=st.booleans(),
+)
+def test_refusals_at_or_under_the_tolerated_share_never_lower_the_rate(
+    every: int, per_s: int, engaged: bool
+) -> None:
+    """One refusal in ``every`` >= 10 requests is at most ``refusal_share`` (0.1): a
+    server refusing that often whatever the rate is not congested, at any rate."""
+    rate = AdaptiveRate("m", Adaptive(refusal_share=0.1), FakeClock(start=0.0))
+    if engaged:
+        rate._apply(float(per_s), 0)  # already pacing, as after headers capped it
+    before = rate.rate
+    assert refuse_every(rate, every, per_s, seconds=30) == 0
+    assert rate.rate is None if before is None else rate.rate >= before  # may have climbed
+
+
+@settings(max_examples=60, deadline=None)
+@given(every=st.integers(min_value=1, max_value=3), per_s=st.integers(min_value=1, max_value=400))
+def test_refusals_well_over_the_share_lower_the_rate_within_a_few_of_them(
+    every: int, per_s: int
+) -> None:
+    """A third or more of the requests refused is congestion: the first decrease comes
+    within four refusals, and a second one follows (the rate is still refused)."""
+    rate = AdaptiveRate("m", Adaptive(refusal_share=0.1), FakeClock(start=0.0))
+    refusals = 0
+    n = 0
+    while rate.rate is None:
+        now = n * S // per_s
+        mark = rate.take(1, now)
+        if n % every == every - 1:
+            refusals += 1
+            rate.rate_limited(mark, now)
+        n += 1
+        assert refusals <= 4
+    first = rate.rate
+    assert refuse_every(rate, every, per_s, seconds=15) >= 1
+    assert rate.rate < first
+
+
+def test_one_random_429_alone_does_not_wake_the_limiter_but_share_zero_does() -> None:
+    sporadic = AdaptiveRate("m", Adaptive(), CLOCK)
+    assert not sporadic.rate_limited(burst_of(sporadic, 100, 0), 0)
+    assert sporadic.rate is None
+    classic = AdaptiveRate("m", Adaptive(refusal_share=0), CLOCK)
+    assert classic.rate_limited(burst_of(classic, 100, 0), 0)
+    assert classic.rate is not None
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.0, float("nan")])
+def test_refusal_share_outside_0_1_is_a_config_error(share: float) -> None:
+    with pytest.raises(ConfigError, match="refusal_share"):
+        Adaptive(refusal_share=share)

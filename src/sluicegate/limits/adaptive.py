@@ -5,12 +5,23 @@ see: creep up while things go well, back off hard at the first sign of congestio
 the sign is a 429 (or rate-limit headers saying little is left), and what moves is the
 allowed request rate of one model.
 
+- Only congestion counts: a 429 is a signal when the share of refusals among the
+  requests admitted over the last one to two seconds (two windows, each at least a
+  second and 16 admissions) exceeds ``refusal_share`` by more than chance would (two
+  standard deviations), with at least two refusals. Refusals from load grow with the
+  rate sent; a server that refuses a few percent at random (per-key bursts, a flaky
+  relay) does so at any rate, and plain AIMD, cutting 30% per 429 and climbing 2% of the
+  peak a second, would settle near ``increase / ((1 - decrease) * p)``, about one request
+  a second at p = 6% whatever the server's size. The share is judged afresh after each
+  decrease. ``refusal_share=0`` is plain AIMD. The price: a server that sends no
+  rate-limit headers may see up to about ``refusal_share`` of 429s before load is found.
 - Dormant until the first signal: nothing is paced, so a server that never pushes back
   costs nothing (the benchmark's throughput is untouched), and the limiter only counts
   admissions to know the rate being sent.
-- On a 429 for a request admitted after the last decrease: the rate becomes ``decrease``
-  times the current one (at engagement, times the rate measured over the last second),
-  and the model is held until the server's Retry-After (or one interval) has passed. A
+- On a 429 that is congestion, for a request admitted after the last decrease: the
+  rate becomes ``decrease`` times the current one (at engagement, times the rate
+  measured over the last second). Every 429, congestion or not, holds the model until
+  the server's Retry-After (or one interval) has passed. A
   429 within a tenth of a saw-tooth of the last decrease means the rate is still far too
   high, and the decrease is squared (a burst absorbed by the server's bucket can make the
   first measured rate many times the server's real capacity); and since the successes
@@ -40,6 +51,7 @@ the average admitted rate is the server's rate.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -58,6 +70,11 @@ __all__ = ["AdaptiveRate"]
 _MILLI = 1000
 _PERIOD_NS = _MILLI * NS_PER_SECOND
 """The bucket counts milli-requests per second: rate r is ``round(r * 1000)`` per 1000 s."""
+_MIN_REFUSALS = 2
+"""One refusal alone is never congestion: a server that refuses at random sends one
+sooner or later, and one is a large share of a short window by chance."""
+_WINDOW_ADMISSIONS = 16
+"""Admissions a share window holds at least (at low rates a window lasts longer)."""
 
 
 class AdaptiveRate:
@@ -76,11 +93,16 @@ class AdaptiveRate:
         "_max",
         "_min",
         "_previous",
+        "_previous_admitted",
+        "_previous_refused",
         "_quick_ns",
+        "_refused",
         "_scale",
         "_sequence",
         "_settings",
         "_successes",
+        "_window_first",
+        "_window_first_ns",
         "_window_start",
         "kind",
         "label",
@@ -115,6 +137,13 @@ class AdaptiveRate:
         self._window_start = -2 * NS_PER_SECOND  # the first reading opens a window
         self._count = 0
         self._previous = 0.0
+        # refusals against admissions, in the current and the previous share window
+        # (see :meth:`_refusal`)
+        self._window_first = 0
+        self._window_first_ns = 0
+        self._refused = 0
+        self._previous_admitted = 0.0
+        self._previous_refused = 0.0
         self.tokens_per_request = 0.0
         """Average tokens of a settled request (EWMA), to turn token headers into a rate."""
 
@@ -185,10 +214,54 @@ class AdaptiveRate:
         else:
             self._bucket.set_rate(units, _PERIOD_NS, burst, now_ns)
 
+    def _refusal(self, now_ns: int) -> bool:
+        """Count a refusal and say whether recent ones are congestion, not chance.
+
+        Refusals are set against admissions (the stage counts those anyway, dormant or
+        not) over the current and the previous window, each at least a second and
+        ``_WINDOW_ADMISSIONS`` admissions long, so the share is judged on enough requests
+        at any rate and on the last few seconds at high rates; a window older than two
+        seconds is weighed as two seconds' worth. Congestion: at least
+        ``_MIN_REFUSALS``, and more than ``refusal_share`` of the admissions plus two
+        standard deviations of that many by chance (``2 * sqrt(share * n)``), so a small
+        window's luck is not read as load while heavy load still shows within a few
+        requests. O(1): counters only."""
+        self._refused += 1
+        share = self._settings.refusal_share
+        refused = self._refused + self._previous_refused
+        expected = share * (self._sequence - self._window_first + self._previous_admitted)
+        congested = share == 0.0 or (  # 0: every refusal is congestion, plain AIMD
+            refused >= _MIN_REFUSALS and refused > expected + 2.0 * math.sqrt(expected)
+        )
+        elapsed = now_ns - self._window_first_ns
+        admitted = self._sequence - self._window_first
+        if elapsed >= NS_PER_SECOND and admitted >= _WINDOW_ADMISSIONS:
+            # a long quiet window (low traffic, or the first refusal in a while) is
+            # weighed as two seconds' worth, at least a full window's admissions
+            weight = min(1.0, max(2 * NS_PER_SECOND / elapsed, _WINDOW_ADMISSIONS / admitted))
+            self._previous_admitted = admitted * weight
+            self._previous_refused = self._refused * weight
+            self._window_first = self._sequence
+            self._window_first_ns = now_ns
+            self._refused = 0
+        return congested
+
+    def _restart_share(self, now_ns: int) -> None:
+        """After a decrease the share is judged afresh, on what the new rate meets (else
+        the refusals that caused it would make the next sporadic one look like load)."""
+        self._window_first = self._sequence
+        self._window_first_ns = now_ns
+        self._refused = 0
+        self._previous_admitted = 0.0
+        self._previous_refused = 0.0
+
     def rate_limited(self, mark: int, now_ns: int) -> bool:
         """A 429 for the request whose admission returned ``mark``. Returns whether the
-        rate was lowered (False: an echo of congestion already reacted to)."""
+        rate was lowered (False: an echo of congestion already reacted to, or a refusal
+        too sporadic to be congestion)."""
         if mark >> 1 <= self._decreased_at:
+            return False
+        if not self._refusal(now_ns):
             return False
         factor = self._settings.decrease
         if self.rate is None:
@@ -209,6 +282,7 @@ class AdaptiveRate:
         self._last_decrease_ns = now_ns
         self._decreased_at = self._sequence
         self._successes = 0
+        self._restart_share(now_ns)
         return True
 
     def succeeded(self, held: bool, tokens: int, now_ns: int) -> bool:
@@ -231,9 +305,10 @@ class AdaptiveRate:
         return True
 
     def interval_ns(self) -> int:
-        """One request's spacing at the current rate (how long to hold after a 429 that
-        came without Retry-After)."""
-        rate = self.rate if self.rate is not None else self._min
+        """One request's spacing at the current rate, or while dormant at the rate sent
+        over the last second (how long to hold after a 429 that came without
+        Retry-After)."""
+        rate = self.rate if self.rate is not None else max(self._previous, self._min)
         return max(1, round(NS_PER_SECOND / rate))
 
     def observe(self, limits: ServerLimits, now_ns: int) -> int:

@@ -100,7 +100,8 @@ def _valid_scope(scope: str) -> bool:
 class Adaptive:
     """How the limiter finds a server's capacity when no limit is configured (AIMD).
 
-    Until the first 429 (or headers saying little is left) nothing is paced. On a 429 the
+    Until the first 429s that are congestion (more than ``refusal_share`` of recent
+    requests) or headers saying little is left, nothing is paced. On such a 429 the
     allowed rate becomes ``decrease`` times the rate it was sending at, and it waits for
     the server's Retry-After; after each success that the limit held back the rate climbs
     again, by ``increase`` times the rate of the last decrease per second, so it crosses
@@ -117,6 +118,11 @@ class Adaptive:
     low_remaining: float = 0.1
     burst_s: float = 0.1
     """Seconds of the learnt rate that may go out at once (pacing, not bursts)."""
+    refusal_share: float = 0.1
+    """A 429 wakes or lowers the rate only when more than this share of recent requests
+    (plus two standard deviations of chance, and at least two) were refused: a server
+    refusing a few percent at random, whatever the load, is not congested. 0: every 429
+    is congestion (plain AIMD)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.decrease < 1:
@@ -129,6 +135,10 @@ class Adaptive:
             raise ConfigError(f"low_remaining must be in [0, 1), got {self.low_remaining!r}")
         if not self.burst_s > 0:
             raise ConfigError(f"adaptive burst_s must be > 0, got {self.burst_s!r}")
+        if not 0 <= self.refusal_share < 1:
+            raise ConfigError(
+                f"adaptive refusal_share must be in [0, 1), got {self.refusal_share!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
