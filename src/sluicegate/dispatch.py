@@ -84,13 +84,6 @@ class Dispatcher:
         )
 
     async def __call__(self, request: Request) -> Reply:
-        try:
-            return await self._send(request)
-        except ProviderError as error:
-            error.attempts = request.metadata.attempt
-            raise
-
-    async def _send(self, request: Request) -> Reply:
         bound = self.bound(request)
         http_request = bound.codec.encode(request)
         metadata = request.metadata
@@ -99,17 +92,21 @@ class Dispatcher:
                 http_request,
                 timeouts=RequestTimeouts(connect=metadata.connect_timeout, read=metadata.timeout),
             )
-        if request.stream:
-            return await self._open_stream(bound, request, http_request)
-        try:
-            response = await bound.transport.send(http_request)
-        except TransportFailure as failure:
-            raise self._transport_error(bound, request, failure) from None
-        if 200 <= response.status < 300:
-            decoded = bound.codec.decode(request, response)
-            kept = rate_limit_headers(response.headers)
-            return decoded.replace(headers=kept) if kept else decoded
-        raise bound.codec.decode_error(request, response)
+        try:  # one frame for the whole attempt: a try costs nothing until something raises
+            if request.stream:
+                return await self._open_stream(bound, request, http_request)
+            try:
+                response = await bound.transport.send(http_request)
+            except TransportFailure as failure:
+                raise self._transport_error(bound, request, failure) from None
+            if 200 <= response.status < 300:
+                decoded = bound.codec.decode(request, response)
+                kept = rate_limit_headers(response.headers)
+                return decoded.replace(headers=kept) if kept else decoded
+            raise bound.codec.decode_error(request, response)
+        except ProviderError as error:
+            error.attempts = metadata.attempt
+            raise
 
     async def _open_stream(
         self, bound: BoundProvider, request: Request, http_request: HttpRequest

@@ -9,6 +9,7 @@ out in an exception text, even when a server echoes it back in an error body.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from sluicegate.secrets import scrub
@@ -73,6 +74,9 @@ class ProviderError(SluicegateError):
     the answer's rate-limit headers (see ``Response.headers``), for the rate limiter.
     """
 
+    headers: Mapping[str, str] = MappingProxyType({})
+    """(Class default, for subclasses that set their fields without this ``__init__``.)"""
+
     def __init__(
         self,
         message: str,
@@ -93,7 +97,8 @@ class ProviderError(SluicegateError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.request_id = request_id
-        self.headers: Mapping[str, str] = headers or {}
+        if headers:
+            self.headers = headers
         self.detail = message
         parts = [f"HTTP {status}"] if status is not None else []
         if error_type:

@@ -3,8 +3,7 @@ against the server in its own process (the way a batch client's end-to-end tests
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -12,6 +11,7 @@ import openai
 import pytest
 from click.testing import CliRunner
 
+from bulk.processes import mock_server
 from mock_batch_inputs import anthropic_requests, jsonl_objects, openai_jsonl
 from sluicegate.testing import MockConfig
 
@@ -59,28 +59,9 @@ def test_options_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def server_url() -> Any:
-    args = ["--port", "0", "--batch-seconds", "0", "--batch-max-requests", "3"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sluicegate", "mock-server", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        assert "listening on " in first, first
-        yield first.rsplit(" ", 1)[1].strip()
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+def server_url() -> Iterator[str]:
+    with mock_server("--batch-seconds", "0", "--batch-max-requests", "3") as url:
+        yield url
 
 
 def test_sync_sdks_against_the_command(server_url: str) -> None:

@@ -9,12 +9,11 @@ seconds otherwise, nothing with ``--no-progress``.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 from sluicegate.batch.api import BatchJob
-from sluicegate.bulk.progress import PLAIN_INTERVAL_S, format_cost
+from sluicegate.bulk.progress import NoProgress, PlainProgress, display_mode, format_cost
 from sluicegate.bulk.stats import RunStats
 
 __all__ = ["BatchProgress", "BatchView", "make_batch_progress"]
@@ -54,44 +53,14 @@ class BatchProgress(Protocol):
     def stop(self) -> None: ...
 
 
-class _NoProgress:
-    def start(self) -> None:
-        pass
-
-    def update(self, view: BatchView) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-
-class _PlainProgress:
-    def __init__(self, stream: IO[str], interval_s: float = PLAIN_INTERVAL_S) -> None:
-        self._stream = stream
-        self._interval = interval_s
-        self._started = 0.0
-        self._next = 0.0
-
-    def start(self) -> None:
-        self._started = time.monotonic()
-        self._next = self._started + self._interval
-
-    def update(self, view: BatchView) -> None:
-        now = time.monotonic()
-        if now < self._next:
-            return
-        self._next = now + self._interval
-        stats = view.stats
-        self._stream.write(
-            f"sluicegate batch: {view.phase}; {view.jobs_ended}/{len(view.jobs)} jobs ended, "
-            f"{view.requests_done}/{view.requests} requests done ({view.requests_failed} "
-            f"failed), {stats.written} lines written, "
-            f"{format_cost(stats.cost, stats.unpriced)}, {now - self._started:.0f} s\n"
-        )
-        self._stream.flush()
-
-    def stop(self) -> None:
-        pass
+def _batch_line(view: BatchView, elapsed_s: float) -> str:
+    stats = view.stats
+    return (
+        f"sluicegate batch: {view.phase}; {view.jobs_ended}/{len(view.jobs)} jobs ended, "
+        f"{view.requests_done}/{view.requests} requests done ({view.requests_failed} "
+        f"failed), {stats.written} lines written, "
+        f"{format_cost(stats.cost, stats.unpriced)}, {elapsed_s:.0f} s"
+    )
 
 
 class _BarProgress:
@@ -140,13 +109,11 @@ class _BarProgress:
 def make_batch_progress(mode: str, stream: IO[str]) -> BatchProgress:
     """``mode``: ``"auto"`` (a bar on a terminal, plain lines otherwise), ``"bar"``,
     ``"plain"`` or ``"none"``."""
+    mode = display_mode(mode, stream)
     if mode == "none":
-        return _NoProgress()
-    if mode == "auto":
-        isatty = getattr(stream, "isatty", None)
-        mode = "bar" if isatty is not None and isatty() else "plain"
+        return NoProgress()
     if mode == "bar":
         from rich.console import Console
 
         return _BarProgress(Console(file=stream))
-    return _PlainProgress(stream)
+    return PlainProgress(stream, line=_batch_line)

@@ -11,11 +11,20 @@ not pay for drawing per request.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import IO, Any, Protocol
 
 from sluicegate.bulk.stats import RunStats
 
-__all__ = ["BarProgress", "NoProgress", "PlainProgress", "Progress", "format_cost", "make_progress"]
+__all__ = [
+    "BarProgress",
+    "NoProgress",
+    "PlainProgress",
+    "Progress",
+    "display_mode",
+    "format_cost",
+    "make_progress",
+]
 
 PLAIN_INTERVAL_S = 10.0
 
@@ -43,11 +52,21 @@ def _handled(stats: RunStats) -> int:
     return stats.written + stats.bad_lines
 
 
+def _run_line(stats: RunStats, elapsed_s: float) -> str:
+    return (
+        f"sluicegate run: {_handled(stats)}/{_todo(stats)} lines, {stats.failed} failed, "
+        f"{stats.bad_lines} bad, {stats.in_flight} in flight, {stats.tokens} tokens, "
+        f"{format_cost(stats.cost, stats.unpriced)}, {elapsed_s:.0f} s"
+    )
+
+
 class NoProgress:
+    """``--no-progress``, for a live run or a batch run alike."""
+
     def start(self) -> None:
         pass
 
-    def update(self, stats: RunStats) -> None:
+    def update(self, state: object) -> None:
         pass
 
     def stop(self) -> None:
@@ -55,11 +74,18 @@ class NoProgress:
 
 
 class PlainProgress:
-    """One line every :data:`PLAIN_INTERVAL_S` seconds, when something changed."""
+    """One line every :data:`PLAIN_INTERVAL_S` seconds at most, made by ``line`` from what
+    the run reports (a live run's stats by default; batch mode passes its own)."""
 
-    def __init__(self, stream: IO[str], interval_s: float = PLAIN_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        stream: IO[str],
+        interval_s: float = PLAIN_INTERVAL_S,
+        line: Callable[[Any, float], str] = _run_line,
+    ) -> None:
         self._stream = stream
         self._interval = interval_s
+        self._line = line
         self._started = 0.0
         self._next = 0.0
 
@@ -67,16 +93,12 @@ class PlainProgress:
         self._started = time.monotonic()
         self._next = self._started + self._interval
 
-    def update(self, stats: RunStats) -> None:
+    def update(self, state: Any) -> None:
         now = time.monotonic()
         if now < self._next:
             return
         self._next = now + self._interval
-        self._stream.write(
-            f"sluicegate run: {_handled(stats)}/{_todo(stats)} lines, {stats.failed} failed, "
-            f"{stats.bad_lines} bad, {stats.in_flight} in flight, {stats.tokens} tokens, "
-            f"{format_cost(stats.cost, stats.unpriced)}, {now - self._started:.0f} s\n"
-        )
+        self._stream.write(self._line(state, now - self._started) + "\n")
         self._stream.flush()
 
     def stop(self) -> None:
@@ -136,14 +158,21 @@ def _compact(count: int) -> str:
     return f"{count / 1_000_000:.1f}M"
 
 
+def display_mode(mode: str, stream: IO[str]) -> str:
+    """``mode`` as asked (``"bar"``, ``"plain"``, ``"none"``), with ``"auto"`` decided:
+    the bar on a terminal, plain lines otherwise."""
+    if mode != "auto":
+        return mode
+    isatty = getattr(stream, "isatty", None)
+    return "bar" if isatty is not None and isatty() else "plain"
+
+
 def make_progress(mode: str, stream: IO[str]) -> Progress:
     """``mode``: ``"auto"`` (the bar on a terminal, plain lines otherwise), ``"bar"``,
     ``"plain"`` or ``"none"``."""
+    mode = display_mode(mode, stream)
     if mode == "none":
         return NoProgress()
-    if mode == "auto":
-        isatty = getattr(stream, "isatty", None)
-        mode = "bar" if isatty is not None and isatty() else "plain"
     if mode == "bar":
         from rich.console import Console
 

@@ -26,6 +26,34 @@ log_level_option = click.option(
 )
 
 
+models_option = click.option(
+    "-m",
+    "--model",
+    "models",
+    multiple=True,
+    required=True,
+    help="A model to ask (repeat for several): provider/model.",
+)
+max_tokens_option = click.option("--max-tokens", type=int, default=None)
+
+
+async def ask_models(prompt: str, models: tuple[str, ...], max_tokens: int | None) -> list[Any]:
+    """The one question of ``fanout`` and ``compare``: every model's FanOutResult."""
+    from sluicegate import Client
+
+    params = {"max_tokens": max_tokens} if max_tokens is not None else {}
+    async with Client() as client:
+        return await client.fan_out(prompt, models=list(models), **params)
+
+
+def error_line(error: BaseException | None) -> str:
+    """A failed call as one line: its type and its (key-free) message."""
+    from sluicegate.errors import SluicegateError
+
+    text = error.message if isinstance(error, SluicegateError) else repr(error)
+    return f"{type(error).__name__}: {text}"
+
+
 def run(backend: str, func: Callable[..., Awaitable[T]], *args: Any) -> T:
     """Run ``func(*args)`` on ``backend``; typed errors become a one-line message, exit 1."""
     import anyio

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import click
 
-from sluicegate.cli.common import backend_option, log_level_option, run, setup_logging
+from sluicegate.cli.common import (
+    ask_models,
+    backend_option,
+    error_line,
+    log_level_option,
+    max_tokens_option,
+    models_option,
+    run,
+    setup_logging,
+)
 
 
 async def _compare(prompt: str, models: tuple[str, ...], max_tokens: int | None) -> int:
@@ -16,12 +25,9 @@ async def _compare(prompt: str, models: tuple[str, ...], max_tokens: int | None)
     from rich.panel import Panel
     from rich.text import Text
 
-    from sluicegate import Client, SluicegateError
     from sluicegate.cost import format_usd
 
-    params = {"max_tokens": max_tokens} if max_tokens is not None else {}
-    async with Client() as client:
-        results = await client.fan_out(prompt, models=list(models), **params)
+    results = await ask_models(prompt, models, max_tokens)
     console = Console()
     width = max(30, (console.width - 2 * len(results)) // max(len(results), 1))
     panels = []
@@ -37,10 +43,8 @@ async def _compare(prompt: str, models: tuple[str, ...], max_tokens: int | None)
             body = Text(response.text or _tool_calls(response.tool_calls))
             style = "green"
         else:
-            error = result.error
-            text = error.message if isinstance(error, SluicegateError) else repr(error)
             head = latency
-            body = Text(f"{type(error).__name__}: {text}", style="red")
+            body = Text(error_line(result.error), style="red")
             style = "red"
         panels.append(
             Panel(
@@ -59,15 +63,8 @@ def _tool_calls(calls: tuple[object, ...]) -> str:
 
 @click.command("compare")
 @click.argument("prompt")
-@click.option(
-    "-m",
-    "--model",
-    "models",
-    multiple=True,
-    required=True,
-    help="A model to ask (repeat for several): provider/model.",
-)
-@click.option("--max-tokens", type=int, default=None)
+@models_option
+@max_tokens_option
 @backend_option
 @log_level_option
 def command(

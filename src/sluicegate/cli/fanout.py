@@ -7,19 +7,25 @@ import math
 
 import click
 
-from sluicegate.cli.common import backend_option, log_level_option, run, setup_logging
+from sluicegate.cli.common import (
+    ask_models,
+    backend_option,
+    error_line,
+    log_level_option,
+    max_tokens_option,
+    models_option,
+    run,
+    setup_logging,
+)
 
 
 async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from sluicegate import Client, SluicegateError
     from sluicegate.cost import format_usd
 
-    params = {"max_tokens": max_tokens} if max_tokens is not None else {}
-    async with Client() as client:
-        results = await client.fan_out(prompt, models=list(models), **params)
+    results = await ask_models(prompt, models, max_tokens)
     table = Table(title=f"fan-out: {prompt[:60]!r}", show_lines=True)
     table.add_column("model", style="bold")
     table.add_column("latency", justify="right")
@@ -45,11 +51,7 @@ async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) 
                 result.response.text,
             )
         else:
-            error = result.error
-            text = error.message if isinstance(error, SluicegateError) else repr(error)
-            table.add_row(
-                result.model, latency, "-", "-", f"[red]{type(error).__name__}: {text}[/red]"
-            )
+            table.add_row(result.model, latency, "-", "-", f"[red]{error_line(result.error)}[/red]")
     total = format_usd(math.fsum(known)) if known or not unknown else "?"
     if unknown and known:
         total += " + ?"  # a lower bound: some answers have no known price
@@ -61,15 +63,8 @@ async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) 
 
 @click.command("fanout")
 @click.argument("prompt")
-@click.option(
-    "-m",
-    "--model",
-    "models",
-    multiple=True,
-    required=True,
-    help="A model to ask (repeat for several): provider/model.",
-)
-@click.option("--max-tokens", type=int, default=None)
+@models_option
+@max_tokens_option
 @backend_option
 @log_level_option
 def command(

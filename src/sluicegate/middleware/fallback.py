@@ -89,7 +89,6 @@ class AllModelsFailedError(ProviderError):
         self.retryable = False
         self.retry_after = min(waits) if waits else None
         self.request_id = last.request_id if isinstance(last, ProviderError) else None
-        self.headers = {}
         tried = "; ".join(f"{model}: {_reason(error)}" for model, error in self.errors)
         self.detail = f"all {len(self.errors)} models failed ({tried})"
         # Not ProviderError.__init__: its "provider/model:" prefix would single out the
