@@ -298,3 +298,12 @@ async def test_stage_settings_take_either_spelling_of_a_stage_name() -> None:
 async def test_total_timeout_and_a_deadline_setting_together_are_refused() -> None:
     with pytest.raises(ConfigError, match="total_timeout"):
         Client(total_timeout=5, stage_settings={"deadline": 10})
+
+
+async def test_a_client_refused_while_building_closes_what_it_opened() -> None:
+    """The providers' HTTP sessions are opened before the stages are checked."""
+    client = Client(providers=settings(), disable=["retyr"])
+    with pytest.raises(ConfigError):
+        async with client:
+            pass
+    assert client._transports == {}  # every session it opened was closed

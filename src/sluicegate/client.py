@@ -245,7 +245,13 @@ class Client:
     # -- building -------------------------------------------------------------------------
 
     async def __aenter__(self) -> Client:
-        self._build()
+        try:
+            self._build()
+        except BaseException:
+            # a bad setting found after the providers were bound (a misspelt stage, a
+            # stage that fails to build) must not leave their HTTP sessions open
+            await self.aclose()
+            raise
         return self
 
     async def __aexit__(
