@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -11,11 +12,14 @@ from hypothesis import strategies as st
 from sluicegate.testing.faults import (
     FAULT_KINDS,
     STATUS_FAULTS,
+    FaultChoice,
     FaultKind,
     FaultPlan,
+    FaultWindow,
     fault_reply,
     parse_fault_kind,
     parse_fault_rate,
+    parse_fault_window,
 )
 
 kinds = st.sampled_from(FAULT_KINDS)
@@ -135,6 +139,8 @@ def test_repr_shows_the_plan() -> None:
 
 EXPECTED_OPENAI = {
     "rate_limit": (429, "requests", "rate_limit_exceeded"),
+    "rate_limit_bare": (429, "requests", "rate_limit_exceeded"),
+    "rate_limit_zero": (429, "requests", "rate_limit_exceeded"),
     "quota": (429, "insufficient_quota", "insufficient_quota"),
     "server_error": (500, "server_error", None),
     "overloaded": (503, "server_error", None),
@@ -143,6 +149,8 @@ EXPECTED_OPENAI = {
 }
 EXPECTED_ANTHROPIC = {
     "rate_limit": (429, "rate_limit_error"),
+    "rate_limit_bare": (429, "rate_limit_error"),
+    "rate_limit_zero": (429, "rate_limit_error"),
     "quota": (429, "rate_limit_error"),
     "server_error": (500, "api_error"),
     "overloaded": (529, "overloaded_error"),
@@ -161,8 +169,10 @@ def test_openai_fault_replies(kind: FaultKind) -> None:
     assert (body["error"]["type"], body["error"]["code"]) == (error_type, code)
     if kind == "rate_limit":
         assert reply.headers == {"retry-after": "3", "retry-after-ms": "2500"}
+    elif kind == "rate_limit_zero":
+        assert reply.headers == {"retry-after": "0"}
     else:
-        assert "retry-after" not in reply.headers
+        assert reply.headers == {}
 
 
 @pytest.mark.parametrize("kind", sorted(STATUS_FAULTS))
@@ -177,7 +187,9 @@ def test_anthropic_fault_replies(kind: FaultKind) -> None:
     assert isinstance(body["error"]["message"], str)
     if kind == "quota":
         assert body["error"]["details"] == {"error_code": "enforced_spend_limit_reached"}
-    assert ("retry-after" in reply.headers) == (kind == "rate_limit")
+    assert ("retry-after" in reply.headers) == (kind in ("rate_limit", "rate_limit_zero"))
+    if kind == "rate_limit_zero":
+        assert reply.headers == {"retry-after": "0"}
 
 
 def test_overloaded_status_is_configurable_and_stream_error_maps_to_it() -> None:
@@ -190,3 +202,108 @@ def test_overloaded_status_is_configurable_and_stream_error_maps_to_it() -> None
 def test_body_faults_have_no_status_reply(kind: FaultKind) -> None:
     with pytest.raises(ValueError):
         fault_reply(kind, "openai")
+
+
+def test_bare_and_zero_429s_have_the_rate_limit_body() -> None:
+    """Only the headers tell the three 429s apart: a client cannot learn the wait from
+    the body."""
+    for provider in ("openai", "anthropic"):
+        bodies = {
+            json.loads(fault_reply(kind, provider, request_id="r").body)  # type: ignore[arg-type]
+            == json.loads(fault_reply("rate_limit", provider, request_id="r").body)  # type: ignore[arg-type]
+            for kind in ("rate_limit_bare", "rate_limit_zero")
+        }
+        assert bodies == {True}
+
+
+def test_new_kinds_go_last_so_old_rates_keep_their_draws() -> None:
+    assert FAULT_KINDS[-2:] == ("rate_limit_bare", "rate_limit_zero")
+    assert parse_fault_kind("rate-limit-bare") == "rate_limit_bare"
+
+
+# -- windows ---------------------------------------------------------------------------
+
+
+def test_window_covers_its_half_open_interval_and_model() -> None:
+    window = FaultWindow(10.0, 20.0, "overloaded", model="fast")
+    assert [window.covers(t, "fast") for t in (9.999, 10.0, 19.999, 20.0)] == [
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert not window.covers(15.0, "smart")
+    assert not window.covers(15.0, None)
+    forever = FaultWindow(0, None, "server-error")
+    assert forever.kind == "server_error"
+    assert forever.covers(1e12, "anything") and forever.covers(0, None)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"start_s": 0, "end_s": 1, "kind": "none"},
+        {"start_s": 0, "end_s": 1, "kind": "meteor"},
+        {"start_s": 5, "end_s": 5, "kind": "auth"},
+        {"start_s": float("nan"), "end_s": None, "kind": "auth"},
+        {"start_s": "0", "end_s": None, "kind": "auth"},
+        {"start_s": 0, "end_s": None, "kind": "auth", "model": ""},
+        {"start_s": 0, "end_s": None, "kind": "quota", "retry_after_s": 5},
+        {"start_s": 0, "end_s": None, "kind": "rate_limit", "retry_after_s": -1},
+    ],
+)
+def test_invalid_windows_are_refused(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        FaultWindow(**kwargs)
+
+
+def test_parse_fault_window() -> None:
+    assert parse_fault_window("10:70:overloaded:fast") == FaultWindow(10, 70, "overloaded", "fast")
+    assert parse_fault_window("0::rate-limit") == FaultWindow(0, None, "rate_limit")
+    assert parse_fault_window("1.5:2:auth:llama3:8b").model == "llama3:8b"
+    for bad in ("10:70", "a:b:auth", "0:1:none", "0:1:meteor", "5:1:auth"):
+        with pytest.raises(ValueError):
+            parse_fault_window(bad)
+
+
+def test_windows_win_over_script_and_rates_and_consume_nothing() -> None:
+    plan = FaultPlan(
+        rates={"server_error": 1.0},
+        script=["auth", None],
+        windows=[
+            FaultWindow(10, 20, "rate_limit", model="fast", retry_after_s=86400),
+            FaultWindow(15, None, "overloaded"),
+        ],
+    )
+    assert plan.choose(elapsed_s=12, model="fast") == FaultChoice("rate_limit", plan.windows[0])
+    assert plan.choose(elapsed_s=12, model="fast").retry_after_s == 86400
+    assert plan.choose(elapsed_s=16, model="fast").kind == "rate_limit"  # the first one wins
+    assert plan.choose(elapsed_s=16, model="smart") == FaultChoice("overloaded", plan.windows[1])
+    assert plan.script_remaining == 2
+    assert plan.choose("none", elapsed_s=16, model="fast") == FaultChoice(None)  # header first
+    assert plan.choose(elapsed_s=12, model="smart") == FaultChoice("auth")  # script goes on
+    assert plan.choose(elapsed_s=0, model="fast") == FaultChoice(None)
+    assert plan.choose(model="fast").kind == "server_error"  # no time: windows skipped
+    assert plan.choose(elapsed_s=12, model="smart").retry_after_s is None
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 50), st.integers(1, 50), kinds, st.sampled_from([None, "a", "b"])),
+        max_size=5,
+    ),
+    st.integers(-5, 120),
+    st.sampled_from([None, "a", "b"]),
+)
+def test_window_choice_is_the_first_covering_window(
+    specs: list[tuple[int, int, FaultKind, str | None]], at: int, model: str | None
+) -> None:
+    windows = [FaultWindow(s, s + d, k, m) for s, d, k, m in specs]
+    plan = FaultPlan(windows=windows)
+    expected = next(
+        (w for w in windows if w.start_s <= at < (w.end_s or 0) and w.model in (None, model)),
+        None,
+    )
+    choice = plan.choose(elapsed_s=at, model=model)
+    assert choice.window == expected
+    assert choice.kind == (expected.kind if expected else None)

@@ -228,7 +228,7 @@ async def test_openai_tool_result_gets_a_text_answer() -> None:
         ({"messages": [{"role": "user", "content": "x"}]}, "model"),
         ({"model": "fast"}, "messages"),
         ({"model": "fast", "messages": []}, "messages"),
-        ({"model": "fast", "messages": ["hello"]}, "messages"),
+        ({"model": "fast", "messages": ["hello"]}, "messages[0]"),
         ({**OPENAI_BODY, "max_tokens": 0}, "max_tokens"),
         ({**OPENAI_BODY, "max_completion_tokens": "many"}, "max_completion_tokens"),
     ],

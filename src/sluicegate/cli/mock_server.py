@@ -3,7 +3,12 @@ trying clients (ours or anyone's) with no API key and no network."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from sluicegate.testing.faults import FaultWindow
 
 
 def _parse_faults(specs: tuple[str, ...]) -> dict[str, float]:
@@ -17,6 +22,18 @@ def _parse_faults(specs: tuple[str, ...]) -> dict[str, float]:
             raise click.BadParameter(str(exc), param_hint="--fault") from None
         rates[kind] = rates.get(kind, 0.0) + rate
     return rates
+
+
+def _parse_outages(specs: tuple[str, ...]) -> list[FaultWindow]:
+    from sluicegate.testing.faults import parse_fault_window
+
+    windows: list[FaultWindow] = []
+    for spec in specs:
+        try:
+            windows.append(parse_fault_window(spec))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--outage") from None
+    return windows
 
 
 @click.command("mock-server")
@@ -44,8 +61,17 @@ def _parse_faults(specs: tuple[str, ...]) -> dict[str, float]:
     multiple=True,
     metavar="KIND=RATE",
     help="Inject a fault into this fraction of requests, e.g. rate_limit=0.1 (repeatable). "
-    "Kinds: rate_limit, quota, server_error, overloaded, bad_request, auth, hang, "
-    "cut_stream, malformed, stream_error.",
+    "Kinds: rate_limit, rate_limit_bare, rate_limit_zero, quota, server_error, overloaded, "
+    "bad_request, auth, hang, cut_stream, malformed, stream_error.",
+)
+@click.option(
+    "--outage",
+    "outages",
+    multiple=True,
+    metavar="START:END:KIND[:MODEL]",
+    help="Give every request (of MODEL, as the body names it, e.g. fast) the fault KIND from "
+    "START to END seconds after the server started; END empty: for ever (repeatable; the "
+    "first matching one wins). E.g. 10:70:overloaded:fast.",
 )
 @click.option(
     "--seed", default=0, show_default=True, type=int, help="Seed of the fault draws (reproducible)."
@@ -75,6 +101,20 @@ def _parse_faults(specs: tuple[str, ...]) -> dict[str, float]:
     default=None,
     type=click.IntRange(min=1),
     help="Tokens (input + output) per minute per model; above it, 429 with Retry-After.",
+)
+@click.option(
+    "--limit-rps",
+    default=None,
+    type=click.FloatRange(min=0, min_open=True),
+    help="An nginx limit_req in front of the server (one key for all clients), in requests "
+    "per second; above it, nginx's HTML 429 with no Retry-After.",
+)
+@click.option(
+    "--limit-burst",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="limit_req's burst (nodelay): requests beyond --limit-rps that may arrive at once.",
 )
 @click.option(
     "--idempotency-records",
@@ -134,11 +174,14 @@ def command(
     latency: float,
     per_token_latency: float,
     faults: tuple[str, ...],
+    outages: tuple[str, ...],
     seed: int,
     require_api_key: str | None,
     models: tuple[str, ...],
     rpm: int | None,
     tpm: int | None,
+    limit_rps: float | None,
+    limit_burst: int,
     idempotency_records: int,
     batch_seconds: float,
     batch_item_failure_rate: float,
@@ -154,8 +197,9 @@ def command(
     from sluicegate.testing.mock_app import MockConfig
     from sluicegate.testing.server import run_mock_server
 
+    windows = _parse_outages(outages)
     try:
-        plan = FaultPlan(rates=_parse_faults(faults), seed=seed)
+        plan = FaultPlan(rates=_parse_faults(faults), seed=seed, windows=windows)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from None
     limits: dict[str, int] = {}
@@ -174,6 +218,8 @@ def command(
             models=models or None,
             rpm=rpm,
             tpm=tpm,
+            limit_rps=limit_rps,
+            limit_burst=limit_burst,
             idempotency_records=idempotency_records,
             batch_seconds=batch_seconds,
             batch_item_failure_rate=batch_item_failure_rate,
@@ -200,6 +246,14 @@ def command(
                 f"{value} {name}" for name, value in (("RPM", rpm), ("TPM", tpm)) if value
             )
             click.echo(f"  rate limits per model: {limits}")
+        if limit_rps is not None:
+            click.echo(f"  nginx limit_req: {limit_rps:g} r/s, burst {limit_burst} (nodelay)")
+        for window in plan.windows:
+            span = f"from {window.start_s:g}s" + (
+                " on" if window.end_s is None else f" to {window.end_s:g}s"
+            )
+            who = f"model {window.model}" if window.model else "every model"
+            click.echo(f"  outage: {window.kind} {span}, {who}")
         if plan.rates:
             rates = ", ".join(f"{kind}={rate:g}" for kind, rate in plan.rates.items())
             click.echo(f"  faults: {rates} (seed {seed})")

@@ -1,13 +1,18 @@
 """Fault injection for the mock server: which fault a request gets, and what it looks like.
 
 The decision (:class:`FaultPlan`) is a small synchronous object with no I/O, so it can be
-unit-tested alone and shared by every route. Three ways to choose, strongest first:
+unit-tested alone and shared by every route. Four ways to choose, strongest first:
 
 1. A request header ``x-mock-fault: <kind>`` (or ``none``) decides for that request alone;
    it consumes neither a script entry nor a random draw.
-2. A script: an ordered list of kinds (``None`` for "no fault"), one entry consumed per
+2. Windows (:class:`FaultWindow`): while the server's clock is within ``[start_s, end_s)``
+   of when the plan was installed, and the request names the window's model (or the
+   window has none), the request gets the window's fault. Outages and brownouts are
+   periods of time, often of one model, not fractions of requests. The first matching
+   window wins; windows consume nothing, so a script resumes where it was after them.
+3. A script: an ordered list of kinds (``None`` for "no fault"), one entry consumed per
    request in arrival order. Once it is used up, rates apply.
-3. Rates: a mapping kind -> probability, drawn from a ``random.Random`` seeded at
+4. Rates: a mapping kind -> probability, drawn from a ``random.Random`` seeded at
    construction, so a run with the same seed and request order injects the same faults.
    Exactly one draw is made per request that reaches this step.
 
@@ -15,6 +20,11 @@ Fault kinds and what the client sees:
 
 - ``rate_limit``: 429 with ``Retry-After`` (whole seconds) and ``retry-after-ms``; OpenAI
   body type ``requests`` / code ``rate_limit_exceeded``, Anthropic ``rate_limit_error``.
+- ``rate_limit_bare``: the same 429 and body with no ``Retry-After``, no ``retry-after-ms``
+  and no rate-limit headers, as gateways and some providers answer: the client has to
+  choose its own wait.
+- ``rate_limit_zero``: the same with ``retry-after: 0`` only, as LiteLLM relays send it
+  (an upstream's hint lost on the way): retrying at once would hammer the server.
 - ``quota``: a 429 that will never succeed: OpenAI type and code ``insufficient_quota``;
   Anthropic ``rate_limit_error`` with ``details.error_code`` ``enforced_spend_limit_reached``.
   No ``Retry-After``.
@@ -45,7 +55,7 @@ import math
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 __all__ = [
     "BODY_FAULTS",
@@ -53,13 +63,16 @@ __all__ = [
     "FAULT_KINDS",
     "STATUS_FAULTS",
     "ErrorReply",
+    "FaultChoice",
     "FaultKind",
     "FaultPlan",
+    "FaultWindow",
     "MockConnectionCut",
     "Provider",
     "fault_reply",
     "parse_fault_kind",
     "parse_fault_rate",
+    "parse_fault_window",
     "provider_error",
 ]
 
@@ -74,12 +87,24 @@ FaultKind = Literal[
     "cut_stream",
     "malformed",
     "stream_error",
+    "rate_limit_bare",
+    "rate_limit_zero",
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
-"""Every fault kind, in the fixed order in which rates are laid out on ``[0, 1)``."""
+"""Every fault kind, in the fixed order in which rates are laid out on ``[0, 1)`` (new
+kinds go last, so existing rates and seeds keep injecting the same faults)."""
 
 STATUS_FAULTS: frozenset[FaultKind] = frozenset(
-    {"rate_limit", "quota", "server_error", "overloaded", "bad_request", "auth"}
+    {
+        "rate_limit",
+        "rate_limit_bare",
+        "rate_limit_zero",
+        "quota",
+        "server_error",
+        "overloaded",
+        "bad_request",
+        "auth",
+    }
 )
 """Faults answered at once with an error status and body."""
 
@@ -134,22 +159,107 @@ def parse_fault_rate(spec: str) -> tuple[FaultKind, float]:
     return kind, rate
 
 
+@dataclass(frozen=True, slots=True)
+class FaultWindow:
+    """A fault for every request in a period of time, optionally of one model only.
+
+    Times are seconds on the server's clock since the plan was installed (app creation
+    or ``POST /_mock/reset``); the window covers ``[start_s, end_s)``, ``end_s`` None
+    meaning for ever. ``model`` is the bare name as the request body sends it (``"fast"``
+    for ``mock/fast``); None covers every request. ``retry_after_s`` replaces
+    ``MockConfig.retry_after_s`` for a ``rate_limit`` window, so one model can ask for a
+    day's wait while the others ask for a second.
+    """
+
+    start_s: float
+    end_s: float | None
+    kind: FaultKind
+    model: str | None = None
+    retry_after_s: float | None = None
+
+    def __post_init__(self) -> None:
+        kind = parse_fault_kind(self.kind)
+        if kind is None:
+            raise ValueError(f"a window needs a fault kind, got {self.kind!r}")
+        object.__setattr__(self, "kind", kind)
+        if not _is_number(self.start_s) or not math.isfinite(self.start_s):
+            raise ValueError(f"start_s must be a finite number, got {self.start_s!r}")
+        if self.end_s is not None and not (_is_number(self.end_s) and self.end_s > self.start_s):
+            raise ValueError(f"end_s must be None or a number > start_s, got {self.end_s!r}")
+        if self.model is not None and not (isinstance(self.model, str) and self.model):
+            raise ValueError(f"model must be None or a model name, got {self.model!r}")
+        if self.retry_after_s is not None:
+            if kind != "rate_limit":
+                raise ValueError(f"retry_after_s applies to rate_limit windows only, not {kind}")
+            ok = _is_number(self.retry_after_s) and math.isfinite(self.retry_after_s)
+            if not (ok and self.retry_after_s >= 0):
+                raise ValueError(f"retry_after_s must be >= 0, got {self.retry_after_s!r}")
+
+    def covers(self, elapsed_s: float, model: str | None) -> bool:
+        """Whether a request for ``model`` at ``elapsed_s`` since installation gets it."""
+        if elapsed_s < self.start_s or (self.end_s is not None and elapsed_s >= self.end_s):
+            return False
+        return self.model is None or self.model == model
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse_fault_window(spec: str) -> FaultWindow:
+    """``"10:70:overloaded:fast"`` -> a window from 10 s to 70 s of ``overloaded`` for the
+    model ``fast``, for the command line (``START:END:KIND[:MODEL]``; END empty for ever;
+    the model is the rest, so it may hold colons, as Ollama's ``llama3:8b`` does)."""
+    parts = spec.split(":", 3)
+    if len(parts) < 3:
+        raise ValueError(f"expected START:END:KIND[:MODEL], got {spec!r}")
+    start_text, end_text, kind_text = (p.strip() for p in parts[:3])
+    model = parts[3] if len(parts) == 4 and parts[3] else None
+    try:
+        start = float(start_text)
+        end = float(end_text) if end_text else None
+    except ValueError:
+        raise ValueError(f"START and END in {spec!r} must be seconds") from None
+    kind = parse_fault_kind(kind_text)
+    if kind is None:
+        raise ValueError(f"expected a fault kind in {spec!r}")
+    return FaultWindow(start, end, kind, model)
+
+
+class FaultChoice(NamedTuple):
+    """What :meth:`FaultPlan.choose` decided: the fault, and the window it came from."""
+
+    kind: FaultKind | None
+    window: FaultWindow | None = None
+
+    @property
+    def retry_after_s(self) -> float | None:
+        """The wait the window asks for instead of ``MockConfig.retry_after_s``, if any."""
+        return self.window.retry_after_s if self.window is not None else None
+
+
 class FaultPlan:
     """Decides, request by request, which fault (if any) to inject.
 
     ``rates`` maps kinds to probabilities (their sum at most 1); ``script`` is consumed
-    first, one entry per request; ``seed`` makes the random draws reproducible.
+    first, one entry per request; ``seed`` makes the random draws reproducible;
+    ``windows`` apply by time and model before the script (see :class:`FaultWindow`).
     :meth:`reset` restores the script and the random stream to their initial state.
     """
 
-    __slots__ = ("_cumulative", "_position", "_random", "_rates", "_script", "seed")
+    __slots__ = ("_cumulative", "_position", "_random", "_rates", "_script", "seed", "windows")
 
     def __init__(
         self,
         rates: Mapping[str, float] | None = None,
         script: Iterable[str | None] = (),
         seed: int = 0,
+        windows: Iterable[FaultWindow] = (),
     ) -> None:
+        self.windows: tuple[FaultWindow, ...] = tuple(windows)
+        for window in self.windows:
+            if not isinstance(window, FaultWindow):
+                raise ValueError(f"windows must be FaultWindow objects, got {window!r}")
         checked: dict[FaultKind, float] = {}
         for name, rate in (rates or {}).items():
             kind = parse_fault_kind(name)
@@ -190,10 +300,30 @@ class FaultPlan:
         return len(self._script) - self._position
 
     def next(self, override: str | None = None) -> FaultKind | None:
-        """The fault for the next request. ``override`` is the ``x-mock-fault`` header's
-        value, if the request had one; it wins and consumes nothing."""
+        """The fault for the next request, windows aside. ``override`` is the
+        ``x-mock-fault`` header's value, if the request had one; it wins and consumes
+        nothing."""
+        return self.choose(override).kind
+
+    def choose(
+        self,
+        override: str | None = None,
+        *,
+        elapsed_s: float | None = None,
+        model: str | None = None,
+    ) -> FaultChoice:
+        """The fault for the next request: the header's (``override``), else the first
+        window covering ``elapsed_s`` (seconds since the plan was installed; None skips
+        windows) and ``model``, else the script's next entry, else a draw."""
         if override is not None:
-            return parse_fault_kind(override)
+            return FaultChoice(parse_fault_kind(override))
+        if elapsed_s is not None:
+            for window in self.windows:
+                if window.covers(elapsed_s, model):
+                    return FaultChoice(window.kind, window)
+        return FaultChoice(self._scripted_or_drawn())
+
+    def _scripted_or_drawn(self) -> FaultKind | None:
         if self._position < len(self._script):
             kind = self._script[self._position]
             self._position += 1
@@ -213,17 +343,23 @@ class FaultPlan:
     def __repr__(self) -> str:
         return (
             f"FaultPlan(rates={self._rates!r}, script={list(self._script)!r}, "
-            f"seed={self.seed!r}, script_remaining={self.script_remaining})"
+            f"seed={self.seed!r}, windows={list(self.windows)!r}, "
+            f"script_remaining={self.script_remaining})"
         )
 
 
 @dataclass(frozen=True, slots=True)
 class ErrorReply:
-    """An error answer, ready to send: status, extra headers and a JSON body."""
+    """An error answer, ready to send: status, extra headers and a body (JSON unless
+    ``media_type`` says otherwise)."""
 
     status: int
     headers: Mapping[str, str]
     body: bytes
+    media_type: str = "application/json"
+    gateway: bool = False
+    """Answered by a gateway in front of the provider (nginx's 429), so it carries none
+    of the provider's headers (no request id)."""
 
 
 def provider_error(
@@ -295,6 +431,9 @@ _OPENAI_ERRORS: dict[FaultKind, tuple[int, str, str | None, str]] = {
     ),
     "auth": (401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided (mock)."),
 }
+# The bare and zero-wait 429s differ from rate_limit only in their headers.
+_OPENAI_ERRORS["rate_limit_bare"] = _OPENAI_ERRORS["rate_limit"]
+_OPENAI_ERRORS["rate_limit_zero"] = _OPENAI_ERRORS["rate_limit"]
 
 # kind -> (status, error type, details.error_code, message); 529 is replaced by the
 # configured overloaded status.
@@ -321,6 +460,8 @@ _ANTHROPIC_ERRORS: dict[FaultKind, tuple[int, str, str | None, str]] = {
     ),
     "auth": (401, "authentication_error", None, "invalid x-api-key (mock)."),
 }
+_ANTHROPIC_ERRORS["rate_limit_bare"] = _ANTHROPIC_ERRORS["rate_limit"]
+_ANTHROPIC_ERRORS["rate_limit_zero"] = _ANTHROPIC_ERRORS["rate_limit"]
 
 
 def fault_reply(
@@ -337,7 +478,11 @@ def fault_reply(
         kind = "overloaded"
     if kind not in STATUS_FAULTS:
         raise ValueError(f"{kind} is not answered with an error status")
-    headers = _retry_headers(retry_after_s) if kind == "rate_limit" else None
+    headers: dict[str, str] | None = None
+    if kind == "rate_limit":
+        headers = _retry_headers(retry_after_s)
+    elif kind == "rate_limit_zero":
+        headers = {"retry-after": "0"}
     if provider == "openai":
         status, error_type, code, message = _OPENAI_ERRORS[kind]
         return provider_error(provider, status, error_type, message, code=code, headers=headers)

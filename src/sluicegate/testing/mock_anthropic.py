@@ -60,17 +60,27 @@ class AnthropicWire(WireFormat):
         if unknown is not None:
             return unknown
         messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
+        if messages is None:
             return self.invalid("messages: Field required", "messages", request_id)
+        if not isinstance(messages, list):
+            return self.invalid("messages: Input should be a valid list", "messages", request_id)
+        if not messages:
+            return self.invalid(
+                "messages: at least one message is required", "messages", request_id
+            )
         texts: list[str] = []
         system = body.get("system")
         if system is not None:
+            if not isinstance(system, str | list):
+                return self.invalid(
+                    "system: Input should be a valid string or a list of text blocks",
+                    "system",
+                    request_id,
+                )
             texts.append(text_of(system))
-        prompt = self._read_messages(messages, _ROLES, texts)
-        if prompt is None:
-            return self.invalid(
-                "messages: each message needs a role of user or assistant", "messages", request_id
-            )
+        prompt = self._read_messages(messages, texts, request_id)
+        if isinstance(prompt, ErrorReply):
+            return prompt
         stream = body.get("stream") is True
 
         tool: ToolCall | None = None
@@ -92,6 +102,34 @@ class AnthropicWire(WireFormat):
             ]
             tool = self._tool_call(prompt, names, f"toolu_mock{serial:016x}")
         return Reading(model, stream, True, texts, prompt, max_tokens, tool)
+
+    def _bad_message(self, index: int, message: Any, request_id: str) -> ErrorReply | None:
+        where = f"messages.{index}"
+        if not isinstance(message, dict):
+            return self.invalid(f"{where}: Input should be a valid dictionary", where, request_id)
+        role = message.get("role")
+        if role == "system":
+            return self.invalid(
+                'messages: Unexpected role "system". The Messages API accepts a top-level '
+                '`system` parameter, not "system" as an input message role.',
+                f"{where}.role",
+                request_id,
+            )
+        if role is None:
+            return self.invalid(f"{where}.role: Field required", f"{where}.role", request_id)
+        if role not in _ROLES:
+            return self.invalid(
+                f"{where}.role: Input should be 'user' or 'assistant'", f"{where}.role", request_id
+            )
+        if "content" not in message:
+            return self.invalid(f"{where}.content: Field required", f"{where}.content", request_id)
+        if not isinstance(message["content"], str | list):
+            return self.invalid(
+                f"{where}.content: Input should be a valid string or a list of content blocks",
+                f"{where}.content",
+                request_id,
+            )
+        return None
 
     def _model_not_found(self, model: str, request_id: str) -> ErrorReply:
         return provider_error(

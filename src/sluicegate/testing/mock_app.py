@@ -13,19 +13,25 @@ Routes
     ``/v1/files`` and ``/v1/batches`` (:mod:`~sluicegate.testing.mock_openai_batch`) and
     Anthropic's ``/v1/messages/batches`` (:mod:`~sluicegate.testing.mock_anthropic_batch`).
     Batch routes go through steps 1, 2 and 4 below (status faults only; a body fault drawn
-    for them is not applied) and are never rate limited.
+    for them is not applied; only windows without a model cover them) and are never rate
+    limited.
 
 What a completion request goes through, in order
     1. counted in the stats (``/_mock/*`` requests are not counted);
     2. API key check, when ``MockConfig.require_api_key`` is set: ``Authorization: Bearer``
        on every route, or ``x-api-key`` on Anthropic routes (401, key never echoed);
     3. body parsed as JSON (400 if not);
-    4. fault decision (see :mod:`sluicegate.testing.faults`): a status fault answers now;
+    4. fault decision (see :mod:`sluicegate.testing.faults`): the ``x-mock-fault``
+       header, then the plan's windows (by the server's clock since the plan was
+       installed, and the body's ``model``), then its script and rates; a status fault
+       answers now;
     5. request validated (400; unknown model 404 when ``MockConfig.models`` is set);
        a plain request with an ``Idempotency-Key`` whose answer is recorded gets it
        replayed here, uncharged, and one whose twin is in flight waits for it
        (:mod:`sluicegate.testing.mock_idempotency`);
-    6. ``admission_checks``: the rate limits of ``MockConfig.rpm``/``tpm`` when set
+    6. ``admission_checks``: the nginx-like ``limit_req`` of ``MockConfig.limit_rps``
+       when set (:mod:`sluicegate.testing.mock_limit_req`: a bare HTML 429, counted as
+       ``limited``), then the rate limits of ``MockConfig.rpm``/``tpm`` when set
        (:mod:`sluicegate.testing.mock_ratelimit`, whose headers every admitted answer
        carries), then any a test added;
     7. ``hang`` fault, then ``latency_s`` before the first byte, then the answer, with
@@ -64,6 +70,7 @@ import hmac
 import itertools
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -74,13 +81,22 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from sluicegate.clock import AnyioClock, Clock
-from sluicegate.testing.faults import FAULT_HEADER, STATUS_FAULTS, ErrorReply, FaultKind, FaultPlan
+from sluicegate.testing.faults import (
+    FAULT_HEADER,
+    STATUS_FAULTS,
+    ErrorReply,
+    FaultChoice,
+    FaultKind,
+    FaultPlan,
+    FaultWindow,
+)
 from sluicegate.testing.mock_anthropic import AnthropicWire
 from sluicegate.testing.mock_anthropic_batch import AnthropicBatchAPI
 from sluicegate.testing.mock_batch_stats import BatchStats
 from sluicegate.testing.mock_config import DEFAULT_MODELS, MockConfig
 from sluicegate.testing.mock_hang import Hangs
 from sluicegate.testing.mock_idempotency import Claim, IdempotencyRecords, body_digest
+from sluicegate.testing.mock_limit_req import LimitReq
 from sluicegate.testing.mock_openai import OpenAIWire
 from sluicegate.testing.mock_openai_batch import OpenAIBatchAPI
 from sluicegate.testing.mock_ratelimit import MockRateLimits
@@ -107,6 +123,12 @@ class MockApp(Starlette):
         self.faults = self.config.faults
         self.stats = MockStats()
         self.admission_checks: list[AdmissionCheck] = []
+        self.limit_req: LimitReq | None = None
+        if self.config.limit_rps is not None:
+            self.limit_req = LimitReq(
+                self.config.limit_rps, self.config.limit_burst, self.config.clock
+            )
+            self.admission_checks.append(self._check_limit_req)
         self.rate_limits: MockRateLimits | None = None
         if self.config.rpm is not None or self.config.tpm is not None:
             self.rate_limits = MockRateLimits.from_config(self.config)
@@ -121,6 +143,11 @@ class MockApp(Starlette):
         self._serials = itertools.count(1)
         self._hangs = Hangs()
         self._clock: Clock = self.config.clock if self.config.clock is not None else AnyioClock()
+        self._plan_installed: float | None = None
+        """When the fault plan was installed, on ``_clock``: what its windows' times count
+        from. None until known: an app made outside an event loop reads the loop's clock
+        at its first request instead."""
+        self._mark_plan_installed()
         self.openai_batches = OpenAIBatchAPI(self, self._openai)
         self.anthropic_batches = AnthropicBatchAPI(self, self._anthropic)
         super().__init__(
@@ -132,8 +159,17 @@ class MockApp(Starlette):
                 Route("/_mock/reset", self._reset, methods=["POST"]),
                 *self.openai_batches.routes(),
                 *self.anthropic_batches.routes(),
-            ]
+            ],
+            lifespan=self._lifespan,
         )
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """A server that runs the ASGI lifespan (hypercorn) starts the windows' time when
+        it starts serving, even if the app was made before the loop ran."""
+        if self._plan_installed is None:
+            self._plan_installed = self._clock.now()
+        yield
 
     # -- control -------------------------------------------------------------------------
 
@@ -150,12 +186,35 @@ class MockApp(Starlette):
         self.stats.reset()
         if self.idempotency is not None:
             self.idempotency.clear()
+        if self.limit_req is not None:
+            self.limit_req.reset()
         if self.rate_limits is not None:
             self.rate_limits.reset()
         if faults is not None:
             self.faults = faults
         else:
             self.faults.reset()
+        self._mark_plan_installed()
+
+    def _mark_plan_installed(self) -> None:
+        try:
+            self._plan_installed = self._clock.now()
+        except RuntimeError:  # the loop's clock, outside any loop: read at first use
+            self._plan_installed = None
+
+    def _plan_elapsed(self) -> float:
+        """Seconds on the server's clock since the fault plan was installed."""
+        now = self._clock.now()
+        if self._plan_installed is None:
+            self._plan_installed = now
+        return now - self._plan_installed
+
+    def _choose_fault(self, headers: Headers, model: str | None) -> FaultChoice:
+        """Step 4: the header, the windows, the script, the rates (ValueError for an
+        unknown kind in the header)."""
+        override = headers.get(FAULT_HEADER)
+        elapsed = self._plan_elapsed() if override is None and self.faults.windows else None
+        return self.faults.choose(override, elapsed_s=elapsed, model=model)
 
     async def _get_stats(self, request: Request) -> Response:
         self.openai_batches.jobs.refresh()  # count the jobs that ended since the last look
@@ -165,7 +224,9 @@ class MockApp(Starlette):
 
     async def _reset(self, request: Request) -> Response:
         """``POST /_mock/reset`` with an optional JSON body ``{"rates": {...}, "script":
-        [...], "seed": 0}`` that replaces the fault plan; without one the plan restarts."""
+        [...], "seed": 0, "windows": [{"start_s", "end_s", "kind", "model",
+        "retry_after_s"}]}`` that replaces the fault plan; without one the plan
+        restarts. Either way, window times count from now."""
         raw = await request.body()
         plan: FaultPlan | None = None
         if raw.strip():
@@ -177,6 +238,7 @@ class MockApp(Starlette):
                     rates=spec.get("rates"),
                     script=spec.get("script") or (),
                     seed=int(spec.get("seed", 0)),
+                    windows=_windows(spec.get("windows") or []),
                 )
             except (ValueError, TypeError) as exc:
                 return Response(dumps({"error": str(exc)}), 400, media_type="application/json")
@@ -229,14 +291,17 @@ class MockApp(Starlette):
             reply = wire.invalid("The body is not a JSON object.", None, request_id)
             return self._error(reply, wire, request_id)
 
+        model = body.get("model")
         try:
-            fault = self.faults.next(headers.get(FAULT_HEADER))
+            fault, window = self._choose_fault(headers, model if isinstance(model, str) else None)
         except ValueError as exc:
             return self._error(wire.invalid(str(exc), FAULT_HEADER, request_id), wire, request_id)
         if fault is not None:
             stats.by_fault[fault] += 1
             if fault in STATUS_FAULTS:
-                return self._error(wire.fault_reply(fault, request_id), wire, request_id)
+                retry_after_s = window.retry_after_s if window is not None else None
+                reply = wire.fault_reply(fault, request_id, retry_after_s)
+                return self._error(reply, wire, request_id)
 
         job = wire.parse(body, serial, request_id, idempotency_key)
         if isinstance(job, ErrorReply):
@@ -347,12 +412,14 @@ class MockApp(Starlette):
         if denied is not None:
             return self._error(denied, wire, request_id)
         try:
-            fault = self.faults.next(request.headers.get(FAULT_HEADER))
+            fault, window = self._choose_fault(request.headers, None)
         except ValueError as exc:
             return self._error(wire.invalid(str(exc), FAULT_HEADER, request_id), wire, request_id)
         if fault in STATUS_FAULTS:
             self.stats.by_fault[fault] += 1
-            return self._error(wire.fault_reply(fault, request_id), wire, request_id)
+            retry_after_s = window.retry_after_s if window is not None else None
+            reply = wire.fault_reply(fault, request_id, retry_after_s)
+            return self._error(reply, wire, request_id)
         return request_id
 
     def error(self, reply: ErrorReply, wire: WireFormat, request_id: str) -> Response:
@@ -387,11 +454,45 @@ class MockApp(Starlette):
 
     def _error(self, reply: ErrorReply, wire: WireFormat, request_id: str) -> Response:
         self.stats.by_status[reply.status] += 1
-        headers = {**wire.response_headers(request_id), **reply.headers}
-        return Response(reply.body, reply.status, headers=headers, media_type="application/json")
+        headers = dict(reply.headers)
+        if not reply.gateway:
+            headers = {**wire.response_headers(request_id), **headers}
+        return Response(reply.body, reply.status, headers=headers, media_type=reply.media_type)
+
+    def _check_limit_req(self, job: MockJob) -> ErrorReply | None:
+        """The nginx-like limiter as an admission check, counting its refusals."""
+        assert self.limit_req is not None
+        refused = self.limit_req.check(job)
+        if refused is not None:
+            self.stats.limited += 1
+        return refused
 
     def _succeeded(self, job: MockJob) -> None:
         self.stats.count_success(job.input_tokens, job.output_tokens, job.idempotency_key)
+
+
+_WINDOW_FIELDS = frozenset({"start_s", "end_s", "kind", "model", "retry_after_s"})
+
+
+def _windows(specs: Any) -> list[FaultWindow]:
+    """The ``windows`` of a ``POST /_mock/reset`` body (ValueError naming what is wrong)."""
+    if not isinstance(specs, list):
+        raise ValueError("windows must be a list of objects")
+    windows: list[FaultWindow] = []
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, dict):
+            raise ValueError(f"windows[{i}] must be an object")
+        unknown = sorted(set(spec) - _WINDOW_FIELDS)
+        if unknown:
+            raise ValueError(f"windows[{i}] has unknown fields {unknown}")
+        missing = sorted({"start_s", "kind"} - set(spec))
+        if missing:
+            raise ValueError(f"windows[{i}] needs {missing}")
+        try:
+            windows.append(FaultWindow(**{"end_s": None, **spec}))
+        except ValueError as exc:
+            raise ValueError(f"windows[{i}]: {exc}") from None
+    return windows
 
 
 def _request_id(serial: int) -> str:

@@ -6,6 +6,7 @@ later the rate limits and batch APIs) can read its settings without importing th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -53,6 +54,13 @@ class MockConfig:
     """Tokens (input plus output) per minute per model. None: no limit."""
     rate_limit_burst_s: float = 60.0
     """How much of ``rpm``/``tpm`` may be spent at once, in seconds of the rate."""
+    limit_rps: float | None = None
+    """An nginx ``limit_req`` in front of the server (one key for every client), in
+    requests per second; over it, nginx's bare HTML 429 (see
+    :mod:`sluicegate.testing.mock_limit_req`). None: no such limiter."""
+    limit_burst: int = 0
+    """``limit_req``'s ``burst``: how many requests beyond the rate may arrive at once
+    (``nodelay``: they are answered at once, not queued)."""
     idempotency_records: int = 10_000
     """How many answers are kept for replay by ``Idempotency-Key`` (plain requests; see
     :mod:`sluicegate.testing.mock_idempotency`); 0 turns replay off."""
@@ -95,6 +103,14 @@ class MockConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
                 raise ValueError(f"{name} must be a whole number >= 1")
+        rps = self.limit_rps
+        if rps is not None and (
+            isinstance(rps, bool) or not isinstance(rps, int | float) or not 0 < rps < math.inf
+        ):
+            raise ValueError("limit_rps must be a finite number > 0")
+        burst = self.limit_burst
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 0:
+            raise ValueError("limit_burst must be a whole number >= 0")
         records = self.idempotency_records
         if isinstance(records, bool) or not isinstance(records, int) or records < 0:
             raise ValueError("idempotency_records must be a whole number >= 0")

@@ -22,9 +22,13 @@ from sluicegate.testing.mock_wire import (
     WireFormat,
     checked_max_tokens,
     dumps,
+    json_type,
 )
 
 __all__ = ["SYSTEM_FINGERPRINT", "OpenAIWire"]
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+"""The roles Chat Completions accepts."""
 
 SYSTEM_FINGERPRINT = "fp_sluicegate_mock"
 _MODELS_CREATED = 1_735_689_600  # 2025-01-01T00:00:00Z, a fixed "created" for listings
@@ -60,14 +64,28 @@ class OpenAIWire(WireFormat):
         if unknown is not None:
             return unknown
         messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            return self.invalid("messages must be a non-empty array", "messages", request_id)
-        texts: list[str] = []
-        prompt = self._read_messages(messages, None, texts)
-        if prompt is None:
+        if messages is None:
+            return self._missing("messages", request_id)
+        if not isinstance(messages, list):
             return self.invalid(
-                "each message must be an object with a role", "messages", request_id
+                "Invalid type for 'messages': expected an array of objects, but got "
+                f"{json_type(messages)} instead.",
+                "messages",
+                request_id,
+                "invalid_type",
             )
+        if not messages:
+            return self.invalid(
+                "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+                "but got an empty array instead.",
+                "messages",
+                request_id,
+                "empty_array",
+            )
+        texts: list[str] = []
+        prompt = self._read_messages(messages, texts, request_id)
+        if isinstance(prompt, ErrorReply):
+            return prompt
         raw_max = body.get("max_completion_tokens")
         param = "max_completion_tokens"
         if raw_max is None:
@@ -100,6 +118,61 @@ class OpenAIWire(WireFormat):
             ]
             tool = self._tool_call(prompt, names, f"call_mock{serial:016x}")
         return Reading(model, stream, include_usage, texts, prompt, max_tokens, tool)
+
+    def _missing(self, param: str, request_id: str) -> ErrorReply:
+        return self.invalid(
+            f"Missing required parameter: '{param}'.",
+            param,
+            request_id,
+            "missing_required_parameter",
+        )
+
+    def _bad_message(self, index: int, message: Any, request_id: str) -> ErrorReply | None:
+        where = f"messages[{index}]"
+        if not isinstance(message, dict):
+            return self.invalid(
+                f"Invalid type for '{where}': expected an object, but got "
+                f"{json_type(message)} instead.",
+                where,
+                request_id,
+                "invalid_type",
+            )
+        role = message.get("role")
+        if role is None:
+            return self._missing(f"{where}.role", request_id)
+        if role not in _ROLES:
+            shown = f"'{role}'" if isinstance(role, str) else dumps(role)
+            return self.invalid(
+                f"Invalid value: {shown}. Supported values are: 'system', 'assistant', "
+                "'user', 'function', 'tool', and 'developer'.",
+                f"{where}.role",
+                request_id,
+                "invalid_value",
+            )
+        content = message.get("content")
+        if isinstance(content, str | list):
+            return None
+        if (
+            content is None
+            and role == "assistant"
+            and (message.get("tool_calls") is not None or message.get("function_call") is not None)
+        ):
+            return None  # an assistant turn that only called tools (the list is not checked)
+        if "content" not in message:
+            return self._missing(f"{where}.content", request_id)
+        if content is None:
+            return self.invalid(
+                "Invalid value for 'content': expected a string, got null.",
+                f"{where}.content",
+                request_id,
+            )
+        return self.invalid(
+            f"Invalid type for '{where}.content': expected one of a string or array of "
+            f"objects, but got {json_type(content)} instead.",
+            f"{where}.content",
+            request_id,
+            "invalid_type",
+        )
 
     def _model_not_found(self, model: str, request_id: str) -> ErrorReply:
         return provider_error(

@@ -26,6 +26,7 @@ class MockStats:
         "by_status",
         "idempotency",
         "input_tokens",
+        "limited",
         "output_tokens",
         "replayed",
         "requests",
@@ -39,6 +40,9 @@ class MockStats:
         self.requests = 0
         self.succeeded = 0
         self.replayed = 0
+        self.limited = 0
+        """Requests refused by the nginx-like limiter (``MockConfig.limit_rps``); also
+        in ``by_status[429]``."""
         self.input_tokens = 0
         self.output_tokens = 0
         self.by_path: Counter[str] = Counter()
@@ -84,6 +88,7 @@ class MockStats:
             "requests": self.requests,
             "succeeded": self.succeeded,
             "replayed": self.replayed,
+            "limited": self.limited,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "by_path": dict(self.by_path),

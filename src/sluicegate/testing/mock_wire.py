@@ -42,6 +42,7 @@ __all__ = [
     "WireFormat",
     "checked_max_tokens",
     "dumps",
+    "json_type",
     "text_of",
 ]
 
@@ -137,6 +138,23 @@ def text_of(content: Any) -> str:
     return " ".join(parts)
 
 
+def json_type(value: Any) -> str:
+    """The JSON type of a decoded value, with its article, as error messages name it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
 def checked_max_tokens(value: Any) -> int | str | None:
     """The value, None when absent, or a str saying what is wrong."""
     if value is None:
@@ -228,24 +246,31 @@ class WireFormat(ABC):
     def response_headers(self, request_id: str) -> dict[str, str]:
         return {self.request_id_header: request_id}
 
-    def invalid(self, message: str, param: str | None, request_id: str) -> ErrorReply:
-        """A 400 ``invalid_request_error``."""
+    def invalid(
+        self, message: str, param: str | None, request_id: str, code: str | None = None
+    ) -> ErrorReply:
+        """A 400 ``invalid_request_error`` (``param`` and ``code`` show in OpenAI's
+        shape only; Anthropic names the field in the message)."""
         return provider_error(
             self.provider,
             400,
             "invalid_request_error",
             message,
             param=param,
+            code=code,
             request_id=request_id,
         )
 
-    def fault_reply(self, fault: FaultKind, request_id: str) -> ErrorReply:
-        """The error answer of a status fault (see :func:`~.faults.fault_reply`)."""
+    def fault_reply(
+        self, fault: FaultKind, request_id: str, retry_after_s: float | None = None
+    ) -> ErrorReply:
+        """The error answer of a status fault (see :func:`~.faults.fault_reply`);
+        ``retry_after_s`` (a fault window's) replaces ``MockConfig.retry_after_s``."""
         config = self.config
         return fault_reply(
             fault,
             self.provider,
-            retry_after_s=config.retry_after_s,
+            retry_after_s=config.retry_after_s if retry_after_s is None else retry_after_s,
             anthropic_overloaded_status=config.anthropic_overloaded_status,
             request_id=request_id,
         )
@@ -262,23 +287,25 @@ class WireFormat(ABC):
 
     # -- parsing rules both formats share ----------------------------------------------------
 
-    @staticmethod
+    @abstractmethod
+    def _bad_message(self, index: int, message: Any, request_id: str) -> ErrorReply | None:
+        """The 400 the provider answers for ``messages[index]`` (not an object, a role it
+        does not know, a content neither text nor a list of parts), worded as it words
+        it; None if the message is valid."""
+
     def _read_messages(
-        messages: list[Any], roles: tuple[str, ...] | None, texts: list[str]
-    ) -> str | None:
+        self, messages: list[Any], texts: list[str], request_id: str
+    ) -> str | ErrorReply:
         """Append the text of every message to ``texts`` and return the prompt (the text
-        of the last user message), or None if a message is not an object with a role in
-        ``roles`` (None: any string)."""
+        of the last user message), or the 400 for the first invalid message."""
         prompt = ""
-        for message in messages:
-            if not isinstance(message, dict):
-                return None
-            role = message.get("role")
-            if not (isinstance(role, str) if roles is None else role in roles):
-                return None
+        for index, message in enumerate(messages):
+            bad = self._bad_message(index, message, request_id)
+            if bad is not None:
+                return bad
             text = text_of(message.get("content"))
             texts.append(text)
-            if role == "user":
+            if message["role"] == "user":
                 prompt = text
         return prompt
 
