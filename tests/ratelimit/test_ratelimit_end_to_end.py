@@ -106,14 +106,27 @@ async def drive(app: MockApp, clock: VirtualClock, settings: object, run_s: floa
     [(600, 40_000, "requests"), (1_200, 20_000, "tokens")],
     ids=["rpm-binds", "tpm-binds"],
 )
+@pytest.mark.parametrize("burst_s", [60.0, None], ids=["bursting", "paced"])
 async def test_a_client_with_the_servers_limits_is_never_refused_and_uses_them(
-    rpm: int, tpm: int, binding: str
+    rpm: int, tpm: int, binding: str, burst_s: float | None
 ) -> None:
+    """Told the server's limits, the client is never refused. With ``burst_s=60`` (the
+    server's own burst) it uses the whole capacity, burst included; paced (the default)
+    it spends the limit evenly, using all of the rate though none of the burst."""
     clock = VirtualClock(start=1_000.0)
     app = mock_app(clock, rpm=rpm, tpm=tpm)
-    settings = RateLimits(rules=[Limit("openai/*", rpm=rpm, tpm=tpm)], adaptive=False)
+    rule = (
+        Limit("openai/*", rpm=rpm, tpm=tpm)
+        if burst_s is None
+        else Limit("openai/*", rpm=rpm, tpm=tpm, burst_s=burst_s)
+    )
+    settings = RateLimits(rules=[rule], adaptive=False)
     figures = await drive(app, clock, settings, run_s=30.0)
-    run_share, steady_share = figures.usage(rpm if binding == "requests" else tpm, binding)
+    per_minute = rpm if binding == "requests" else tpm
+    run_share, steady_share = figures.usage(per_minute, binding)
+    if burst_s is None:
+        used = figures.requests if binding == "requests" else figures.tokens
+        run_share = used / (per_minute * figures.duration_s / 60)
     print(f"\nfixed {binding}: {figures} run={run_share:.4f} steady={steady_share:.4f}")
     assert figures.refused == 0
     assert run_share >= 0.95 and steady_share >= 0.95, figures

@@ -68,7 +68,7 @@ async def test_the_token_charge_is_corrected_to_the_actual_usage() -> None:
     clock = VirtualClock()
     app = mock_app(clock)
     built = Built()
-    settings = RateLimits(rules=[Limit(MODEL, tpm=10_000)], adaptive=False)
+    settings = RateLimits(rules=[Limit(MODEL, tpm=10_000, burst_s=60)], adaptive=False)
 
     async def body() -> None:
         async with make_client(app, clock, settings, built) as client:
@@ -90,7 +90,9 @@ async def test_a_stream_closed_early_keeps_its_charge_and_frees_its_slot() -> No
     clock = VirtualClock()
     app = mock_app(clock)
     built = Built()
-    settings = RateLimits(rules=[Limit(MODEL, tpm=10_000, concurrency=1)], adaptive=False)
+    settings = RateLimits(
+        rules=[Limit(MODEL, tpm=10_000, concurrency=1, burst_s=60)], adaptive=False
+    )
 
     async def body() -> None:
         async with make_client(app, clock, settings, built) as client:
@@ -185,7 +187,7 @@ async def test_an_error_answer_refunds_tokens_but_counts_the_request() -> None:
     clock = VirtualClock()
     app = mock_app(clock)
     built = Built()
-    settings = RateLimits(rules=[Limit(MODEL, rpm=10, tpm=10_000)], adaptive=False)
+    settings = RateLimits(rules=[Limit(MODEL, rpm=10, tpm=10_000, burst_s=60)], adaptive=False)
 
     async def body() -> None:
         async with make_client(app, clock, settings, built) as client:
@@ -206,10 +208,12 @@ async def test_an_error_answer_refunds_tokens_but_counts_the_request() -> None:
 
 async def test_a_429_holds_the_model_until_retry_after() -> None:
     """The client believes 100 RPM, the server allows 1: the refused request's
-    Retry-After (exact, 60 s) holds the next request instead of letting it hit the wall."""
+    Retry-After (exact, 60 s) holds the next request instead of letting it hit the wall.
+    (The adaptive rate is off: with it, the server's headers, remaining 0 of 1, would
+    have held the second request before it was refused.)"""
     clock = VirtualClock(start=0.0)
     app = mock_app(clock, rpm=1)
-    settings = RateLimits(rules=[Limit(MODEL, rpm=100)])
+    settings = RateLimits(rules=[Limit(MODEL, rpm=100, burst_s=60)], adaptive=False)
     times: list[float] = []
 
     async def body() -> None:
@@ -284,7 +288,7 @@ async def test_a_servers_lower_remaining_is_believed_for_per_model_buckets() -> 
     clock = VirtualClock(start=0.0)
     app = mock_app(clock)
     built = Built()
-    settings = RateLimits(rules=[Limit("openai/*", rpm=100, tpm=10_000)])
+    settings = RateLimits(rules=[Limit("openai/*", rpm=100, tpm=10_000, burst_s=60)])
 
     async def body() -> None:
         async with make_client(app, clock, settings, built) as client:

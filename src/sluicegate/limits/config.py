@@ -41,9 +41,15 @@ class Limit:
     """Limits for one scope (see the module docstring for scope syntax).
 
     ``rpm`` and the ``*tpm`` values are per minute, refilled continuously. ``burst_s``
-    is how much of that may be spent at once, in seconds of the rate: the default, 60,
-    lets a whole minute's allowance go out at once, as providers' own buckets do; a
-    smaller value smooths the traffic. ``tpm`` counts input plus output tokens;
+    is how much of that may leave at once, in seconds of the rate: the default, 0.1,
+    paces requests evenly (1200 rpm leaves as 20 a second, at most 2 at once), which
+    costs nothing against a per-minute window and avoids the 429s of the per-second
+    limiters in front of many APIs (nginx ``limit_req``, gateways, OpenAI's quantized
+    limits); ``burst_s=60`` lets a whole minute's allowance go out at once, as
+    providers' own buckets would allow. A request's tokens may exceed a token burst:
+    it waits until the bucket has drained and is then charged in full, so tokens are
+    paced too; only a request larger than a whole minute's tokens can never be sent
+    (:class:`RequestTooLargeError`). ``tpm`` counts input plus output tokens;
     ``input_tpm`` and ``output_tpm`` count them apart, for providers that limit them apart
     (Anthropic). ``concurrency`` caps requests in flight (a stream is in flight until it
     ends or is closed).
@@ -55,7 +61,7 @@ class Limit:
     input_tpm: int | None = None
     output_tpm: int | None = None
     concurrency: int | None = None
-    burst_s: float = 60.0
+    burst_s: float = 0.1
 
     def __post_init__(self) -> None:
         where = f"rate limit {self.scope!r}"
@@ -80,6 +86,12 @@ class Limit:
         """The bucket size for a per-minute limit: ``burst_s`` seconds of it, at least 1."""
         return max(1, math.ceil(per_minute * self.burst_s / 60.0))
 
+    def fit_of(self, per_minute: int) -> int:
+        """The largest single charge ever admitted: a whole minute's allowance, or the
+        burst if that is larger (a request bigger than the provider's per-minute limit
+        is refused by the provider however long it waits)."""
+        return max(per_minute, self.burst_of(per_minute))
+
     @property
     def has_rate(self) -> bool:
         """Whether it limits requests or tokens per minute (not only concurrency)."""
@@ -98,17 +110,24 @@ def _valid_scope(scope: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Adaptive:
-    """How the limiter finds a server's capacity when no limit is configured (AIMD).
+    """How the rate actually sent to a model is found from the server's answers, under
+    any configured limit (see :mod:`sluicegate.limits.adaptive` for the whole story).
 
-    Until the first 429s that are congestion (more than ``refusal_share`` of recent
-    requests) or headers saying little is left, nothing is paced. On such a 429 the
-    allowed rate becomes ``decrease`` times the rate it was sending at, and it waits for
-    the server's Retry-After; after each success that the limit held back the rate climbs
-    again, by ``increase`` times the rate of the last decrease per second, so it crosses
-    back in ``(1 - decrease) / increase`` seconds whatever the server's size. A 429 for a
-    request admitted before the last decrease is not a new signal and changes nothing.
-    With rate-limit headers, the rate is capped to the server's refill rate as soon as
-    fewer than ``low_remaining`` of its limit remain, before any 429.
+    - ``initial_rps``: where a model with no configured rate starts (slow start), then
+      doubling every round trip, at least every ``slow_start_period_s``, while the pace
+      is what holds requests back; it goes dormant (unpaced) once it holds nothing back.
+    - ``decrease``: the cut on congestion when too few answers came to measure what the
+      server lets through (else the cut is to 95% of that, by 5% to 50%).
+    - ``increase``: after a cut the rate climbs ``increase`` times the cut rate per
+      second while requests are held back.
+    - ``refusal_share``: a 429 that names a wait is congestion only when more than this
+      share of recent requests were refused (plus two standard deviations, at least
+      two); a 429 that names none always is. 0: every 429 is congestion.
+    - ``storm_refusals``: this many refusals in a row, with no answer between, are a
+      storm: the model is held for a doubling pause (1 s to 30 s, or the wait named).
+    - ``min_rpm`` / ``max_rpm``: bounds of the rate; ``low_remaining``: with rate-limit
+      headers, the rate is capped at the server's refill rate once less than this share
+      of its limit remains; ``burst_s``: seconds of the rate that may leave at once.
     """
 
     decrease: float = 0.7
@@ -117,12 +136,13 @@ class Adaptive:
     max_rpm: float | None = None
     low_remaining: float = 0.1
     burst_s: float = 0.1
-    """Seconds of the learnt rate that may go out at once (pacing, not bursts)."""
-    refusal_share: float = 0.1
-    """A 429 wakes or lowers the rate only when more than this share of recent requests
-    (plus two standard deviations of chance, and at least two) were refused: a server
-    refusing a few percent at random, whatever the load, is not congested. 0: every 429
-    is congestion (plain AIMD)."""
+    refusal_share: float = 0.25
+    initial_rps: float = 10.0
+    slow_start_period_s: float = 0.1
+    storm_refusals: int = 8
+    slow_start: bool = True
+    """Whether a model with no configured rate starts paced (False: unpaced until the
+    first congestion signal)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.decrease < 1:
@@ -139,14 +159,28 @@ class Adaptive:
             raise ConfigError(
                 f"adaptive refusal_share must be in [0, 1), got {self.refusal_share!r}"
             )
+        if not (math.isfinite(self.initial_rps) and self.initial_rps > 0):
+            raise ConfigError(f"adaptive initial_rps must be > 0, got {self.initial_rps!r}")
+        if not (math.isfinite(self.slow_start_period_s) and self.slow_start_period_s > 0):
+            raise ConfigError(
+                f"adaptive slow_start_period_s must be > 0, got {self.slow_start_period_s!r}"
+            )
+        if isinstance(self.storm_refusals, bool) or not (
+            isinstance(self.storm_refusals, int) and self.storm_refusals >= 2
+        ):
+            raise ConfigError(
+                f"adaptive storm_refusals must be a whole number >= 2, got {self.storm_refusals!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
 class RateLimits:
     """The rate-limit stage's settings.
 
-    ``rules``: fixed :class:`Limit` s. ``adaptive``: AIMD per model for every model that
-    no rule gives a requests or tokens rate (True: default :class:`Adaptive`, False: off).
+    ``rules``: fixed :class:`Limit` s, upper bounds. ``adaptive``: the rate found from the
+    server's answers, per model, under whatever the rules allow (True: default
+    :class:`Adaptive`, False: off: only the rules apply, and a 429 only holds the model
+    for its Retry-After).
     ``default_output_tokens``: the output estimate for a request without ``max_tokens``
     (never charged beyond a bucket's size). ``estimate``: replaces the built-in token
     estimate (:mod:`sluicegate.limits.estimate`) with your own tokenizer.
@@ -156,12 +190,22 @@ class RateLimits:
     adaptive: bool | Adaptive = True
     default_output_tokens: int = 1024
     estimate: Callable[[Request], TokenEstimate] | None = field(default=None, compare=False)
+    max_hold_s: float = 60.0
+    """The longest a request waits for a server-requested hold (Retry-After, a storm's
+    pause). A longer one is not slept on: the call fails at once with a
+    :class:`~sluicegate.errors.RateLimitedError` whose ``retry_after`` is the wait left,
+    as it does when the hold would outlast the request's deadline."""
 
     def __post_init__(self) -> None:
         for rule in self.rules:
             if not isinstance(rule, Limit):
                 raise ConfigError(f"rate limit rules must be Limit values, got {rule!r}")
         _positive("rate limits", "default_output_tokens", self.default_output_tokens)
+        hold = self.max_hold_s
+        if isinstance(hold, bool) or not (
+            isinstance(hold, int | float) and math.isfinite(hold) and hold >= 0
+        ):
+            raise ConfigError(f"rate limits: max_hold_s must be a number >= 0, got {hold!r}")
 
     @property
     def adaptive_settings(self) -> Adaptive | None:

@@ -32,6 +32,7 @@ __all__ = [
     "TOKENS",
     "ConcurrencyDimension",
     "Dimension",
+    "HeldTooLong",
     "HoldDimension",
     "RateDimension",
 ]
@@ -84,29 +85,44 @@ def _describe(dimension: Dimension) -> str:
 class RateDimension(Gcra):
     """A per-minute limit (requests or tokens) as a GCRA bucket.
 
-    ``per_model`` marks a bucket that counts exactly one model's traffic, the only kind a
-    server's ``x-ratelimit-remaining-*`` headers (which are per model) may correct.
+    ``burst`` is the pace: how much may leave at once. ``fit`` is the largest charge
+    that may ever be admitted (a minute's worth): a charge above the burst waits until
+    the bucket has drained and is then taken whole, so big requests are paced, not
+    refused. ``per_model`` marks a bucket that counts exactly one model's traffic, the
+    only kind a server's ``x-ratelimit-remaining-*`` headers (which are per model) may
+    correct.
     """
 
-    __slots__ = ("kind", "label", "line", "per_model")
+    __slots__ = ("fit", "kind", "label", "line", "per_model")
 
     def __init__(
-        self, kind: int, label: str, per_minute: int, burst: int, *, per_model: bool = False
+        self,
+        kind: int,
+        label: str,
+        per_minute: int,
+        burst: int,
+        *,
+        per_model: bool = False,
+        fit: int | None = None,
     ) -> None:
         super().__init__(per_minute, NS_PER_MINUTE, burst)
         self.kind = kind
         self.label = label
         self.line: deque[Waiter] = deque()
         self.per_model = per_model
+        self.fit = max(fit if fit is not None else burst, burst)
 
     def __repr__(self) -> str:
         return _describe(self)
+
+    def wait_ns(self, cost: int, now_ns: int) -> int:
+        return Gcra.wait_ns(self, cost if cost <= self.burst else self.burst, now_ns)
 
     take = Gcra.charge  # no extra call layer on the hot path
 
     @property
     def capacity(self) -> int | None:
-        return self.burst
+        return self.fit
 
 
 class ConcurrencyDimension:
@@ -149,16 +165,19 @@ class ConcurrencyDimension:
 
 
 class HoldDimension:
-    """Nothing passes before ``until_ns``: set from a 429's Retry-After, so that the
-    requests queued behind a refused one do not all run into the same wall."""
+    """Nothing passes before ``until_ns``: set from a 429's Retry-After (or a storm's
+    pause), so that the requests queued behind a refused one do not all run into the
+    same wall. A hold longer than ``max_wait_ns`` is not waited out: the gate raises
+    :class:`HeldTooLong` instead (the stage turns it into a typed rate-limit error)."""
 
-    __slots__ = ("kind", "label", "line", "until_ns")
+    __slots__ = ("kind", "label", "line", "max_wait_ns", "until_ns")
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, max_wait_ns: int | None = None) -> None:
         self.kind = HOLD
         self.label = label
         self.line: deque[Waiter] = deque()
         self.until_ns = 0
+        self.max_wait_ns = max_wait_ns
 
     def __repr__(self) -> str:
         return _describe(self)
@@ -172,7 +191,12 @@ class HoldDimension:
         if not until:  # never held: no need for the time (it may not have been read)
             return 0
         wait = until - now_ns
-        return wait if wait > 0 else 0
+        if wait <= 0:
+            return 0
+        limit = self.max_wait_ns
+        if limit is not None and wait > limit:
+            raise HeldTooLong(wait)
+        return wait
 
     def take(self, cost: int, now_ns: int) -> int:
         return 0
@@ -180,3 +204,15 @@ class HoldDimension:
     def hold_until(self, until_ns: int) -> None:
         if until_ns > self.until_ns:
             self.until_ns = until_ns
+            line = self.line
+            if line:
+                line[0].poke()  # a waiter already in line looks again (and may give up)
+
+
+class HeldTooLong(Exception):
+    """Raised out of the gate: the model is held for ``wait_ns`` more, longer than the
+    stage waits for a hold."""
+
+    def __init__(self, wait_ns: int) -> None:
+        super().__init__(wait_ns)
+        self.wait_ns = wait_ns

@@ -31,6 +31,7 @@ from sluicegate.limits.dimensions import (
     RateDimension,
 )
 from sluicegate.limits.errors import RequestTooLargeError
+from sluicegate.limits.gcra import NS_PER_SECOND
 from sluicegate.limits.headers import ServerLimits
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class Plan:
         self.capacity: dict[int, RateDimension] = {}
         for _, dimension in self.tokens:
             best = self.capacity.get(dimension.kind)
-            if best is None or dimension.burst < best.burst:
+            if best is None or dimension.fit < best.fit:
                 self.capacity[dimension.kind] = dimension
 
     def __repr__(self) -> str:
@@ -105,23 +106,23 @@ class Plan:
         room: int | None = None
         total = self.capacity.get(TOKENS)
         if total is not None:
-            room = total.burst - input_tokens
+            room = total.fit - input_tokens
         output = self.capacity.get(OUTPUT_TOKENS)
         if output is not None:
-            room = output.burst if room is None else min(room, output.burst)
+            room = output.fit if room is None else min(room, output.fit)
         return room
 
     def check_fits(self, costs: Sequence[int]) -> None:
         """Raise :class:`RequestTooLargeError` if a cost exceeds a bucket's size."""
         for kind, dimension in self.capacity.items():
             cost = costs[kind]
-            if cost > dimension.burst:
+            if cost > dimension.fit:
                 raise RequestTooLargeError(
                     scope=dimension.label,
                     dimension=KIND_NAMES[kind],
                     unit=_UNIT[kind],
                     cost=cost,
-                    capacity=dimension.burst,
+                    capacity=dimension.fit,
                 )
 
     def observe(self, limits: ServerLimits, now_ns: int) -> None:
@@ -155,6 +156,7 @@ class Planner:
         self._clock = clock
         self._rules = tuple(settings.rules)
         self._adaptive = settings.adaptive_settings
+        self._max_hold_ns = round(settings.max_hold_s * NS_PER_SECOND)
         self._credentials: dict[str, Secret | None] = {
             name: bound.credential for name, bound in providers.items()
         }
@@ -213,7 +215,12 @@ class Planner:
             if per_minute is not None:
                 made.append(
                     RateDimension(
-                        kind, label, per_minute, rule.burst_of(per_minute), per_model=per_model
+                        kind,
+                        label,
+                        per_minute,
+                        rule.burst_of(per_minute),
+                        per_model=per_model,
+                        fit=rule.fit_of(per_minute),
                     )
                 )
         if rule.concurrency is not None:
@@ -223,6 +230,7 @@ class Planner:
     def _build(self, model: str) -> Plan:
         dimensions: list[Dimension] = []
         rated = False
+        ceiling: float | None = None
         for index, rule in enumerate(self._rules):
             instance = self._instance(index, rule, model)
             if instance is None:
@@ -233,10 +241,21 @@ class Planner:
                 scope = self._scopes[(index, key)] = self._dimensions(rule, label, per_model)
             dimensions.extend(d for d in scope if d not in dimensions)
             rated = rated or rule.has_rate
+            if rule.rpm is not None:
+                rps = rule.rpm / 60.0
+                ceiling = rps if ceiling is None else min(ceiling, rps)
         adaptive = None
-        if not rated and self._adaptive is not None:
-            adaptive = AdaptiveRate(model, self._adaptive, self._clock)
+        if self._adaptive is not None:
+            # under a configured rate it starts dormant (the rule paces) and never goes
+            # above it; with none it starts in slow start
+            adaptive = AdaptiveRate(
+                model,
+                self._adaptive,
+                self._clock,
+                ceiling=ceiling,
+                slow_start=not rated and self._adaptive.slow_start,
+            )
             dimensions.append(adaptive)
-        hold = HoldDimension(model)
+        hold = HoldDimension(model, self._max_hold_ns)
         dimensions.append(hold)
         return Plan(model, dimensions, hold, adaptive)

@@ -34,7 +34,7 @@ from sluicegate.clock import Clock
 from sluicegate.errors import ProviderError, RateLimitedError, StreamError
 from sluicegate.limits.adaptive import AdaptiveRate
 from sluicegate.limits.config import RateLimits, coerce_settings
-from sluicegate.limits.dimensions import INPUT_TOKENS, TOKENS
+from sluicegate.limits.dimensions import INPUT_TOKENS, TOKENS, HeldTooLong
 from sluicegate.limits.estimate import TokenEstimate, estimate_tokens
 from sluicegate.limits.gate import acquire, now_ns
 from sluicegate.limits.headers import read_headers
@@ -64,6 +64,7 @@ class RateLimiter:
         self._plans = planner.plans
         self._default_output = settings.default_output_tokens
         self._estimate: Callable[[Request], TokenEstimate] | None = settings.estimate
+        self._max_hold_ns = round(settings.max_hold_s * 1e9)
         self._log = logger if logger is not None else get_logger()
 
     def plan(self, model: str) -> Plan:
@@ -102,11 +103,16 @@ class RateLimiter:
         clock = self._clock
         if plan.timed or plan.hold.until_ns or (adaptive is not None and adaptive.rate):
             now = now_ns(clock)
+            if plan.hold.until_ns > now:
+                self._check_hold(plan, request, plan.hold.until_ns - now, now)
         else:
             now = -1  # nothing to pace: spare the clock read
         marks: list[int] = []
-        waited = await acquire(plan.dimensions, costs, clock, marks, now)
-        ticket = _Ticket(self, plan, costs, marks, waited)
+        try:
+            waited = await acquire(plan.dimensions, costs, clock, marks, now)
+        except HeldTooLong as held:
+            raise self._held_error(plan, request, held.wait_ns) from None
+        ticket = _Ticket(self, plan, costs, marks, waited, now)
         try:
             reply = await call_next(request)
         except BaseException as exc:
@@ -116,6 +122,29 @@ class RateLimiter:
             return EventStream(_SettlingSource(reply, ticket))
         ticket.succeeded(reply)
         return reply
+
+    def _check_hold(self, plan: Plan, request: Request, wait_ns: int, now: int) -> None:
+        """Refuse at once a request the server's requested wait would hold past its
+        deadline (sleeping would only end in a timeout); the stage's cap on holds is the
+        gate's (:class:`HeldTooLong`)."""
+        deadline = request.metadata.deadline
+        if deadline is not None and now + wait_ns > round(deadline * 1e9):
+            raise self._held_error(plan, request, wait_ns, "past the request's deadline")
+
+    def _held_error(
+        self, plan: Plan, request: Request, wait_ns: int, why: str = ""
+    ) -> RateLimitedError:
+        wait_s = wait_ns / 1e9
+        because = why or f"longer than the {self._max_hold_ns / 1e9:g} s a request waits"
+        return RateLimitedError(
+            f"the server asked to wait {wait_s:,.3g} s more before this model is sent "
+            f"anything, {because}; nothing was sent",
+            provider=request.provider,
+            model=request.model_name,
+            error_type="server_wait",
+            retryable=True,
+            retry_after=wait_s,
+        )
 
     async def _dormant(
         self, plan: Plan, adaptive: AdaptiveRate, request: Request, call_next: CallNext
@@ -140,19 +169,34 @@ class RateLimiter:
     # -- what tickets report -----------------------------------------------------------------
 
     def _rate_limited(self, plan: Plan, mark: int, error: RateLimitedError, now: int) -> None:
+        """A retryable 429: let the adaptive rate judge it (congestion or chance), and
+        hold the model as the reaction says. A wait the server named that is longer
+        than the stage's cap holds the whole model whatever the share (a quota gone for
+        the day is every request's problem); otherwise the retry stage honours a named
+        wait for its own request."""
         retry_after = error.retry_after
-        hold = round(retry_after * 1e9) if retry_after is not None else 0
+        wait = round(retry_after * 1e9) if retry_after is not None and retry_after > 0 else 0
         adaptive = plan.adaptive
+        hold = wait if wait >= self._max_hold_ns else 0
         if adaptive is not None:
-            if adaptive.rate_limited(mark, now):
+            reaction = adaptive.rate_limited(mark, now, wait or None)
+            if reaction.cut:
                 self._log.info(
                     "ratelimit.decrease",
                     model=plan.model,
                     rate_rpm=round((adaptive.rate or 0.0) * 60, 3),
                     retry_after_s=retry_after,
                 )
-            if hold == 0:
-                hold = adaptive.interval_ns()
+            elif reaction.storm:
+                self._log.warning(
+                    "ratelimit.storm",
+                    model=plan.model,
+                    pause_s=round(reaction.hold_ns / 1e9, 3),
+                    storms=adaptive.storms,
+                )
+            hold = max(hold, reaction.hold_ns)
+        else:
+            hold = max(hold, wait)  # no adaptive rate: a named wait holds the model
         if hold:
             plan.hold.hold_until(now + hold)
         headers = error.headers
@@ -163,7 +207,7 @@ class RateLimiter:
 class _Ticket:
     """One admitted attempt: what it was charged, to correct and release it once."""
 
-    __slots__ = ("costs", "done", "limiter", "marks", "plan", "waited")
+    __slots__ = ("admitted", "costs", "done", "limiter", "marks", "plan", "waited")
 
     def __init__(
         self,
@@ -172,12 +216,15 @@ class _Ticket:
         costs: tuple[int, ...],
         marks: list[int],
         waited: bool,
+        admitted: int = -1,
     ) -> None:
         self.limiter = limiter
         self.plan = plan
         self.costs = costs
         self.marks = marks
         self.waited = waited
+        self.admitted = admitted
+        """The time it was let through (-1 when the clock was not read for it)."""
         self.done = False
 
     def _release(self) -> None:
@@ -219,7 +266,8 @@ class _Ticket:
             if adaptive.rate is not None and now < 0:
                 now = now_ns(clock)
             held = self.waited or bool(self.marks[plan.adaptive_index] & 1)
-            if adaptive.succeeded(held, usage.total_tokens, now) and adaptive.line:
+            latency = now - self.admitted if self.admitted >= 0 and now >= 0 else 0
+            if adaptive.succeeded(held, usage.total_tokens, now, latency) and adaptive.line:
                 adaptive.line[0].poke()
         headers = response.headers
         if headers:
