@@ -22,10 +22,15 @@ The rules, as resilience4j and Polly apply them:
   ``failures / calls >= failure_ratio`` over the window. Slow calls (longer than
   ``slow_call_s``) count as failures: an endpoint that answers in 90 s is as unusable as one
   that answers 503.
-- **Only the endpoint's failures count.** Retryable provider errors (5xx, 429, 408),
-  timeouts, transport errors and cut streams are failures. Errors that are the caller's
-  fault (400, 401, 403, 404, 422, ``insufficient_quota``) say nothing about the endpoint's
-  health, so they count neither as failure nor as success; neither do cancellations.
+- **Only the endpoint's failures count.** Retryable provider errors (5xx, 408),
+  timeouts, transport errors, malformed answers and cut streams are failures. Errors that
+  are the caller's fault (400, 401, 403, 404, 422, ``insufficient_quota``) say nothing
+  about the endpoint's health, so they count neither as failure nor as success; neither do
+  cancellations, nor rate limiting (a 429, or a stream's ``rate_limit_error`` event): that
+  is the endpoint asking this client to slow down, which the retry stage's waits and the
+  rate-limit stage answer, not a sign it is down. Counted as failures, a client's own
+  burst over its quota would open the circuit and turn backpressure into a 30 s outage
+  (and, with fallbacks, move its whole load to the next model).
 - **Generations.** Every transition starts a new *generation*; :meth:`CircuitBreaker.acquire`
   hands each admitted call its generation as a token, and an outcome whose token is not the
   current generation is ignored. So a call that started before the circuit opened and fails
@@ -49,6 +54,7 @@ from sluicegate.clock import Clock
 from sluicegate.errors import (
     ConfigError,
     ProviderError,
+    RateLimitedError,
     RequestTimeoutError,
     TransportError,
 )
@@ -67,19 +73,32 @@ _OPEN = CircuitState.OPEN
 _HALF_OPEN = CircuitState.HALF_OPEN
 
 
+RATE_LIMIT_ERROR_TYPES = frozenset({"rate_limit_error", "rate_limit_exceeded"})
+"""Error types that mean "slow down" wherever they come (Anthropic's ``rate_limit_error``,
+OpenAI's ``rate_limit_exceeded``), including an error event inside a 200 stream, where
+the status says nothing."""
+
+
 def counts_as_failure(error: BaseException) -> bool:
     """The default rule for whether an error says the endpoint is unhealthy.
 
     Timeouts and transport errors always do; other provider errors do when they are
-    retryable (5xx, 429 rate limits, 408, malformed answers, cut streams), because those
-    are the ones a healthy endpoint would not give. Non-retryable errors (400, 401, 403,
-    404, 422, a 429 that is really ``insufficient_quota``) are the caller's fault and do
-    not, and neither does a request's own deadline running out (``deadline_exceeded``):
-    a tight deadline says nothing about the endpoint.
+    retryable (5xx, 408, malformed answers, cut streams), because those are the ones a
+    healthy endpoint would not give. Non-retryable errors (400, 401, 403, 404, 422, a 429
+    that is really ``insufficient_quota``) are the caller's fault and do not, and neither
+    does a request's own deadline running out (``deadline_exceeded``): a tight deadline
+    says nothing about the endpoint. Rate limiting does not either (any
+    :class:`~sluicegate.errors.RateLimitedError`, and an error of a
+    :data:`RATE_LIMIT_ERROR_TYPES` type such as a stream's ``rate_limit_error`` event): it
+    is backpressure from an endpoint that is up and answering. Not a failure is not a
+    success either: the breaker stage releases such a call (a half-open probe gives its
+    slot back), so a run of 429s neither opens nor closes a circuit.
     """
     if isinstance(error, ProviderError):
         if error.error_type == "deadline_exceeded":
             return False  # the caller's own time limit ran out, not the endpoint's
+        if isinstance(error, RateLimitedError) or error.error_type in RATE_LIMIT_ERROR_TYPES:
+            return False  # backpressure, not ill health
         return error.retryable or isinstance(error, RequestTimeoutError | TransportError)
     return isinstance(error, TimeoutError)
 

@@ -39,15 +39,27 @@ class StreamSource(Protocol):
 class EventStream:
     """An async iterator of stream events that ends with a :class:`Done` event.
 
-    ``delivered`` counts events handed to the consumer so far: a stage that retries may
-    retry a failed stream only while it is 0. ``response`` is set once Done has passed.
+    Two counts of what has been handed to the consumer so far:
+
+    - ``content_delivered``: the :class:`TextDelta` and :class:`ToolCallDelta` events,
+      the answer itself. A stage that retries or falls back may replace a failed stream
+      only while it is 0: a new stream would repeat or contradict text or a tool call the
+      caller may have shown or acted on. Bookkeeping events before the first delta (the
+      :class:`UsageEvent` Anthropic sends at ``message_start``) leave it at 0, so an
+      ``overloaded_error`` right after them is still replaced.
+    - ``delivered``: every event. Nonzero means the provider had begun answering, which
+      the deadline and cost stages go by (a timeout before or during the stream; a cut
+      stream charged or not).
+
+    ``response`` is set once Done has passed.
     """
 
-    __slots__ = ("_source", "delivered", "response")
+    __slots__ = ("_source", "content_delivered", "delivered", "response")
 
     def __init__(self, source: StreamSource) -> None:
         self._source = source
         self.delivered = 0
+        self.content_delivered = 0
         self.response: Response | None = None
 
     def __aiter__(self) -> EventStream:
@@ -56,7 +68,10 @@ class EventStream:
     async def __anext__(self) -> StreamEvent:
         event = await self._source.next_event()
         self.delivered += 1
-        if type(event) is Done:
+        kind = type(event)
+        if kind is TextDelta or kind is ToolCallDelta:  # the usual case: one comparison
+            self.content_delivered += 1
+        elif type(event) is Done:  # (not ``kind``: mypy narrows only on this form)
             self.response = event.response
         return event
 

@@ -10,7 +10,10 @@ after every step that both agree, plus three properties stated on their own:
 - exactly N half-open probes (never more than ``half_open_probes`` admitted or succeeded
   at once, and a burst of requests after the break admits exactly the free slots);
 - late failures do not extend the break (an outcome from a call that started before the
-  last transition changes nothing: not the state, not ``open_until``, not the counts).
+  last transition changes nothing: not the state, not ``open_until``, not the counts);
+- rate limiting is no outcome: a call ending in a 429 or a stream's rate-limit event,
+  classified by :func:`counts_as_failure` as the stage classifies it, changes no count and
+  no state, and gives a half-open probe slot back.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from sluicegate.errors import (
     ProviderError,
     RateLimitedError,
     RequestTimeoutError,
+    ResponseFormatError,
     StreamError,
     TransportError,
 )
@@ -156,6 +160,18 @@ policies = st.builds(
 )
 
 
+ERRORS: list[BaseException] = [
+    ProviderError("x", provider="p", model="m", status=503, retryable=True),
+    RateLimitedError("x", provider="p", model="m", status=429, retryable=True),
+    RateLimitedError("x", provider="p", model="m", status=429, error_type="rate_limit_error"),
+    StreamError("x", provider="p", model="m", status=200, error_type="rate_limit_error"),
+    StreamError("x", provider="p", model="m", status=200, error_type="overloaded_error"),
+    RequestTimeoutError("x", provider="p", model="m", retryable=True),
+    AuthenticationError("x", provider="p", model="m", status=401),
+]
+"""Errors a call may end with: failures, rate limiting and the caller's own mistakes."""
+
+
 class BreakerMachine(RuleBasedStateMachine):
     """Random walks through the breaker's life, checked step by step against the model."""
 
@@ -228,6 +244,32 @@ class BreakerMachine(RuleBasedStateMachine):
         if before.state is CLOSED and after.state is OPEN:
             # no trip below the minimum throughput
             assert before.calls + 1 >= self.policy.min_throughput
+
+    @precondition(lambda self: self.calls)
+    @rule(index=st.integers(0, 1_000), error=st.sampled_from(ERRORS))
+    def call_ends_with_an_error(self, index: int, error: BaseException) -> None:
+        """As the breaker stage does: an error that counts is a failure, any other error
+        releases the call (no outcome)."""
+        call = self.calls.pop(index % len(self.calls))
+        before = self.breaker.snapshot()
+        if counts_as_failure(error):
+            self.model.record(call.generation, True, call.started, self.clock.now())
+            self.breaker.record(call.token, True, call.started)
+        else:
+            self.model.release(call.generation)
+            self.breaker.release(call.token)
+        if isinstance(error, RateLimitedError) or getattr(error, "error_type", None) in (
+            "rate_limit_error",
+            "rate_limit_exceeded",
+        ):
+            after = self.breaker.snapshot()
+            assert (after.state, after.generation, after.calls, after.failures) == (
+                before.state,
+                before.generation,
+                before.calls,
+                before.failures,
+            )
+            assert after.probe_successes == before.probe_successes
 
     @precondition(lambda self: self.calls)
     @rule(index=st.integers(0, 1_000))
@@ -502,7 +544,57 @@ def test_rejection_says_when_the_circuit_may_close() -> None:
     ("error", "counts"),
     [
         (ProviderError("x", provider="p", model="m", status=503, retryable=True), True),
-        (RateLimitedError("x", provider="p", model="m", status=429, retryable=True), True),
+        (ProviderError("x", provider="p", model="m", status=529, retryable=True), True),
+        (RateLimitedError("x", provider="p", model="m", status=429, retryable=True), False),
+        (
+            RateLimitedError(
+                "x",
+                provider="p",
+                model="m",
+                status=429,
+                error_type="rate_limit_exceeded",
+                retryable=True,
+            ),
+            False,
+        ),
+        (RateLimitedError("x", provider="p", model="m", status=429, retryable=False), False),
+        (
+            StreamError(
+                "x",
+                provider="p",
+                model="m",
+                status=200,
+                error_type="rate_limit_error",
+                retryable=True,
+            ),
+            False,
+        ),
+        (
+            StreamError(
+                "x",
+                provider="p",
+                model="m",
+                status=200,
+                error_type="rate_limit_exceeded",
+                retryable=True,
+            ),
+            False,
+        ),
+        (
+            StreamError(
+                "x",
+                provider="p",
+                model="m",
+                status=200,
+                error_type="overloaded_error",
+                retryable=True,
+            ),
+            True,
+        ),
+        (
+            ResponseFormatError("x", provider="p", model="m", status=200, retryable=True),
+            True,
+        ),
         (RequestTimeoutError("x", provider="p", model="m", retryable=True), True),
         (TransportError("x", provider="p", model="m", retryable=True), True),
         (StreamError("x", provider="p", model="m", retryable=True), True),

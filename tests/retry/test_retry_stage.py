@@ -71,15 +71,24 @@ async def test_retry_after_is_honoured_exactly() -> None:
     async with make_client(transport, clock) as client:
         response = await jumping(clock, lambda: client.chat(MODEL, "hi"))
     assert response.attempts == 4
-    assert transport.waits == [7.0, 1.5, 0.0]
+    assert transport.waits[:2] == [7.0, 1.5]
+    # ``Retry-After: 0`` (LiteLLM's) names no wait: a jittered backoff for retry 3, whose
+    # ceiling is 0.5 * 2**2 s, instead of an instant retry into the same wall
+    assert 0.0 < transport.waits[2] < 2.0
 
 
-async def test_retry_after_is_capped_by_max_retry_after() -> None:
+async def test_a_wait_longer_than_max_retry_after_is_not_slept_on() -> None:
+    """``Retry-After: 3600`` with a 45 s cap: no retry, the error raised at once with the
+    whole wait on it (a bulk run sets the model aside until then)."""
     clock = FakeClock()
     transport = ClockedTransport(clock, error(429, None, {"retry-after": "3600"}), ok())
     async with make_client(transport, clock, retry={"max_retry_after": 45}) as client:
-        await jumping(clock, lambda: client.chat(MODEL, "hi"))
-    assert transport.waits == [45.0]
+        with pytest.raises(RateLimitedError) as caught:
+            await jumping(clock, lambda: client.chat(MODEL, "hi"))
+    assert caught.value.retry_after == 3600.0
+    assert "longer than max_retry_after (45s)" in "".join(caught.value.__notes__)
+    assert transport.waits == []
+    assert clock.now() == 1_000.0  # FakeClock's start: no time passed
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,12 @@ a request the caller must fix. Such an error carries a note naming the models tr
 
 When every model fails, :class:`AllModelsFailedError` names each one with its error.
 
-Streams fall back too, as long as no event has reached the caller: a stream that fails
-before its first event (an ``overloaded`` error event, say) is closed and the next model's
-stream takes its place; after the first event a failure is raised as it is, since the
-caller has already seen part of one model's answer.
+Streams fall back too, as long as no text or tool-call delta has reached the caller: a
+stream that fails before its first delta (an ``overloaded`` error event, say, even after
+Anthropic's opening usage event) is closed and the next model's stream takes its place,
+and its Done carries the next model's Response alone; after the first delta a failure is
+raised as it is, since the caller has already seen part of one model's answer. The rule is
+the retry stage's, so a stream error that retry could still replace is not made final here.
 
 Without fallbacks the stage costs one attribute check and a plain await.
 """
@@ -180,14 +182,18 @@ class FallbackStage:
 
 class _FallbackStream:
     """A stream source that moves on to the next model if the current stream fails before
-    its first event has reached the caller."""
+    its first text or tool-call delta has reached the caller.
+
+    The current stream's ``EventStream.content_delivered`` is the test: a stream is only
+    replaced while it is 0, so a replaced one never delivered a delta either, and 0 on the
+    current stream means the caller has seen none of any model's answer.
+    """
 
     __slots__ = (
         "_call_next",
         "_failed",
         "_index",
         "_models",
-        "_passed",
         "_request",
         "_stage",
         "_stream",
@@ -210,14 +216,13 @@ class _FallbackStream:
         self._index = index
         self._failed = failed
         self._call_next = call_next
-        self._passed = 0
 
     async def next_event(self) -> StreamEvent:
         while True:
             try:
-                event = await self._stream.__anext__()
+                return await self._stream.__anext__()
             except SluicegateError as exc:
-                if self._passed:
+                if self._stream.content_delivered:
                     raise
                 self._stage.handle(self._models[self._index], exc, self._failed)
                 await self._stream.aclose()
@@ -230,9 +235,6 @@ class _FallbackStream:
                         f"{self._models[self._index]!r} without a stream"
                     ) from None
                 self._stream = reply
-                continue
-            self._passed += 1
-            return event
 
     async def aclose(self) -> None:
         await self._stream.aclose()

@@ -8,10 +8,12 @@ in a stream and malformed answers are; 400/401/403/404/422 and billing errors su
 stage only reads the flag, so a new provider or stage gets retries right by setting it.
 
 How long to wait: the server's own pushback first (``retry-after-ms`` / ``Retry-After``,
-already parsed onto ``error.retry_after``), honoured exactly but capped at
-``max_retry_after``; otherwise exponential backoff with full jitter drawn from the
-client's injected ``rng`` (see :mod:`sluicegate.backoff`). Waits go through the injected
-clock, so tests cover minutes of retries in milliseconds.
+already parsed onto ``error.retry_after``), honoured exactly; a wait of 0, or none, gets
+exponential backoff with full jitter drawn from the client's injected ``rng`` (see
+:mod:`sluicegate.backoff`). A named wait longer than ``max_retry_after`` (say
+``Retry-After: 86400``, a day's quota gone) is not slept on: the error is raised at once,
+carrying the wait in ``retry_after``, so a bulk run can set the model aside until then.
+Waits go through the injected clock, so tests cover minutes of retries in milliseconds.
 
 When to give up, re-raising the last attempt's error (its cause is what the caller needs
 to see; a note on the exception says why no further attempt was made):
@@ -25,11 +27,15 @@ to see; a note on the exception says why no further attempt was made):
   add at most ``budget_ratio`` (20%) to the traffic instead of multiplying it by the
   attempt count.
 
-Streams are retried transparently only until their first event reaches the caller: a
-failure while opening, or a stream error raised before any event was delivered, opens a
-new stream in place of the old one. After the first event a cut stream raises its typed
-:class:`~sluicegate.errors.StreamError`, whose ``partial_text`` is what the caller has
-already received, because replaying a stream would repeat text the caller has shown.
+Streams are retried transparently until their first *content* event (a text or
+tool-call delta) reaches the caller: a failure while opening, or a retryable stream error
+raised before any delta was delivered, opens a new stream in place of the old one. Events
+before the first delta are bookkeeping, not answer (Anthropic's ``message_start`` usage
+comes before any text, so an ``overloaded_error`` right after it is retried); the new
+stream's Done carries the new attempt's Response alone. After the first delta a cut
+stream raises its typed :class:`~sluicegate.errors.StreamError`, whose ``partial_text``
+is what the caller has already received, because replaying a stream would repeat text the
+caller has shown.
 
 The hot path (first attempt succeeds) costs a budget count, a call and a try/except: no
 clock read and no copy of the request. ``metadata.attempt`` is 1 by default, so only
@@ -73,7 +79,8 @@ class RetryPolicy:
       seconds; the wait is drawn uniformly below it (0.5 s doubling to 30 s: long enough
       for a 429 window to roll over, short enough not to stall a batch).
     - ``max_retry_after``: a server's Retry-After is honoured up to this many seconds
-      (longer waits are cut to it; 60 s, as the OpenAI SDK caps it).
+      (60 s, the OpenAI SDK's cap); a longer one ends the retries at once, the error
+      carrying the wait, instead of being cut short into a retry the server refuses.
     - ``budget_ratio``, ``budget_min_per_second``, ``budget_window``: the retry budget
       (Finagle's defaults: 20% of requests plus 10 retries per second, over 10 s); a
       ``budget_ratio`` of None turns the budget off, leaving only ``attempts``.
@@ -236,6 +243,13 @@ class RetryMiddleware:
             if attempt >= self._attempts:
                 raise _gave_up(error, attempt, "no attempts left")
             delay, why = self._delay(error, attempt)
+            if why == "too long":
+                raise _gave_up(
+                    error,
+                    attempt,
+                    f"the server asked to wait {delay:,.3g}s, longer than max_retry_after "
+                    f"({self._max_retry_after:g}s); the error carries the wait",
+                )
             now = self._clock.now()
             deadline = request.metadata.deadline
             if deadline is not None and now + delay >= deadline:
@@ -273,8 +287,12 @@ class RetryMiddleware:
         if self._instant:
             return 0.0, "instant"
         retry_after = error.retry_after if isinstance(error, ProviderError) else None
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self._max_retry_after), "retry-after"
+        if retry_after is not None and retry_after > 0:
+            if retry_after > self._max_retry_after:
+                return retry_after, "too long"
+            return retry_after, "retry-after"
+        # none named, or 0 (LiteLLM relays send ``Retry-After: 0``): a jittered backoff,
+        # never an instant retry into the same wall
         return self._backoff.delay(attempt, self._rng), "backoff"
 
 
@@ -286,11 +304,16 @@ def _gave_up(error: SluicegateError, attempts: int, reason: str) -> SluicegateEr
 
 
 class _RetryingStream:
-    """A stream source that, while no event has reached the caller, replaces a failed
-    stream with a newly opened one; after the first event it only passes events through.
+    """A stream source that, while no text or tool-call delta has reached the caller,
+    replaces a failed stream with a newly opened one; after the first delta it only passes
+    events through.
 
-    ``EventStream.delivered`` of the wrapped stream is the test: every event it delivered
-    was handed straight up, so 0 there means the caller has seen nothing yet.
+    ``EventStream.content_delivered`` of the wrapped stream is the test: every event it
+    delivered was handed straight up, so 0 there means the caller has seen none of the
+    answer yet (at most usage or finish bookkeeping, which the new stream reports afresh:
+    its Done is built from its own events only). ``delivered`` would be the wrong test:
+    it counts Anthropic's opening UsageEvent, which would make an ``overloaded_error``
+    right after ``message_start`` final although the caller has no text.
     """
 
     __slots__ = ("_attempt", "_call_next", "_request", "_stage", "_stream")
@@ -315,7 +338,7 @@ class _RetryingStream:
             try:
                 event = await stream.__anext__()
             except SluicegateError as error:
-                if stream.delivered or not error.retryable:
+                if stream.content_delivered or not error.retryable:
                     raise
                 failure = error
             else:

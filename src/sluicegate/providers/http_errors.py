@@ -24,12 +24,20 @@ NEVER_RETRY_TYPES = frozenset({"insufficient_quota", "billing_error", "invalid_a
 _RETRY_STATUSES = frozenset({408, 409, 429})
 
 
-_KEPT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "retry-after")
+_KEPT_PREFIXES = (
+    "x-ratelimit-",
+    "anthropic-ratelimit-",
+    "retry-after",
+    "llm_provider-retry-after",
+)
 
 
 def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers worth keeping on a response or error: what a server says about its rate
-    limits. Transports give lower-case names."""
+    limits, including the upstream's wait a LiteLLM relay passes on as
+    ``llm_provider-retry-after`` / ``-ms`` (its own ``retry-after`` is often a bare 0), so
+    whoever reads ``error.headers`` later sees the wait :mod:`sluicegate.retry_after`
+    honoured. Transports give lower-case names."""
     return {k: v for k, v in headers.items() if k.startswith(_KEPT_PREFIXES)}
 
 

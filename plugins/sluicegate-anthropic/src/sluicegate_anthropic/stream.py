@@ -156,6 +156,11 @@ class AnthropicStreamDecoder:
         )
 
     def _error(self, data: dict[str, Any]) -> ProviderError:
+        """The ``error`` event as a ProviderError with status 200. The dispatcher turns it
+        into a :class:`~sluicegate.errors.StreamError` (same type, flag and request id)
+        whose ``partial_text`` is the text already delivered; the retry and fallback
+        stages replace the stream while no text or tool-call delta reached the caller,
+        which the usage of ``message_start`` does not count as."""
         message, error_type, code, request_id = error_fields(data)
         return ProviderError(
             (f"{message} ({code})" if code else message) if message else "error event in stream",
