@@ -6,7 +6,7 @@ The public API is what ``__all__`` lists; everything else may change between rel
 from sluicegate.batch import BatchApiSpec, BatchJob, BatchLimits, JobState
 from sluicegate.breaker import BreakerPolicy, CircuitOpenError
 from sluicegate.budget import Budget
-from sluicegate.bulk import BulkMap, MapResult
+from sluicegate.bulk import BulkMap, MapResult, ModelUnavailableError
 from sluicegate.chain import CallNext, Middleware, MiddlewareSpec, Phase, Reply
 from sluicegate.client import ChatStream, Client, FanOutResult
 from sluicegate.clock import AnyioClock, Clock, FakeClock
@@ -103,6 +103,7 @@ __all__ = [
     "Middleware",
     "MiddlewareSpec",
     "ModelPrice",
+    "ModelUnavailableError",
     "Params",
     "Phase",
     "PluginError",

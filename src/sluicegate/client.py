@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from sluicegate.budget import Budget
+from sluicegate.bulk.availability import DEFAULT_PATIENCE_S, ModelAvailability
 from sluicegate.bulk.map import BulkMap, RequestSource
 from sluicegate.chain import (
     CallNext,
@@ -565,7 +566,14 @@ class Client:
                 group.start_soon(ask, index, model)
         return [r for r in results if r is not None]
 
-    def map(self, requests: RequestSource, *, concurrency: int | None = None) -> BulkMap:
+    def map(
+        self,
+        requests: RequestSource,
+        *,
+        concurrency: int | None = None,
+        patience: float | None = DEFAULT_PATIENCE_S,
+        availability: ModelAvailability | None = None,
+    ) -> BulkMap:
         """Send many requests, at most ``concurrency`` at once (default: the client's), and
         yield each outcome as it completes, tagged with its request (and so its
         ``caller_id``), holding the Response or the error::
@@ -578,10 +586,29 @@ class Client:
         lazily and nothing is kept after it is yielded, so memory does not grow with the
         input. Leaving the block cancels what is still in flight. Why it is a block and not
         a bare ``async for``: see :mod:`sluicegate.bulk.map`.
+
+        A request that fails for a transient cause (an open circuit, a 429, a 5xx, a
+        timeout) is held and sent again when its model's pause ends or after a backoff,
+        while other models' requests keep flowing. ``patience`` (seconds; None: forever)
+        bounds how long a model that answers nothing is waited for; then (or at once, for
+        a requested wait beyond it) its requests are yielded with ``pending=True`` and a
+        :class:`~sluicegate.bulk.ModelUnavailableError`. A request that keeps failing
+        while its model answers others is yielded pending after three such rounds.
+        ``availability`` shares one :class:`~sluicegate.bulk.ModelAvailability` (its own
+        patience) between maps, as ``sluicegate run`` does across its passes.
         """
         self._require_open()
+        if availability is None:
+            availability = ModelAvailability(self._clock, patience=patience, rng=self._rng)
+        elif patience != DEFAULT_PATIENCE_S and patience != availability.patience:
+            raise ConfigError(
+                "give map patience= or availability= (which has its own patience), not both"
+            )
         return BulkMap(
-            self.send, requests, self._concurrency if concurrency is None else concurrency
+            self.send,
+            requests,
+            self._concurrency if concurrency is None else concurrency,
+            availability=availability,
         )
 
 

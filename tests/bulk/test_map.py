@@ -258,7 +258,7 @@ async def test_client_map_end_to_end_with_the_mock_provider() -> None:
         requests.append(client.request("nowhere/model", "hi", caller_id="unknown-provider"))
         requests.append(
             client.request(
-                "mock/fast", "hi", caller_id="faulty", headers={"x-mock-fault": "server_error"}
+                "mock/fast", "hi", caller_id="faulty", headers={"x-mock-fault": "bad_request"}
             )
         )
         async with client.map(iter(requests), concurrency=8) as results:
@@ -267,10 +267,25 @@ async def test_client_map_end_to_end_with_the_mock_provider() -> None:
     assert all(by_id[f"q{i}"].ok for i in range(40))
     assert by_id["q7"].response is not None and "question 7" in by_id["q7"].response.text
     assert isinstance(by_id["unknown-provider"].error, ConfigError)
-    faulty = by_id["faulty"].error
-    assert isinstance(faulty, ProviderError) and faulty.status == 500
+    faulty = by_id["faulty"].error  # an error the provider will repeat: final, not held
+    assert isinstance(faulty, ProviderError) and faulty.status == 400
+    assert not by_id["faulty"].pending
 
 
 async def test_client_map_needs_an_open_client() -> None:
     with pytest.raises(ConfigError, match="not open"):
         Client(load_entry_points=False).map([])
+
+
+async def test_client_map_takes_patience_or_an_availability_not_both() -> None:
+    from sluicegate.bulk import ModelAvailability
+    from sluicegate.clock import FakeClock
+
+    async with Client(load_entry_points=False) as client:
+        assert client.map([], patience=None).availability.patience is None
+        shared = ModelAvailability(FakeClock(), patience=60)
+        assert client.map([], availability=shared).availability is shared
+        with pytest.raises(ConfigError, match="not both"):
+            client.map([], patience=10, availability=shared)
+        with pytest.raises(ConfigError, match="patience"):
+            client.map([], patience=-1)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from sluicegate.bulk.availability import Wait
 from sluicegate.bulk.progress import BarProgress, NoProgress, PlainProgress, make_progress
-from sluicegate.bulk.stats import RunStats
+from sluicegate.bulk.stats import PendingStats, RunStats
 from sluicegate.bulk.summary import RunOutcome
 
 
@@ -51,3 +52,22 @@ def test_exit_status_says_how_the_run_ended() -> None:
     assert outcome(RunStats(written=5, bad_lines=1)).exit_code == 1
     assert outcome(RunStats(), stopped="the budget is spent").exit_code == 3
     assert outcome(RunStats(), interrupted=True).exit_code == 130
+    pending = {"openai/m": PendingStats(given_up=2)}
+    assert outcome(RunStats(written=5, failed=1, pending=pending)).exit_code == 75
+    assert outcome(RunStats(pending=pending), stopped="the budget is spent").exit_code == 3
+    assert outcome(RunStats(pending=pending), interrupted=True).exit_code == 130
+
+
+def test_plain_progress_says_at_once_what_a_model_waits_for() -> None:
+    stream = io.StringIO()
+    progress = PlainProgress(stream, interval_s=3600.0)
+    progress.start()
+    run = stats()
+    wait = Wait("openai/m", "circuit open after 20 of 20 calls failed", "probing", 112.0)
+    run.waits, run.now = (wait,), 100.0
+    progress.update(run)
+    progress.update(run)  # the same wait: no second line
+    assert stream.getvalue() == (
+        "sluicegate run: waiting: openai/m: circuit open after 20 of 20 calls failed, "
+        "probing in 12 s\n"
+    )

@@ -103,16 +103,20 @@ async def run_lines(
     faults: FaultPlan | None = None,
 ) -> Outcome:
     """``lines`` requests through the whole default chain, ``concurrency`` at once,
-    against the modelled nginx; figures in virtual seconds."""
-    from sluicegate.limits import Limit, RateLimits
+    against the modelled nginx, with the rate limits ``sluicegate run`` uses (``rpm`` as
+    a limit per model, slow start); figures in virtual seconds."""
+    from sluicegate.limits import Adaptive, Limit, RateLimits
 
     clock = VirtualClock(start=1000.0)
     app = create_app(MockConfig(clock=clock, faults=faults or FaultPlan()))
     limiter = LimitReq(clock, rate_rps, burst)
     app.admission_checks.append(limiter.check)
     stage_settings: dict[str, Any] = dict(settings or {})
-    if rpm is not None:
-        stage_settings.setdefault("rate_limit", RateLimits(rules=(Limit("*/*", rpm=rpm),)))
+    rules = (Limit("*/*", rpm=rpm),) if rpm is not None else ()
+    # as ``sluicegate run`` builds its client: slow start on
+    stage_settings.setdefault(
+        "rate_limit", RateLimits(rules=rules, adaptive=Adaptive(slow_start=True))
+    )
     client = Client(
         providers={"openai": ProviderSettings(base_url=BASE_URL, api_key=KEY)},
         transport=MemoryTransport(app),

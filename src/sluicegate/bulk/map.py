@@ -27,6 +27,22 @@ Bounded memory
     ``concurrency`` requests are taken from the input and not yet yielded, whatever the
     input's size, and nothing is kept once a result has been yielded.
 
+    Held requests (below) add at most another ``concurrency``: when that park is full,
+    a worker waits with its request instead of taking another.
+
+Holding instead of failing
+    A request whose attempts all failed for a transient cause (an open circuit, a 429,
+    a 5xx, a timeout: :func:`~sluicegate.bulk.availability.is_transient`) is not a final
+    result: the map holds it and tries again later, when its model's pause ends (an open
+    circuit's probes, a server's requested wait) or after a backoff of its own
+    (:mod:`sluicegate.bulk.held`). While a model is paused, its requests taken from the
+    input are held too, and other models' requests keep flowing. A request that keeps
+    failing while its model answers others (a poison line), and every request of a model
+    that stays unavailable longer than ``patience`` (or asks for a wait beyond it), is
+    yielded with ``pending=True``: not answered, may succeed later; a given-up model's with
+    :class:`~sluicegate.bulk.availability.ModelUnavailableError`. The bookkeeping per model
+    is :class:`~sluicegate.bulk.availability.ModelAvailability`, on the client's clock.
+
 Errors
     A failed request is a result (``result.error``), never an exception of the loop. A
     failure of the input itself (the iterator raised, or gave something that is not a
@@ -46,6 +62,9 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from sluicegate.bulk.availability import ModelAvailability, ModelUnavailableError, is_transient
+from sluicegate.bulk.held import HeldLine, Park, line_backoff
+from sluicegate.clock import AnyioClock
 from sluicegate.errors import ConfigError
 from sluicegate.types import Request, Response
 
@@ -60,13 +79,17 @@ class MapResult:
     """One request's outcome: the Response or the error, never both.
 
     ``request`` is the request as it was given (its ``metadata.caller_id`` says whose it
-    is); ``latency`` is the whole call in seconds, retries and waits included.
+    is); ``latency`` is the last call's in seconds, retries and waits included.
+    ``pending`` marks a transient error: the request is not answered, and may succeed if
+    sent again later (its model was given up for this map, or it kept failing while its
+    model answered others).
     """
 
     request: Request
     response: Response | None
     error: Exception | None
     latency: float
+    pending: bool = False
 
     @property
     def caller_id(self) -> str | None:
@@ -78,24 +101,34 @@ class MapResult:
         return self.response is not None
 
 
+_Work = Request | HeldLine | MapResult
+
+
 class BulkMap:
     """The running map: ``async with`` it, then iterate it for :class:`MapResult` s.
 
-    ``stop()`` takes no new requests (those in flight finish and are yielded);
-    ``cancel()`` also cancels those in flight. Both may be called from any task.
+    ``stop()`` takes no new requests (those in flight finish and are yielded; held ones
+    are yielded at once, pending); ``cancel()`` also cancels those in flight. Both may be
+    called from any task. ``availability`` is the per-model bookkeeping (pauses,
+    patience), shared when given (``sluicegate run`` shares one across its passes).
     """
 
     __slots__ = (
         "_async_source",
+        "_availability",
+        "_busy",
         "_concurrency",
         "_entered",
         "_exhausted",
         "_failure",
         "_group",
         "_lock",
+        "_park",
         "_receive",
         "_send",
+        "_sleepers",
         "_source",
+        "_stopping",
         "_sync_source",
     )
 
@@ -104,6 +137,8 @@ class BulkMap:
         send: Callable[[Request], Awaitable[Response]],
         requests: RequestSource,
         concurrency: int,
+        *,
+        availability: ModelAvailability | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigError(f"map concurrency must be an integer >= 1, got {concurrency!r}")
@@ -112,17 +147,41 @@ class BulkMap:
                 "map takes an iterable or async iterable of Requests, "
                 f"got {type(requests).__name__}"
             )
+        if availability is not None and not isinstance(availability, ModelAvailability):
+            raise ConfigError(
+                f"map availability must be a ModelAvailability, got {type(availability).__name__}"
+            )
         self._send = send
         self._source = requests
         self._concurrency = concurrency
+        self._availability = availability or ModelAvailability(AnyioClock())
         self._sync_source: Iterator[Request] | None = None
         self._async_source: AsyncIterator[Request] | None = None
         self._lock = anyio.Lock()
         self._exhausted = False
+        self._stopping = False
         self._failure: BaseException | None = None
         self._group: TaskGroup | None = None
         self._receive: MemoryObjectReceiveStream[MapResult] | None = None
         self._entered = False
+        self._park = Park(concurrency)
+        self._busy = 0
+        """Requests a worker has taken (from the input or the park) and not yet yielded
+        or parked: the map ends when the input is exhausted, this is 0 and the park is
+        empty."""
+        self._sleepers: set[anyio.CancelScope] = set()
+        """Workers waiting for a held request's time (or for the end): woken by
+        cancelling their scope when the park changes."""
+
+    @property
+    def availability(self) -> ModelAvailability:
+        """The per-model pauses and patience this map obeys."""
+        return self._availability
+
+    @property
+    def held(self) -> int:
+        """Requests held in the park for a later try."""
+        return len(self._park)
 
     # -- the block ------------------------------------------------------------------------
 
@@ -173,14 +232,18 @@ class BulkMap:
     # -- control --------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Take no new requests; those in flight finish and are yielded, then the loop
-        ends. (What the first Ctrl-C of ``sluicegate run`` does.)"""
+        """Take no new requests; those in flight finish and are yielded, held ones are
+        yielded at once as pending, then the loop ends. (What the first Ctrl-C of
+        ``sluicegate run`` does.)"""
         self._exhausted = True
+        self._stopping = True
+        self._wake()
 
     def cancel(self) -> None:
         """Cancel the requests in flight too; the loop ends at once, with no further
         results. (The second Ctrl-C.)"""
         self._exhausted = True
+        self._stopping = True
         if self._group is not None:
             self._group.cancel_scope.cancel()
 
@@ -208,19 +271,153 @@ class BulkMap:
 
     async def _worker(self, results: MemoryObjectSendStream[MapResult]) -> None:
         with results:
-            while (request := await self._next_request()) is not None:
-                started = time.perf_counter()
+            while (work := await self._next_work()) is not None:
+                while not isinstance(work, MapResult):
+                    work = await self._attempt(work)
+                    if work is None:  # held in the park for a later try
+                        break
+                if work is None:
+                    continue
                 try:
-                    response = await self._send(request)
-                except Exception as exc:
-                    result = MapResult(request, None, exc, time.perf_counter() - started)
-                else:
-                    result = MapResult(request, response, None, response.latency)
-                try:
-                    await results.send(result)
+                    await results.send(work)
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     return  # the caller left the block
-                del request, result
+                finally:
+                    self._busy -= 1
+                del work
+                if self._busy == 0 and self._sleepers:
+                    self._wake()  # perhaps the end: let the waiting workers see it
+
+    async def _attempt(self, work: Request | HeldLine) -> MapResult | HeldLine | None:
+        """Send one request: its result, or (a transient failure) None once it is held in
+        the park, or the held line itself when the park was full and its time came."""
+        held = work if isinstance(work, HeldLine) else None
+        request = work.request if isinstance(work, HeldLine) else work
+        started = time.perf_counter()
+        try:
+            response = await self._send(request)
+        except Exception as exc:
+            latency = time.perf_counter() - started
+            if not is_transient(exc):
+                return MapResult(request, None, exc, latency)
+            return await self._transient(request, held, exc, latency)
+        self._availability.succeeded(request.model)
+        return MapResult(request, response, None, response.latency)
+
+    async def _transient(
+        self, request: Request, held: HeldLine | None, error: Exception, latency: float
+    ) -> MapResult | HeldLine | None:
+        availability = self._availability
+        model = request.model
+        given_up = availability.failed(model, error)
+        if given_up is not None:
+            self._wake()  # its held lines are now results to yield
+            return MapResult(request, None, given_up, latency, pending=True)
+        if self._stopping:
+            return MapResult(request, None, error, latency, pending=True)
+        successes = availability.successes(model)
+        if held is None:
+            held = HeldLine(request, 0.0, mark=successes)
+        held.failed(error, latency, successes)
+        if held.poisoned:
+            return MapResult(request, None, error, latency, pending=True)
+        paused = availability.paused_until(model)
+        now = availability.clock.now()
+        held.ready_at = (
+            paused if paused is not None else now + line_backoff(held.failures, availability.rng)
+        )
+        return await self._hold(held)
+
+    async def _hold(self, held: HeldLine) -> MapResult | HeldLine | None:
+        """Park ``held`` (None), or, the park being full, wait with it until it is due:
+        then the line (to send again) or its pending result (stopped, or given up)."""
+        if not self._park.full:
+            self._park.add(held)
+            self._busy -= 1
+            self._wake()
+            return None
+        availability = self._availability
+        while True:
+            if self._stopping:
+                return self._pending(held)
+            if availability.given_up(held.request.model) is not None:
+                return self._pending(held)
+            due = held.due(availability)
+            if due <= availability.clock.now():
+                return held
+            await self._sleep_until(due)
+
+    def _pending(self, held: HeldLine) -> MapResult:
+        model = held.request.model
+        error: Exception | None = self._availability.given_up(model) or held.error
+        if error is None:  # held before its first try, then stopped
+            error = ModelUnavailableError(
+                model, "the map stopped while the model was paused", held.ready_at
+            )
+        return MapResult(held.request, None, error, held.latency, pending=True)
+
+    async def _next_work(self) -> _Work | None:
+        """What a free worker does next: a held request that is due (or, given up or
+        stopped, its pending result), else the next request from the input; None when
+        there is nothing left to do."""
+        while True:
+            park = self._park
+            if park:
+                availability = self._availability
+                held = park.take(availability.clock.now(), availability, everything=self._stopping)
+                if held is not None:
+                    self._busy += 1
+                    if self._stopping or availability.given_up(held.request.model) is not None:
+                        return self._pending(held)
+                    return held
+            if not self._exhausted:
+                request = await self._next_request()
+                if request is None:
+                    continue
+                self._busy += 1
+                work = await self._admit(request)
+                if work is not None:
+                    return work
+                continue
+            if not park and self._busy == 0:
+                self._wake()
+                return None
+            await self._sleep_until(park.next_due(self._availability) if park else None)
+
+    async def _admit(self, request: Request) -> _Work | None:
+        """A request just taken from the input: itself, or, its model being paused, None
+        once it is held (or the line, when the park was full and the pause has ended),
+        or its pending result when its model was given up."""
+        availability = self._availability
+        model = request.model
+        if not availability.blocking(model):
+            return request
+        given_up = availability.given_up(model)
+        if given_up is not None:
+            return MapResult(request, None, given_up, 0.0, pending=True)
+        until = availability.paused_until(model)
+        if until is None:
+            return request
+        return await self._hold(HeldLine(request, until, mark=availability.successes(model)))
+
+    async def _sleep_until(self, when: float | None) -> None:
+        """Wait until ``when`` on the client's clock (forever if None), or until
+        :meth:`_wake`."""
+        with anyio.CancelScope() as scope:
+            self._sleepers.add(scope)
+            try:
+                if when is None:
+                    await anyio.sleep_forever()
+                else:
+                    clock = self._availability.clock
+                    await clock.sleep(when - clock.now())
+            finally:
+                self._sleepers.discard(scope)
+
+    def _wake(self) -> None:
+        sleepers, self._sleepers = self._sleepers, set()
+        for scope in sleepers:
+            scope.cancel()
 
     async def _next_request(self) -> Request | None:
         """The next request from the input, or None when there is none to take."""

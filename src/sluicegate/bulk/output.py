@@ -32,7 +32,7 @@ held a key would otherwise write it here)::
 
 ``cost`` is null when the price of the model is unknown; ``attempts`` is 0 for an answer
 replayed from an idempotency record (nothing was sent); for an error it is the attempt it
-ended with, and null when nothing was sent (a budget refusal, an open circuit).
+ended with, and null when nothing was sent.
 """
 
 from __future__ import annotations

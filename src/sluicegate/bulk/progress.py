@@ -6,6 +6,13 @@ The bar counts the lines this run has to handle (the input's lines less those al
 the output): done, failed, in flight, tokens, cost so far and the ETA. rich redraws it
 from its own thread a few times a second; a result only sets numbers, so a fast run does
 not pay for drawing per request.
+
+A model the run is waiting for (its circuit open, a server-requested wait, failing, or
+given up) is shown with what it waits for and a countdown on the client's clock
+(``openai/gpt-4.1-mini: circuit open after 20 of 24 calls failed, probing in 12 s``): on
+the bar's line, and in plain mode on a line of its own, written at once when a model
+starts waiting or its reason changes (a pause is an event worth a log line) and with
+every periodic line while it lasts.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ __all__ = [
     "display_mode",
     "format_cost",
     "make_progress",
+    "wait_lines",
 ]
 
 PLAIN_INTERVAL_S = 10.0
@@ -53,11 +61,25 @@ def _handled(stats: RunStats) -> int:
 
 
 def _run_line(stats: RunStats, elapsed_s: float) -> str:
+    held = ""
+    if stats.pending_total or stats.deferred:
+        held = f", {stats.pending_total} pending, {stats.deferred} deferred"
     return (
         f"sluicegate run: {_handled(stats)}/{_todo(stats)} lines, {stats.failed} failed, "
-        f"{stats.bad_lines} bad, {stats.in_flight} in flight, {stats.tokens} tokens, "
+        f"{stats.bad_lines} bad, {stats.in_flight} in flight{held}, {stats.tokens} tokens, "
         f"{format_cost(stats.cost, stats.unpriced)}, {elapsed_s:.0f} s"
     )
+
+
+def wait_lines(state: Any) -> list[str]:
+    """What each waiting model waits for, with its countdown (none for a batch run)."""
+    waits = getattr(state, "waits", ())
+    now = getattr(state, "now", 0.0)
+    return [wait.describe(now) for wait in waits]
+
+
+def _wait_keys(state: Any) -> frozenset[tuple[str, str]]:
+    return frozenset((w.model, w.reason) for w in getattr(state, "waits", ()))
 
 
 class NoProgress:
@@ -88,6 +110,7 @@ class PlainProgress:
         self._line = line
         self._started = 0.0
         self._next = 0.0
+        self._waiting: frozenset[tuple[str, str]] = frozenset()
 
     def start(self) -> None:
         self._started = time.monotonic()
@@ -95,10 +118,26 @@ class PlainProgress:
 
     def update(self, state: Any) -> None:
         now = time.monotonic()
+        waiting = _wait_keys(state) if getattr(state, "waits", ()) or self._waiting else None
+        if waiting is not None and waiting != self._waiting:
+            new = waiting - self._waiting
+            self._waiting = waiting
+            lines = [
+                line
+                for wait, line in zip(state.waits, wait_lines(state), strict=True)
+                if (wait.model, wait.reason) in new
+            ]
+            if lines:
+                self._write("".join(f"sluicegate run: waiting: {line}\n" for line in lines))
         if now < self._next:
             return
         self._next = now + self._interval
-        self._stream.write(self._line(state, now - self._started) + "\n")
+        text = self._line(state, now - self._started) + "\n"
+        text += "".join(f"  waiting: {line}\n" for line in wait_lines(state))
+        self._write(text)
+
+    def _write(self, text: str) -> None:
+        self._stream.write(text)
         self._stream.flush()
 
     def stop(self) -> None:
@@ -121,6 +160,7 @@ class BarProgress:
                 "{task.fields[cost]} ETA"
             ),
             TimeRemainingColumn(),
+            TextColumn("[yellow]{task.fields[waiting]}"),
             console=console,
             refresh_per_second=4,
             transient=False,
@@ -129,7 +169,7 @@ class BarProgress:
 
     def start(self) -> None:
         self._task = self._bar.add_task(
-            "run", total=None, done=0, failed=0, in_flight=0, tokens=0, cost="$0"
+            "run", total=None, done=0, failed=0, in_flight=0, tokens=0, cost="$0", waiting=""
         )
         self._bar.start()
 
@@ -143,6 +183,7 @@ class BarProgress:
             in_flight=stats.in_flight,
             tokens=_compact(stats.tokens),
             cost=format_cost(stats.cost, stats.unpriced),
+            waiting="; ".join(wait_lines(stats)),
         )
 
     def stop(self) -> None:

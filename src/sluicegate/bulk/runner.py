@@ -19,6 +19,19 @@ Signals
     (they are redone on resume). Either way the output is consistent and the summary
     says how to resume.
 
+Holding, passes and pending lines
+    While a model's circuit is open or the model is in a server-requested wait, its lines
+    are not failed: the map holds those it already took (:mod:`.map`), and the input
+    reader does not even yield the others: it *defers* them (counts them, keeps nothing).
+    Once a pass over the input is done and nothing is in flight or held, the run waits
+    for the earliest pause to end and reads the input again (lazily, as the first time),
+    skipping the ids already in the output, the lines of given-up models and the poison
+    lines, until nothing is deferred. A line whose tries all failed transiently is never
+    written: it is *pending*, and the same command sends it again (the resume skips only
+    ids in the output). ``--patience`` bounds the wait for a model that answers nothing;
+    the per-model bookkeeping is :mod:`.availability`. Exit status 75 says "finished, with
+    lines pending": run the same command again.
+
 Budget
     ``--budget`` is the whole run's, resumes included: the cost the output's lines already
     record is taken off it before the run starts. A refused request (its estimated cost
@@ -38,8 +51,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import anyio
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
+from sluicegate.bulk.availability import (
+    DEFAULT_PATIENCE_S,
+    ModelAvailability,
+    ModelUnavailableError,
+)
 from sluicegate.bulk.idset import IdSet
 from sluicegate.bulk.input import BadLine, InputLine, LineRules, parse_line, read_lines
 from sluicegate.bulk.map import BulkMap, MapResult
@@ -50,7 +68,7 @@ from sluicegate.bulk.output import (
     open_results,
     result_record,
 )
-from sluicegate.bulk.progress import make_progress
+from sluicegate.bulk.progress import Progress, make_progress
 from sluicegate.bulk.stats import RunStats
 from sluicegate.bulk.summary import RunOutcome
 from sluicegate.client import Client
@@ -77,6 +95,8 @@ class RunOptions:
     progress: str = "auto"
     errors_file: Path | None = None
     resume_command: str = ""
+    patience: float | None = DEFAULT_PATIENCE_S
+    """Seconds to wait for a model that answers nothing (``--patience``)."""
 
 
 def count_lines(path: Path) -> int:
@@ -99,13 +119,16 @@ def build_client(options: RunOptions, spent: float = 0.0) -> Client:
     output file is the record of what was answered, and a record per request would grow
     with the run); ``--rpm``/``--tpm`` as a limit per model; what is left of ``--budget``
     after ``spent`` (by earlier runs into the same output) as the client's budget."""
+    from sluicegate.limits import Adaptive, Limit, RateLimits
     from sluicegate.middleware.idempotency import IdempotencyPolicy
 
     settings: dict[str, Any] = {"idempotency": IdempotencyPolicy(ttl_s=0)}
+    rules: tuple[Limit, ...] = ()
     if options.rpm is not None or options.tpm is not None:
-        from sluicegate.limits import Limit, RateLimits
-
-        settings["rate_limit"] = RateLimits(rules=(Limit("*/*", rpm=options.rpm, tpm=options.tpm),))
+        rules = (Limit("*/*", rpm=options.rpm, tpm=options.tpm),)
+    # slow start: a run's first --concurrency requests must not reach a per-second
+    # limiter as one burst when no rate is given (see docs/middleware/rate-limit.md)
+    settings["rate_limit"] = RateLimits(rules=rules, adaptive=Adaptive(slow_start=True))
     budget = None if options.budget is None else max(options.budget - spent, 0.0)
     return Client(concurrency=options.concurrency, stage_settings=settings, budget=budget)
 
@@ -122,15 +145,42 @@ class _Run:
         self.interrupts = 0
         self.stopped_reason: str | None = None
         self.lines_in_flight: dict[str, int] = {}
-        """Input line number of each request in flight (at most ``concurrency``)."""
+        """Input line number of each request in flight or held (at most twice the concurrency)."""
+        self.availability: ModelAvailability | None = None
+        """The models' pauses and patience, shared by every pass (set by the first map)."""
+        self.bulk: BulkMap | None = None
+        """The current pass's map (the signal watcher and the budget stop it)."""
+        self.waiting: anyio.CancelScope | None = None
+        """The wait between two passes (a Ctrl-C cancels it)."""
+        self.poison = IdSet()
+        """Ids left pending as poison lines: not sent again by a later pass."""
+        self.deferred: dict[str, int] = {}
+        """Lines of each paused model the current pass left for a later one."""
+
+    @property
+    def ending(self) -> bool:
+        return self.interrupts > 0 or self.stopped_reason is not None
+
+    def stop(self) -> None:
+        """No new lines, no further pass (the first Ctrl-C, the budget)."""
+        if self.bulk is not None:
+            self.bulk.stop()
+        if self.waiting is not None:
+            self.waiting.cancel()
 
     def requests(
-        self, done: IdSet, bad_log: BadLineLog, on_bad: Callable[[], None]
+        self, done: IdSet, bad_log: BadLineLog, on_bad: Callable[[], None], *, first: bool
     ) -> Generator[Request, None, None]:
-        """The input's good, not-yet-done lines as Requests, read as the map asks."""
+        """The input's good, not-yet-done lines as Requests, read as the map asks. Lines of
+        a paused model are deferred (counted), of a given-up model or poison ones left
+        pending (counted); bad lines and skips are counted on the ``first`` pass only."""
         rules = LineRules(self.options.model, self.client.provider_names)
         seen = IdSet()
         stats = self.stats
+        availability = self.availability
+        assert availability is not None
+        poison = self.poison
+        deferred = self.deferred
         with self.options.input.open("rb") as stream:
             for number, raw in read_lines(stream):
                 item = parse_line(raw, number, rules)
@@ -141,16 +191,27 @@ class _Run:
                             number, f"duplicate id {item.id!r}: an earlier line has it", item.id
                         )
                     elif item.id in done:
-                        stats.skipped += 1
+                        if first:
+                            stats.skipped += 1
+                        continue
+                    elif availability.blocking(item.model) or (poison and item.id in poison):
+                        if item.id in poison:
+                            stats.add_pending(item.model, "poison")
+                        elif availability.given_up(item.model) is not None:
+                            stats.add_pending(item.model, "given_up")
+                        else:
+                            deferred[item.model] = deferred.get(item.model, 0) + 1
+                            stats.deferred += 1
                         continue
                     else:
                         request = self._request(item)
                 else:
                     request = item
                 if isinstance(request, BadLine):
-                    stats.add_bad(request)
-                    bad_log.append(request)
-                    on_bad()
+                    if first:
+                        stats.add_bad(request)
+                        bad_log.append(request)
+                        on_bad()
                     continue
                 self.lines_in_flight[request.metadata.caller_id or ""] = number
                 stats.sent += 1
@@ -167,7 +228,7 @@ class _Run:
         key = line_key(self.identity, item.id, request)
         return request.replace(metadata=request.metadata.replace(idempotency_key=key))
 
-    async def watch_signals(self, bulk: BulkMap, *, task_status: TaskStatus[None]) -> None:
+    async def watch_signals(self, *, task_status: TaskStatus[None]) -> None:
         """First SIGINT/SIGTERM: stop taking lines; the second: cancel those in flight."""
         try:
             receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
@@ -179,13 +240,47 @@ class _Run:
             async for _ in signals:
                 self.interrupts += 1
                 if self.interrupts == 1:
-                    bulk.stop()
+                    self.stop()
                     _note(
                         f"stopping: no new lines; waiting for {self.stats.in_flight} in "
                         "flight (Ctrl-C again to cancel them)"
                     )
-                else:
-                    bulk.cancel()
+                elif self.bulk is not None:
+                    self.bulk.cancel()
+
+    async def wait_for_pauses(self, progress: Progress) -> None:
+        """Between passes: wait until the earliest pause of a model with deferred lines
+        ends (at once if one already has); a Ctrl-C cancels the wait."""
+        availability = self.availability
+        assert availability is not None
+        until = availability.earliest_end(self.deferred)
+        if until is None:
+            return
+        clock = availability.clock
+        refresh_waits(self.stats, availability)
+        progress.update(self.stats)
+        with anyio.CancelScope() as scope:
+            self.waiting = scope
+            try:
+                await clock.sleep(until - clock.now())
+            finally:
+                self.waiting = None
+
+
+def refresh_waits(stats: RunStats, availability: ModelAvailability) -> None:
+    """Copy what the models wait for into ``stats``, for the progress display."""
+    stats.waits = availability.waits()
+    stats.now = availability.clock.now()
+
+
+async def _tick(stats: RunStats, availability: ModelAvailability, progress: Progress) -> None:
+    """Refresh the waits' countdowns once a second (of the client's clock) while a model
+    waits; every 5 s otherwise."""
+    clock = availability.clock
+    while True:
+        await clock.sleep(1.0 if stats.waits else 5.0)
+        refresh_waits(stats, availability)
+        progress.update(stats)
 
 
 def _note(text: str) -> None:
@@ -206,6 +301,7 @@ async def run_file(
     stats = RunStats(total_lines=count_lines(options.input))
     log, resumed = open_results(options.output)
     stats.already_done = len(resumed.done)
+    done = resumed.done  # ids written by this run join it, so a later pass skips them
     errors_path = options.errors_file or errors_path_for(options.output)
     bad_log = BadLineLog(errors_path)
     progress = make_progress(options.progress, progress_stream or sys.stderr)
@@ -213,31 +309,25 @@ async def run_file(
     try:
         async with client or build_client(options, resumed.cost) as open_client:
             run = _Run(options, open_client, stats)
-            requests = run.requests(resumed.done, bad_log, lambda: progress.update(stats))
-            bulk = open_client.map(requests, concurrency=options.concurrency)
             progress.start()
             # An error of the loop (a failed write) is re-raised as itself once the
             # signal watcher stopped, not wrapped in the task group's ExceptionGroup.
             error: Exception | None = None
             try:
                 async with anyio.create_task_group() as watchers:
-                    await watchers.start(run.watch_signals, bulk)
-                    try:
-                        async with bulk as results:
-                            async for result in results:
-                                _record(run, log, result, bulk)
-                                progress.update(stats)
-                    except Exception as exc:
-                        error = exc
+                    await watchers.start(run.watch_signals)
+                    error = await _passes(run, open_client, log, done, bad_log, progress, watchers)
                     watchers.cancel_scope.cancel()
             finally:
                 progress.stop()
-                requests.close()  # the input file, when the run stopped before its end
             if error is not None:
                 raise error
     finally:
         log.close()
         bad_log.close()
+    if run is not None and run.availability is not None:
+        for model, given_up in run.availability.given_up_models().items():
+            stats.given_up[model] = f"given up: {given_up.reason}"
     return RunOutcome(
         stats=stats,
         output=options.output,
@@ -250,15 +340,80 @@ async def run_file(
     )
 
 
-def _record(run: _Run, log: ResultLog, result: MapResult, bulk: BulkMap) -> None:
-    """Write one result, or (a budget refusal) leave its line for a resume and stop."""
+async def _passes(
+    run: _Run,
+    client: Client,
+    log: ResultLog,
+    done: IdSet,
+    bad_log: BadLineLog,
+    progress: Progress,
+    watchers: TaskGroup,
+) -> Exception | None:
+    """Pass over the input until no line is deferred (or the run is stopped); the error
+    of the loop (a failed write), if one ended it."""
+    stats, options = run.stats, run.options
+
+    def changed() -> None:
+        assert run.availability is not None
+        refresh_waits(stats, run.availability)
+        progress.update(stats)
+
+    while True:
+        stats.new_pass()
+        run.deferred.clear()
+        first = stats.passes == 1
+        requests = run.requests(done, bad_log, lambda: progress.update(stats), first=first)
+        if run.availability is None:
+            bulk = client.map(requests, concurrency=options.concurrency, patience=options.patience)
+            run.availability = bulk.availability
+            run.availability.on_change = changed
+            if options.progress != "none":
+                watchers.start_soon(_tick, stats, run.availability, progress)
+        else:
+            bulk = client.map(
+                requests, concurrency=options.concurrency, availability=run.availability
+            )
+        run.bulk = bulk
+        try:
+            async with bulk as results:
+                async for result in results:
+                    _record(run, log, done, result)
+                    progress.update(stats)
+        except Exception as exc:
+            return exc
+        finally:
+            run.bulk = None
+            requests.close()  # the input file, when the pass stopped before its end
+        if run.ending or not run.deferred:
+            return None
+        await run.wait_for_pauses(progress)
+        if run.ending:
+            return None
+
+
+def _record(run: _Run, log: ResultLog, done: IdSet, result: MapResult) -> None:
+    """Write one result; or leave its line for a later pass or run: a budget refusal
+    (and stop), a pending result (an answer that may come later)."""
     line_id = result.caller_id or ""
     line = run.lines_in_flight.pop(line_id, None)
+    stats = run.stats
     if isinstance(result.error, BudgetExceededError):
-        run.stats.refused += 1
+        stats.refused += 1
         if run.stopped_reason is None:
             run.stopped_reason = "the budget is spent"
-            bulk.stop()
+            run.stop()
+        return
+    if result.pending:
+        stats.returned_pending += 1
+        model = result.request.model
+        if run.ending:
+            stats.add_pending(model, "other")
+        elif isinstance(result.error, ModelUnavailableError):
+            stats.add_pending(model, "given_up")
+        else:
+            run.poison.add(line_id)
+            stats.add_pending(model, "poison", result.error)
         return
     log.append(result_record(result, line))
-    run.stats.add_result(result)
+    done.add(line_id)
+    stats.add_result(result)

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from sluicegate.bulk.availability import Wait
 from sluicegate.bulk.histogram import LatencyHistogram
 from sluicegate.bulk.input import BadLine
 from sluicegate.bulk.map import MapResult
 
-__all__ = ["KEPT_BAD_LINES", "ModelStats", "RunStats"]
+__all__ = ["KEPT_BAD_LINES", "ModelStats", "PendingStats", "RunStats"]
 
 KEPT_BAD_LINES = 20
 
@@ -51,6 +52,23 @@ class ModelStats:
 
 
 @dataclass(slots=True)
+class PendingStats:
+    """One model's lines left pending by the latest pass over the input (each pass finds
+    them all again: skipped, or yielded pending by the map), and why."""
+
+    given_up: int = 0
+    """Lines of a model the run gave up on (:class:`~sluicegate.bulk.ModelUnavailableError`)."""
+    poison: int = 0
+    """Lines that kept failing while their model answered others."""
+    other: int = 0
+    """Lines held when the run stopped."""
+
+    @property
+    def total(self) -> int:
+        return self.given_up + self.poison + self.other
+
+
+@dataclass(slots=True)
 class RunStats:
     """The whole run's counters, read by the progress display and the summary."""
 
@@ -68,10 +86,48 @@ class RunStats:
     bad_lines: int = 0
     first_bad: list[BadLine] = field(default_factory=list)
     models: dict[str, ModelStats] = field(default_factory=dict)
+    returned_pending: int = 0
+    """Results the map yielded pending (over every pass): not written."""
+    pending: dict[str, PendingStats] = field(default_factory=dict)
+    """Per model, the lines the latest pass left pending (see :class:`PendingStats`)."""
+    poison_errors: dict[str, Counter[str]] = field(default_factory=dict)
+    """Per model, the last error type of each line given up as poison (each line once)."""
+    given_up: dict[str, str] = field(default_factory=dict)
+    """Per model given up, the reason (the ModelUnavailableError message)."""
+    deferred: int = 0
+    """Lines the current pass left for a later one (their model was paused)."""
+    passes: int = 0
+    waits: tuple[Wait, ...] = ()
+    """What paused, failing or given-up models wait for (refreshed by the run)."""
+    now: float = 0.0
+    """The client's clock when :attr:`waits` was refreshed (their countdowns)."""
 
     @property
     def in_flight(self) -> int:
-        return self.sent - self.written - self.refused
+        return self.sent - self.written - self.refused - self.returned_pending
+
+    @property
+    def pending_total(self) -> int:
+        return sum(p.total for p in self.pending.values())
+
+    def new_pass(self) -> None:
+        """A new pass over the input: it finds every pending line again."""
+        self.passes += 1
+        self.pending = {}
+        self.deferred = 0
+
+    def add_pending(self, model: str, why: str, error: BaseException | None = None) -> None:
+        """A line left pending by this pass: ``why`` is ``given_up``, ``poison`` or
+        ``other``; ``error`` (a poison line's last error, once per line)."""
+        stats = self.pending.get(model)
+        if stats is None:
+            stats = self.pending[model] = PendingStats()
+        setattr(stats, why, getattr(stats, why) + 1)
+        if error is not None:
+            counter = self.poison_errors.get(model)
+            if counter is None:
+                counter = self.poison_errors[model] = Counter()
+            counter[type(error).__name__] += 1
 
     @property
     def remaining(self) -> int:

@@ -1,6 +1,7 @@
 """The summary a run prints at the end: a table per model (requests, errors by type,
-tokens, cost, p50/p95 latency), the bad lines with their numbers, and what to do next
-(resume after an interruption, read the errors file)."""
+tokens, cost, p50/p95 latency), the bad lines with their numbers, the lines left pending
+per model and why, and what to do next (run the same command again to send the pending
+lines or to resume after an interruption, read the errors file)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from sluicegate.bulk.progress import format_cost
-from sluicegate.bulk.stats import ModelStats, RunStats
+from sluicegate.bulk.stats import ModelStats, PendingStats, RunStats
 
-__all__ = ["RunOutcome", "render_summary"]
+__all__ = ["EXIT_PENDING", "RunOutcome", "render_summary"]
+
+EXIT_PENDING = 75
+"""Finished, with lines pending: ``EX_TEMPFAIL`` of sysexits.h, "temporary failure; the
+user is invited to retry" (the same command sends the pending lines)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +38,23 @@ class RunOutcome:
         return not self.interrupted and self.stopped_reason is None
 
     @property
+    def pending(self) -> int:
+        """Lines neither in the output nor bad: left for the next run of the command."""
+        return self.stats.pending_total
+
+    @property
     def exit_code(self) -> int:
         """0: complete with no failure; 1: complete, but some requests failed or lines
-        were bad; 3: stopped early by the budget; 130: interrupted (Ctrl-C)."""
+        were bad; 75: finished, but some lines are pending (run it again); 3: stopped early
+        by the budget; 130: interrupted (Ctrl-C). Where several apply, the first of 130,
+        3, 75, 1 wins."""
         if self.interrupted:
             return 130
         if self.stopped_reason is not None:
             return 3
         stats = self.stats
+        if stats.pending_total:
+            return EXIT_PENDING
         return 1 if stats.failed or stats.bad_lines else 0
 
 
@@ -52,6 +66,23 @@ def _errors(model: ModelStats) -> str:
     if not model.errors:
         return "-"
     return ", ".join(f"{kind} {n}" for kind, n in model.errors.most_common())
+
+
+def _pending_reasons(stats: RunStats, model: str, pending: PendingStats) -> str:
+    parts = []
+    if pending.given_up:
+        reason = stats.given_up.get(model, "given up")
+        parts.append(f"{pending.given_up:,} {reason}")
+    if pending.poison:
+        kinds = stats.poison_errors.get(model)
+        last = ", ".join(f"{kind} {n}" for kind, n in kinds.most_common()) if kinds else ""
+        parts.append(
+            f"{pending.poison:,} kept failing while the model answered other lines"
+            + (f" (last error: {last})" if last else "")
+        )
+    if pending.other:
+        parts.append(f"{pending.other:,} held when the run stopped")
+    return "; ".join(parts)
 
 
 def render_summary(outcome: RunOutcome, console: Any) -> None:
@@ -133,6 +164,19 @@ def render_summary(outcome: RunOutcome, console: Any) -> None:
         )
         for bad in stats.first_bad[:5]:
             lines.append(f"  line {bad.line}: {bad.reason}")
+    if outcome.complete and stats.pending_total:
+        lines.append(
+            f"[yellow]{stats.pending_total:,} lines pending[/] (not answered by this run, not "
+            "failed: nothing was written for them):"
+        )
+        for model, pending in sorted(stats.pending.items()):
+            lines.append(
+                f"  {model}: {pending.total:,} ({_pending_reasons(stats, model, pending)})"
+            )
+        lines.append(
+            "Run the same command again to send them (the ids already written are "
+            f"skipped):\n  {outcome.resume_command}"
+        )
     if outcome.interrupted or outcome.stopped_reason is not None:
         why = outcome.stopped_reason or "interrupted"
         how = (

@@ -72,6 +72,15 @@ def _resume_command(ctx: click.Context) -> str:
     help="Stop sending once this much is spent (reserved before each request).",
 )
 @click.option(
+    "--patience",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="How long to wait for a model that answers nothing (its circuit open, a long "
+    "server-requested wait, failing); then its lines are left pending for the next run.",
+)
+@click.option(
     "--errors-file",
     default=None,
     type=click.Path(dir_okay=False, path_type=Path),
@@ -105,6 +114,7 @@ def command(
     rpm: int | None,
     tpm: int | None,
     budget: float | None,
+    patience: float,
     errors_file: Path | None,
     no_progress: bool,
     mode: str,
@@ -122,13 +132,19 @@ def command(
     reported with their numbers and never stop the run. Ctrl-C stops taking lines and
     waits for those in flight; a second Ctrl-C cancels them.
 
+    While a model's circuit is open or it asked to wait, its lines are held (other
+    models' lines go on) and sent when it is back. A line that failed only for a passing
+    cause (5xx, timeout, 429, open circuit) is pending, never written as an error: a
+    model that answers nothing for --patience seconds (or asks to wait longer) is left
+    for the next run, which sends exactly the pending lines.
+
     With --mode batch the lines go through the providers' batch APIs (half price,
     results within 24 h): jobs are recorded in OUTPUT.batches.json, so re-running the
     same command reattaches to them; failed or expired items are resubmitted. Ctrl-C
     detaches (the jobs keep running); Ctrl-C twice cancels them. See docs/batch.md.
 
-    Exit status: 0 all answered; 1 some failed or bad lines; 3 stopped by the budget;
-    130 interrupted.
+    Exit status: 0 all answered; 1 some failed or bad lines; 75 finished, but some lines
+    are pending (run the same command again); 3 stopped by the budget; 130 interrupted.
     """
     from rich.console import Console
 
@@ -161,6 +177,7 @@ def command(
         progress="none" if no_progress else "auto",
         errors_file=errors_file,
         resume_command=_resume_command(ctx),
+        patience=patience,
     )
     try:
         outcome = run(backend, run_file, options)
@@ -189,6 +206,8 @@ def _batch_mode(
             raise click.UsageError(
                 f"--{name} is for --mode live: a batch job's pace is the provider's"
             )
+    if ctx.get_parameter_source("patience") not in (None, ParameterSource.DEFAULT):
+        raise click.UsageError("--patience is for --mode live: a batch job waits by itself")
     options = BatchRunOptions(
         output=output,
         input=input,

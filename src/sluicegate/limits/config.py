@@ -113,9 +113,10 @@ class Adaptive:
     """How the rate actually sent to a model is found from the server's answers, under
     any configured limit (see :mod:`sluicegate.limits.adaptive` for the whole story).
 
-    - ``initial_rps``: where a model with no configured rate starts (slow start), then
-      doubling every round trip, at least every ``slow_start_period_s``, while the pace
-      is what holds requests back; it goes dormant (unpaced) once it holds nothing back.
+    - ``slow_start``, ``initial_rps``: whether a model with no configured rate starts
+      paced at ``initial_rps``, doubling every round trip (at least every
+      ``slow_start_period_s``) while the pace is what holds requests back; it goes
+      dormant (unpaced) once it holds nothing back.
     - ``decrease``: the cut on congestion when too few answers came to measure what the
       server lets through (else the cut is to 95% of that, by 5% to 50%).
     - ``increase``: after a cut the rate climbs ``increase`` times the cut rate per
@@ -140,9 +141,12 @@ class Adaptive:
     initial_rps: float = 10.0
     slow_start_period_s: float = 0.1
     storm_refusals: int = 8
-    slow_start: bool = True
-    """Whether a model with no configured rate starts paced (False: unpaced until the
-    first congestion signal)."""
+    slow_start: bool = False
+    """Whether a model with no configured rate starts paced and ramps up (slow start)
+    instead of unpaced until the first congestion signal. Off for a library client
+    (interactive calls and a steady high-concurrency load pay nothing for it), on in
+    ``sluicegate run``, whose first ``--concurrency`` requests would otherwise reach a
+    per-second limiter as one burst."""
 
     def __post_init__(self) -> None:
         if not 0 < self.decrease < 1:
