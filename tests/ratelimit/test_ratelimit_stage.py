@@ -354,3 +354,44 @@ def test_bad_adaptive_settings_are_config_errors() -> None:
             Adaptive(**kwargs)
     with pytest.raises(ConfigError):
         RateLimits(rules=["openai"])  # type: ignore[list-item]
+
+
+async def test_a_days_retry_after_is_never_slept_on_by_any_stage() -> None:
+    """``Retry-After: 86400`` through the whole default chain (issue 9: one chat() took
+    10,800 s of virtual time, the retry stage capping its wait at 60 s and the rate-limit
+    stage then holding the model for an hour before each retry): the call fails at once
+    carrying the whole wait, and the next call is refused at once by the hold, without
+    reaching the server, both with no virtual time passing."""
+    from sluicegate import Client
+    from sluicegate.testing.faults import FaultPlan, FaultWindow
+    from sluicegate.transports.memory import MemoryTransport
+
+    from .helpers import QUIET
+
+    clock = VirtualClock(start=1_000.0)
+    window = FaultWindow(0.0, None, "rate_limit", retry_after_s=86_400.0)
+    app = mock_app(clock, faults=FaultPlan(windows=[window]))
+    client = Client(
+        providers={"openai": ProviderSettings(base_url=BASE_URL, api_key=KEY)},
+        transport=MemoryTransport(app),
+        clock=clock,
+        load_entry_points=False,
+        logger=QUIET,
+    )
+
+    async def body() -> None:
+        async with client:
+            with pytest.raises(RateLimitedError) as first:
+                await client.chat(MODEL, PROMPT, max_tokens=5)
+            assert first.value.retry_after == 86_400.0
+            assert any("longer than max_retry_after" in n for n in first.value.__notes__)
+            with pytest.raises(RateLimitedError) as second:
+                await client.chat(MODEL, PROMPT, max_tokens=5)
+            held = second.value
+            assert held.error_type == "server_wait" and held.retryable
+            assert held.retry_after is not None and held.retry_after > 86_000
+            assert "nothing was sent" in str(held)
+            assert clock.now() == 1_000.0
+
+    await run(clock, body)
+    assert app.stats.requests == 1
