@@ -54,3 +54,15 @@ def make_client(
         disable=OTHER_STAGES,
         logger=QUIET,
     )
+
+
+def default_client(app: MockApp, clock: VirtualClock) -> Client:
+    """A client with the whole default chain (retry, breaker, rate limit...), on the mock
+    app and its virtual clock."""
+    return Client(
+        providers={"openai": ProviderSettings(base_url=BASE_URL, api_key=KEY)},
+        transport=MemoryTransport(app),
+        clock=clock,
+        load_entry_points=False,
+        logger=QUIET,
+    )

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 import anyio
 import pytest
 
-from sluicegate import Client, ProviderSettings, RateLimitedError
+from sluicegate import Client, RateLimitedError
 from sluicegate.limits import Limit, RateLimits
 from sluicegate.testing.mock_app import MockApp
-from sluicegate.transports.memory import MemoryTransport
 
-from .helpers import BASE_URL, KEY, QUIET, make_client, mock_app
+from .helpers import default_client, make_client, mock_app
 from .virtual_time import VirtualClock
 
 pytestmark = pytest.mark.anyio
@@ -152,13 +151,7 @@ async def test_with_the_whole_default_chain_every_request_gets_through() -> None
     bring 800 requests through a 600 RPM server, the few 429s retried."""
     clock = VirtualClock(start=1_000.0)
     app = mock_app(clock, rpm=600, tpm=40_000)
-    client = Client(
-        providers={"openai": ProviderSettings(base_url=BASE_URL, api_key=KEY)},
-        transport=MemoryTransport(app),
-        clock=clock,
-        load_entry_points=False,
-        logger=QUIET,
-    )
+    client = default_client(app, clock)
     done: list[int] = []
 
     async def caller(first: int) -> None:

@@ -362,22 +362,14 @@ async def test_a_days_retry_after_is_never_slept_on_by_any_stage() -> None:
     stage then holding the model for an hour before each retry): the call fails at once
     carrying the whole wait, and the next call is refused at once by the hold, without
     reaching the server, both with no virtual time passing."""
-    from sluicegate import Client
     from sluicegate.testing.faults import FaultPlan, FaultWindow
-    from sluicegate.transports.memory import MemoryTransport
 
-    from .helpers import QUIET
+    from .helpers import default_client
 
     clock = VirtualClock(start=1_000.0)
     window = FaultWindow(0.0, None, "rate_limit", retry_after_s=86_400.0)
     app = mock_app(clock, faults=FaultPlan(windows=[window]))
-    client = Client(
-        providers={"openai": ProviderSettings(base_url=BASE_URL, api_key=KEY)},
-        transport=MemoryTransport(app),
-        clock=clock,
-        load_entry_points=False,
-        logger=QUIET,
-    )
+    client = default_client(app, clock)
 
     async def body() -> None:
         async with client:
