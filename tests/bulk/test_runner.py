@@ -55,3 +55,26 @@ async def test_an_output_that_is_not_a_regular_file_is_refused(tmp_path: Path) -
     write_input(source, 1)
     with pytest.raises(BadInputError, match="regular file"):
         await run_file(RunOptions(input=source, output=Path("/dev/null"), progress="none"))
+
+
+@pytest.mark.parametrize(("burst", "bucket"), [(0.1, 1), (60.0, 600)])
+def test_the_run_client_paces_its_limit_unless_told_a_larger_burst(
+    burst: float, bucket: int
+) -> None:
+    """``--rpm 600`` leaves as 10 a second (a bucket of one tenth of a second: 1 request)
+    unless ``--burst 60`` lets the whole minute go at once; every model slow-starts."""
+    from sluicegate.bulk.runner import build_client
+    from sluicegate.clock import FakeClock
+    from sluicegate.limits import RateLimits
+    from sluicegate.limits.dimensions import RateDimension
+    from sluicegate.limits.plan import Planner
+
+    options = RunOptions(Path("in.jsonl"), Path("out.jsonl"), rpm=600, burst_s=burst)
+    settings = build_client(options)._stage_settings["rate_limit"]
+    assert isinstance(settings, RateLimits)
+    assert settings.adaptive_settings is not None and settings.adaptive_settings.slow_start
+    (rule,) = settings.rules
+    assert rule.burst_of(600) == bucket
+    plan = Planner(settings, {}, FakeClock()).plan("mock/fast")
+    (requests,) = [d for d in plan.dimensions if isinstance(d, RateDimension)]
+    assert requests.burst == bucket

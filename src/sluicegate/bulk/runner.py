@@ -91,6 +91,8 @@ class RunOptions:
     concurrency: int = 32
     rpm: int | None = None
     tpm: int | None = None
+    burst_s: float = 0.1
+    """Seconds of ``rpm``/``tpm`` that may leave at once (``--burst``)."""
     budget: float | None = None
     progress: str = "auto"
     errors_file: Path | None = None
@@ -125,7 +127,7 @@ def build_client(options: RunOptions, spent: float = 0.0) -> Client:
     settings: dict[str, Any] = {"idempotency": IdempotencyPolicy(ttl_s=0)}
     rules: tuple[Limit, ...] = ()
     if options.rpm is not None or options.tpm is not None:
-        rules = (Limit("*/*", rpm=options.rpm, tpm=options.tpm),)
+        rules = (Limit("*/*", rpm=options.rpm, tpm=options.tpm, burst_s=options.burst_s),)
     # slow start: a run's first --concurrency requests must not reach a per-second
     # limiter as one burst when no rate is given (see docs/middleware/rate-limit.md)
     settings["rate_limit"] = RateLimits(rules=rules, adaptive=Adaptive(slow_start=True))

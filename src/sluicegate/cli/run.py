@@ -65,6 +65,16 @@ def _resume_command(ctx: click.Context) -> str:
     "--tpm", default=None, type=click.IntRange(min=1), help="Tokens per minute, per model."
 )
 @click.option(
+    "--burst",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True, max=60),
+    metavar="SECONDS",
+    help="How much of --rpm/--tpm may leave at once, in seconds of the rate: 0.1 paces "
+    "evenly (what per-second limiters in front of APIs accept); 60 sends a minute's "
+    "quota at once.",
+)
+@click.option(
     "--budget",
     default=None,
     type=click.FloatRange(min=0),
@@ -113,6 +123,7 @@ def command(
     concurrency: int,
     rpm: int | None,
     tpm: int | None,
+    burst: float,
     budget: float | None,
     patience: float,
     errors_file: Path | None,
@@ -173,6 +184,7 @@ def command(
         concurrency=concurrency,
         rpm=rpm,
         tpm=tpm,
+        burst_s=burst,
         budget=budget,
         progress="none" if no_progress else "auto",
         errors_file=errors_file,
@@ -206,6 +218,8 @@ def _batch_mode(
             raise click.UsageError(
                 f"--{name} is for --mode live: a batch job's pace is the provider's"
             )
+    if ctx.get_parameter_source("burst") not in (None, ParameterSource.DEFAULT):
+        raise click.UsageError("--burst is for --mode live: a batch job's pace is the provider's")
     if ctx.get_parameter_source("patience") not in (None, ParameterSource.DEFAULT):
         raise click.UsageError("--patience is for --mode live: a batch job waits by itself")
     options = BatchRunOptions(
