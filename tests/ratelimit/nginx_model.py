@@ -1,17 +1,16 @@
-"""A client run against an in-memory server behind a model of nginx ``limit_req``, in
-virtual time: the quick way to see what the limiter does against a per-second limiter
-with a tiny burst that answers a bare 429 (no headers, no Retry-After).
+"""A client run against an in-memory server behind the mock's model of nginx
+``limit_req``, in virtual time: the quick way to see what the limiter does against a
+per-second limiter with a tiny burst that answers a bare 429 (no headers, no
+Retry-After).
 
-The limiter model is nginx's own rule (ngx_http_limit_req_module.c), kept in integer
-milliseconds as nginx keeps it: ``excess = max(excess - rate * elapsed_ms + 1000, 0)``
-in thousandths of a request (``rate`` in requests per second), refused when above
-``burst * 1000``; a refused request leaves ``excess`` as it was. The real
-nginx is tested in tests/realpeers; this one lets a test run minutes in a second.
+The limiter is the mock server's own (:mod:`sluicegate.testing.mock_limit_req`, nginx's
+rule kept exact), reading the shared virtual clock. The real nginx is tested in
+tests/realpeers; this runs minutes in a second.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -19,49 +18,13 @@ import anyio
 from sluicegate import Client, MiddlewareSpec, ProviderSettings
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.clock import Clock
-from sluicegate.testing.faults import ErrorReply, FaultPlan
+from sluicegate.testing.faults import FaultPlan
 from sluicegate.testing.mock_app import MockConfig, create_app
-from sluicegate.testing.mock_wire import MockJob
 from sluicegate.transports.memory import MemoryTransport
 from sluicegate.types import Request
 
 from .helpers import BASE_URL, KEY, QUIET
 from .virtual_time import VirtualClock
-
-NGINX_429 = (
-    b"<html>\r\n<head><title>429 Too Many Requests</title></head>\r\n<body>\r\n"
-    b"<center><h1>429 Too Many Requests</h1></center>\r\n<hr><center>nginx</center>\r\n"
-    b"</body>\r\n</html>\r\n"
-)
-
-
-@dataclass
-class LimitReq:
-    """nginx's ``limit_req zone rate=R r/s burst=B nodelay`` for one key."""
-
-    clock: Clock
-    rate_rps: int
-    burst: int
-    excess: int = 0
-    last_ms: int | None = None
-    admitted: list[float] = field(default_factory=list)
-    refused: list[float] = field(default_factory=list)
-
-    def check(self, job: MockJob) -> ErrorReply | None:
-        now = self.clock.now()
-        now_ms = int(now * 1000)
-        if self.last_ms is None:
-            excess = 0
-        else:
-            elapsed = now_ms - self.last_ms
-            excess = max(self.excess - self.rate_rps * elapsed + 1000, 0)
-        if excess > self.burst * 1000:
-            self.refused.append(now)
-            return ErrorReply(429, {"content-type": "text/html"}, NGINX_429)
-        self.excess = excess
-        self.last_ms = now_ms
-        self.admitted.append(now)
-        return None
 
 
 class Latency:
@@ -108,9 +71,9 @@ async def run_lines(
     from sluicegate.limits import Adaptive, Limit, RateLimits
 
     clock = VirtualClock(start=1000.0)
-    app = create_app(MockConfig(clock=clock, faults=faults or FaultPlan()))
-    limiter = LimitReq(clock, rate_rps, burst)
-    app.admission_checks.append(limiter.check)
+    app = create_app(
+        MockConfig(clock=clock, faults=faults or FaultPlan(), limit_rps=rate_rps, limit_burst=burst)
+    )
     stage_settings: dict[str, Any] = dict(settings or {})
     rules = (Limit("*/*", rpm=rpm),) if rpm is not None else ()
     # as ``sluicegate run`` builds its client: slow start on
@@ -143,10 +106,6 @@ async def run_lines(
                         failed += 1
             duration = clock.now() - start
         group.cancel_scope.cancel()
-    return Outcome(
-        duration,
-        answered,
-        failed,
-        len(limiter.admitted) + len(limiter.refused),
-        len(limiter.refused),
-    )
+    limiter = app.limit_req
+    assert limiter is not None
+    return Outcome(duration, answered, failed, app.stats.requests, limiter.refused)
