@@ -227,3 +227,19 @@ class AvailabilityMachine(RuleBasedStateMachine):
 
 AvailabilityMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=30)
 TestAvailabilityMachine = AvailabilityMachine.TestCase
+
+
+def test_a_storm_of_429s_without_a_wait_pauses_at_most_the_cap_however_long_it_lasts() -> None:
+    """The brief pause doubles per repeat up to its cap and never overflows: a model with
+    no patience limit refused 2,000 times in a row (each pause 2 s, 4 s, ... 30 s)."""
+    clock = FakeClock(start=0.0)
+    availability = ModelAvailability(clock, patience=None)
+    pauses = []
+    for _ in range(2_000):
+        assert availability.failed("m/x", rate_limited(None)) is None
+        until = availability.paused_until("m/x")
+        assert until is not None
+        pauses.append(until - clock.now())
+        clock.advance(until - clock.now())
+    assert pauses[:5] == [2.0, 4.0, 8.0, 16.0, SHORT_PAUSE_CAP_S]
+    assert max(pauses) == SHORT_PAUSE_CAP_S

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 import sluicegate
+from scripted_transport import Answer, ScriptedTransport
 from sluicegate import ProviderSettings, RetryPolicy, StreamError
 from sluicegate.testing import FaultPlan, MockConfig, create_app
 from sluicegate.testing.content import generate_answer
-from sluicegate.transports.base import HttpRequest, HttpResponse
 from sluicegate.transports.memory import MemoryTransport
 from sluicegate.types import Done, StreamEvent, TextDelta, ToolCallDelta, Usage, UsageEvent
 from sluicegate_anthropic import plugin
@@ -102,49 +102,19 @@ SUCCEEDS = sse(
 SUCCESS_USAGE = Usage(input_tokens=12, output_tokens=9)
 
 
-class _Stream:
-    def __init__(self, status: int, chunks: Sequence[bytes]) -> None:
-        self.status = status
-        self.headers = {"content-type": "text/event-stream"}
-        self._chunks = chunks
-        self.closed = False
-
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
-        for chunk in self._chunks:
-            yield chunk
-
-    async def read(self) -> bytes:
-        return b"".join(self._chunks)
-
-    async def aclose(self) -> None:
-        self.closed = True
-
-
-class ScriptedStreams:
+def scripted(*bodies: bytes, chunk_size: int = 37) -> ScriptedTransport:
     """Answers the n-th streamed request with the n-th body (the last one repeats), cut
     into ``chunk_size``-byte reads."""
-
-    name = "scripted"
-
-    def __init__(self, *bodies: bytes, chunk_size: int = 37) -> None:
-        self.bodies = list(bodies)
-        self.chunk_size = chunk_size
-        self.sent: list[HttpRequest] = []
-        self.streams: list[_Stream] = []
-
-    async def send(self, request: HttpRequest) -> HttpResponse:
-        raise AssertionError("only streamed requests are scripted")
-
-    async def open_stream(self, request: HttpRequest) -> _Stream:
-        self.sent.append(request)
-        body = self.bodies[min(len(self.sent), len(self.bodies)) - 1]
-        size = self.chunk_size
-        stream = _Stream(200, [body[i : i + size] for i in range(0, len(body), size)])
-        self.streams.append(stream)
-        return stream
-
-    async def aclose(self) -> None:
-        return None
+    return ScriptedTransport(
+        *(
+            Answer(
+                200,
+                {"content-type": "text/event-stream"},
+                [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)],
+            )
+            for body in bodies
+        )
+    )
 
 
 def client_with(transport: Any, base_url: str = "https://api.anthropic.com") -> sluicegate.Client:
@@ -170,11 +140,11 @@ def texts(events: Sequence[StreamEvent]) -> list[str]:
 async def test_overloaded_before_any_text_is_retried_and_the_answer_is_the_retry_alone(
     chunk_size: int,
 ) -> None:
-    transport = ScriptedStreams(FAILED_BEFORE_TEXT, SUCCEEDS, chunk_size=chunk_size)
+    transport = scripted(FAILED_BEFORE_TEXT, SUCCEEDS, chunk_size=chunk_size)
     async with client_with(transport) as client:
         events = await read_all(client)
         ledger = client.ledger.snapshot().total
-    assert len(transport.sent) == 2
+    assert len(transport.requests) == 2
     assert all(stream.closed for stream in transport.streams)
     assert texts(events) == ["Hello", ", world"]  # the text once, from the second attempt
     done = events[-1]
@@ -197,7 +167,7 @@ async def test_overloaded_before_any_text_is_retried_and_the_answer_is_the_retry
 
 async def test_overloaded_after_a_text_delta_is_a_stream_error_with_the_text_so_far() -> None:
     body = sse(message_start(25), TEXT_BLOCK, text_delta("Hello"), text_delta(", wor"), OVERLOADED)
-    transport = ScriptedStreams(body, SUCCEEDS, chunk_size=5)
+    transport = scripted(body, SUCCEEDS, chunk_size=5)
     seen: list[str] = []
     async with client_with(transport) as client:
         with pytest.raises(StreamError) as info:
@@ -206,7 +176,7 @@ async def test_overloaded_after_a_text_delta_is_a_stream_error_with_the_text_so_
                     seen.append(text)
         ledger = client.ledger.snapshot().total
     err = info.value
-    assert len(transport.sent) == 1  # retryable, but the caller already has text
+    assert len(transport.requests) == 1  # retryable, but the caller already has text
     assert seen == ["Hello", ", wor"]
     assert err.partial_text == "Hello, wor"
     assert (err.status, err.error_type, err.retryable) == (200, "overloaded_error", True)
@@ -220,25 +190,25 @@ async def test_overloaded_after_a_tool_call_delta_is_not_retried() -> None:
         "index": 0,
         "content_block": {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}},
     }
-    transport = ScriptedStreams(sse(message_start(25), tool_block, OVERLOADED), SUCCEEDS)
+    transport = scripted(sse(message_start(25), tool_block, OVERLOADED), SUCCEEDS)
     async with client_with(transport) as client:
         events: list[StreamEvent] = []
         with pytest.raises(StreamError) as info:
             async with client.stream(MODEL, "weather?") as stream:
                 async for event in stream:
                     events.append(event)
-    assert len(transport.sent) == 1
+    assert len(transport.requests) == 1
     assert [type(e) for e in events] == [UsageEvent, ToolCallDelta]
     assert info.value.partial_text == ""
     assert info.value.error_type == "overloaded_error"
 
 
 async def test_overloaded_before_any_text_every_time_gives_up_as_a_stream_error() -> None:
-    transport = ScriptedStreams(FAILED_BEFORE_TEXT)
+    transport = scripted(FAILED_BEFORE_TEXT)
     async with client_with(transport) as client:
         with pytest.raises(StreamError) as info:
             await read_all(client)
-    assert len(transport.sent) == 3  # every attempt the policy allows
+    assert len(transport.requests) == 3  # every attempt the policy allows
     assert info.value.partial_text == ""
     assert info.value.error_type == "overloaded_error"
     assert any("not retried after 3 attempts" in note for note in info.value.__notes__)

@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sluicegate.backoff import Backoff
 from sluicegate.breaker import CircuitOpenError, CircuitState
 from sluicegate.clock import Clock
 from sluicegate.errors import (
@@ -75,6 +76,7 @@ SHORT_PAUSE_S = 2.0
 """The first brief pause (a 429 without a wait, a half-open circuit); it doubles while it
 repeats, up to :data:`SHORT_PAUSE_CAP_S`, and starts over after a success."""
 SHORT_PAUSE_CAP_S = 30.0
+_SHORT_PAUSE = Backoff(SHORT_PAUSE_S, SHORT_PAUSE_CAP_S)
 MIN_PAUSE_S = 1.0
 """A server's wait shorter than this (``Retry-After: 0``) pauses the model this long, so a
 storm of such answers is not resent in a tight loop."""
@@ -404,7 +406,8 @@ class ModelAvailability:
         return changed
 
     def _short(self, state: _Model) -> float:
-        wait = min(SHORT_PAUSE_S * 2.0**state.short_pauses, SHORT_PAUSE_CAP_S)
+        # the backoff's ceiling never overflows, however long a storm repeats
+        wait = _SHORT_PAUSE.ceiling(state.short_pauses + 1)
         state.short_pauses += 1
         return wait
 

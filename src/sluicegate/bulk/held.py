@@ -30,6 +30,7 @@ import math
 import random
 from dataclasses import dataclass
 
+from sluicegate.backoff import Backoff
 from sluicegate.bulk.availability import ModelAvailability
 from sluicegate.types import Request
 
@@ -47,10 +48,13 @@ LINE_BACKOFF_S = 2.0
 LINE_BACKOFF_CAP_S = 30.0
 
 
+_LINE_BACKOFF = Backoff(LINE_BACKOFF_S, LINE_BACKOFF_CAP_S)
+
+
 def line_backoff(failures: int, rng: random.Random) -> float:
     """The wait before a line's next try after its ``failures``-th transient failure:
     ``min(30, 2·2^(failures-1))`` seconds, drawn between half of that and all of it."""
-    ceiling = min(LINE_BACKOFF_CAP_S, LINE_BACKOFF_S * 2.0 ** max(failures - 1, 0))
+    ceiling = _LINE_BACKOFF.ceiling(failures)
     return ceiling / 2 + rng.random() * ceiling / 2
 
 

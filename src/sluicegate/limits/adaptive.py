@@ -133,7 +133,6 @@ class AdaptiveRate:
         "_cut_at",
         "_grown_ns",
         "_held_ns",
-        "_last_cut_ns",
         "_max",
         "_min",
         "_paused_until_ns",
@@ -191,7 +190,6 @@ class AdaptiveRate:
         """The rate at the last cut: avoidance climbs ``increase * scale`` per second."""
         self._sequence = 0
         self._cut_at = 0
-        self._last_cut_ns = -1
         self._grown_ns = -1
         self._held_ns = -1
         """When the pace last held a request back (slow start sleeps after a second
@@ -427,7 +425,6 @@ class AdaptiveRate:
         self._phase = _AVOIDANCE
         self._target = math.inf
         self._apply(target, now_ns)
-        self._last_cut_ns = now_ns
         self._cut_at = self._sequence
         self._grown_ns = now_ns
         self._restart_share(now_ns)
@@ -451,7 +448,6 @@ class AdaptiveRate:
         self._scale = basis * 0.5
         self._apply(basis * 0.5, now_ns)
         self._cut_at = self._sequence
-        self._last_cut_ns = now_ns
         self._restart_share(now_ns)
         return Reaction(True, False, max(pause, wait_ns or 0), True)
 
@@ -514,12 +510,6 @@ class AdaptiveRate:
     def _period_ns(self) -> int:
         """One round trip (at least ``slow_start_period_s``): slow start's doubling time."""
         return max(self._rtt_ns, round(self._settings.slow_start_period_s * NS_PER_SECOND))
-
-    def interval_ns(self) -> int:
-        """One request's spacing at the current rate, or while dormant at the rate sent
-        over the last second."""
-        rate = self.rate if self.rate is not None else max(self._previous, self._min)
-        return max(1, round(NS_PER_SECOND / rate))
 
     def observe(self, limits: ServerLimits, now_ns: int) -> int:
         """Cap the rate from rate-limit headers when little remains. Returns how many
