@@ -63,21 +63,53 @@ def test_a_torn_last_line_is_cut_off_and_the_lines_before_it_are_kept(tmp_path: 
     assert [json.loads(x)["id"] for x in path.read_bytes().splitlines()] == ["a", "b", "c"]
 
 
+def line_of(caller: str) -> bytes:
+    return json.dumps(result_record(ok(caller), 1)).encode()
+
+
 def test_a_complete_json_line_without_its_newline_is_torn_too(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
-    path.write_bytes(b'{"id":"a"}\n{"id":"b"}')
+    path.write_bytes(line_of("a") + b"\n" + line_of("b"))
     _, resumed = open_results(path)
-    assert path.read_bytes() == b'{"id":"a"}\n'
+    assert path.read_bytes() == line_of("a") + b"\n"
     assert "b" not in resumed.done
 
 
 def test_a_file_that_is_not_a_run_output_is_refused_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "notes.jsonl"
-    path.write_text('{"id": "a"}\nhello\n')
+    content = line_of("a") + b"\nhello\n"
+    path.write_bytes(content)
     with pytest.raises(BadInputError) as caught:
         open_results(path)
     assert caught.value.file == str(path) and caught.value.line == 2
-    assert path.read_text() == '{"id": "a"}\nhello\n'  # untouched
+    assert "'hello'" in caught.value.message
+    assert path.read_bytes() == content  # untouched
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"config": {"a": 1}}',  # a JSON document without its newline: not a torn line
+        b'{"id": "a", "prompt": "hi"}\n',  # an input line: ids, but not results
+        b"\n\nmy notes",
+        b'{"id":"a"}\n',
+    ],
+)
+def test_a_file_that_is_not_ours_is_never_repaired(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "notes.json"
+    path.write_bytes(content)
+    with pytest.raises(BadInputError) as caught:
+        open_results(path)
+    assert caught.value.file == str(path)
+    assert path.read_bytes() == content
+
+
+def test_a_first_line_cut_by_a_crash_is_ours_and_cut_off(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(line_of("a")[:9])  # killed while writing the very first line
+    log, resumed = open_results(path)
+    log.close()
+    assert resumed.torn_bytes == 9 and path.read_bytes() == b""
 
 
 def test_errors_file_names() -> None:

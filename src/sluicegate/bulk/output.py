@@ -11,11 +11,23 @@ Writing
 
 Resuming
     :func:`open_results` reads the file before anything is appended: every complete line
-    (ending in a newline) must be a JSON object with an ``id``, and those ids are done.
-    Bytes after the last newline are a line torn by a crash mid-write: they are cut off
-    (the file is truncated to the last complete line) and that id is simply done again.
-    A complete line that is not a result is not ours to repair: the run stops with a
-    :class:`~sluicegate.errors.BadInputError` naming the file and line.
+    (ending in a newline) must be a result line (:func:`is_result_record`: a JSON object
+    with a string ``id``, a ``model`` and a ``response`` or an ``error``), and those ids
+    are done. Bytes after the last newline are a line torn by a crash mid-write: they are
+    cut off (the file is truncated to the last complete line) and that id is simply done
+    again. Only our own file is repaired so: the tail is cut when a complete result line
+    came before it, or when the file holds nothing else and the tail starts as every
+    result line does (``{"id":``). Anything else (another program's file, an input file,
+    a JSON document without its newline) is not ours: the run stops with a
+    :class:`~sluicegate.bulk.file_errors.RefusedFileError` naming the file and line and
+    quoting the line, and the file is left as it was.
+
+The errors file
+    One line per bad input line, ``{"line": 17, "id": "r17", "error": "..."}``; a file is
+    ours (:func:`check_errors_file`) when it is empty or its first line is such an
+    object. It is checked and opened when the run starts (truncated: each run reports the
+    bad lines it found), so an unwritable one stops the run before anything is sent, and
+    removed at the end when the run found no bad line.
 
 What a line holds. Never a key: error messages, answer texts and tool-call arguments
 pass through :func:`~sluicegate.secrets.scrub` (a model asked to repeat a prompt that
@@ -39,22 +51,28 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sluicegate.bulk.file_errors import FileWriteError, RefusedFileError, quote_line
 from sluicegate.bulk.idset import IdSet
 from sluicegate.bulk.input import BadLine
 from sluicegate.bulk.map import MapResult
-from sluicegate.errors import BadInputError, ProviderError, SluicegateError
+from sluicegate.errors import ProviderError, SluicegateError
 from sluicegate.secrets import scrub
 
 __all__ = [
     "BadLineLog",
     "ResultLog",
     "Resumed",
+    "check_errors_file",
+    "check_results_file",
     "errors_path_for",
+    "is_errors_record",
+    "is_result_record",
     "open_results",
     "result_record",
     "scan_results",
@@ -62,6 +80,150 @@ __all__ = [
 
 _dumps: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _READ_CHUNK = 1 << 16
+_RESULT_START = b'{"id":'
+"""How every result line starts (``result_record`` puts ``id`` first, no spaces)."""
+_ERRORS_START = b'{"line":'
+"""How every errors-file line starts."""
+_open_fd: Callable[..., int] = os.open
+_write_fd: Callable[[int, Any], int] = os.write
+"""The two system calls of the writers, as names a test can replace (a full disk)."""
+
+
+def is_result_record(value: object) -> bool:
+    """Whether a decoded line is a result line of ours (what makes a file ours)."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("id"), str)
+        and "model" in value
+        and ("response" in value or "error" in value)
+    )
+
+
+def is_errors_record(value: object) -> bool:
+    """Whether a decoded line is a line of our errors file."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("line"), int)
+        and isinstance(value.get("error"), str)
+        and "id" in value
+    )
+
+
+def _decoded(raw: bytes) -> object:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _torn_start(tail: bytes, start: bytes) -> bool:
+    """Whether ``tail`` (a file's only content, no newline) can be the start of a line of
+    ours cut by a crash: it begins as ours do."""
+    return tail.startswith(start) or start.startswith(tail)
+
+
+_NOT_OURS = {
+    "output": (
+        "is not a result line of 'sluicegate run' (a JSON object with 'id', 'model' and "
+        "'response' or 'error'); refusing to append to this file: give another --output"
+    ),
+    "errors file": (
+        "is not a line of a sluicegate errors file (a JSON object with 'line', 'id' and "
+        "'error'); refusing to overwrite this file: give another --errors-file"
+    ),
+}
+
+
+def _not_ours(path: Path, raw: bytes, number: int, role: str) -> RefusedFileError:
+    """The refusal of a file that is not ours, quoting its line."""
+    return RefusedFileError(
+        f"{quote_line(raw)} {_NOT_OURS[role]}", file=str(path), role=role, line=number
+    )
+
+
+def _regular_or_missing(path: Path, role: str) -> bool:
+    """True if ``path`` is a regular file, False if it does not exist; refuses the rest
+    (a directory, a device, a pipe: /dev/zero as an output would never end)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise RefusedFileError(
+            f"cannot use it as the {role}: {exc.strerror or exc}", file=str(path), role=role
+        ) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise RefusedFileError(f"the {role} is a directory", file=str(path), role=role)
+    if not stat.S_ISREG(st.st_mode):
+        raise RefusedFileError(f"the {role} must be a regular file", file=str(path), role=role)
+    return True
+
+
+def _first_line(path: Path) -> tuple[int, bytes] | None:
+    """The first non-blank line of a file and its number (with its newline, if it has
+    one); None for an empty or blank file."""
+    with path.open("rb") as stream:
+        for number, raw in enumerate(stream, 1):
+            if raw.strip():
+                return number, raw
+    return None
+
+
+def _prove_writable(path: Path, role: str, *, exists: bool) -> None:
+    """Open ``path`` for writing without changing it (a file that does not exist yet is
+    created and removed again), so that a run that could not write it stops before
+    anything is sent. A real open, not ``os.access``: it also answers for root, a
+    read-only mount, a missing directory."""
+    try:
+        if exists:
+            os.close(_open_fd(path, os.O_WRONLY | os.O_APPEND))
+        else:
+            os.close(_open_fd(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            path.unlink()
+    except FileExistsError:  # created in between: then it is someone's; check it again
+        raise RefusedFileError(
+            f"the {role} appeared while it was checked; run again", file=str(path), role=role
+        ) from None
+    except OSError as exc:
+        raise RefusedFileError(
+            f"cannot write the {role}: {exc.strerror or exc}", file=str(path), role=role
+        ) from None
+
+
+def check_results_file(path: Path) -> None:
+    """Refuse an output that is not ours or cannot be written, before anything is sent:
+    it must be missing, empty, or begin with a result line (or, with no complete line,
+    with the start of one a crash cut); see the module docstring. The other lines are
+    checked by :func:`scan_results` as the run reads them for their ids."""
+    exists = _regular_or_missing(path, "output")
+    if exists:
+        first = _first_line(path)
+        if first is not None:
+            number, raw = first
+            if raw.endswith(b"\n"):
+                ours = is_result_record(_decoded(raw))
+            else:
+                ours = _torn_start(raw, _RESULT_START)
+            if not ours:
+                raise _not_ours(path, raw, number, "output")
+    _prove_writable(path, "output", exists=exists)
+
+
+def check_errors_file(path: Path) -> None:
+    """Refuse an errors file that is not ours or cannot be written (see the module
+    docstring): it must be missing, empty, or begin with an errors-file line."""
+    exists = _regular_or_missing(path, "errors file")
+    if exists:
+        first = _first_line(path)
+        if first is not None:
+            number, raw = first
+            if raw.endswith(b"\n"):
+                ours = is_errors_record(_decoded(raw))
+            else:
+                ours = _torn_start(raw, _ERRORS_START)
+            if not ours:
+                raise _not_ours(path, raw, number, "errors file")
+    _prove_writable(path, "errors file", exists=exists)
 
 
 @dataclass(slots=True)
@@ -81,14 +243,14 @@ def scan_results(path: Path) -> Resumed:
     """Read an output file's ids and find a torn tail (not yet cut off: see
     :func:`open_results`). A missing file is an empty one."""
     resumed = Resumed(IdSet())
-    if not path.exists():
+    if not _regular_or_missing(path, "output"):
         return resumed
-    if not path.is_file():  # a device or a pipe cannot be resumed (and /dev/zero never ends)
-        raise BadInputError("the output must be a regular file", file=str(path))
     with path.open("rb") as stream:
         number = 0
         for raw in stream:
             if not raw.endswith(b"\n"):
+                if resumed.lines == 0 and not _torn_start(raw.lstrip(), _RESULT_START):
+                    raise _not_ours(path, raw, number + 1, "output")
                 resumed.torn_bytes = len(raw)
                 break
             number += 1
@@ -96,12 +258,7 @@ def scan_results(path: Path) -> Resumed:
                 continue
             line_id, cost = _result_id(raw)
             if line_id is None:
-                raise BadInputError(
-                    "is not a result line of 'sluicegate run' (a JSON object with an 'id'); "
-                    "refusing to append to this file: give another --output",
-                    file=str(path),
-                    line=number,
-                )
+                raise _not_ours(path, raw, number, "output")
             resumed.lines += 1
             resumed.cost += cost
             if not resumed.done.add(line_id):
@@ -111,12 +268,10 @@ def scan_results(path: Path) -> Resumed:
 
 def _result_id(raw: bytes) -> tuple[str | None, float]:
     """A result line's id (None if it is not one) and its recorded cost (0 if none)."""
-    try:
-        value = json.loads(raw)
-    except ValueError:
+    value = _decoded(raw)
+    if not is_result_record(value):
         return None, 0.0
-    if not isinstance(value, dict) or not isinstance(value.get("id"), str):
-        return None, 0.0
+    assert isinstance(value, dict)
     cost = value.get("cost")
     if isinstance(cost, bool) or not isinstance(cost, int | float) or not cost > 0:
         return value["id"], 0.0
@@ -124,22 +279,30 @@ def _result_id(raw: bytes) -> tuple[str | None, float]:
 
 
 class ResultLog:
-    """The output file, open for appending one line per result."""
+    """The output file (or the errors file: ``role``), open for appending one line per
+    record; ``truncate`` empties it first."""
 
-    __slots__ = ("_fd", "path", "written")
+    __slots__ = ("_fd", "path", "role", "written")
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, role: str = "output", truncate: bool = False) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.role = role
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | (os.O_TRUNC if truncate else 0)
+        self._fd = _open_fd(path, flags, 0o644)
         self.written = 0
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one record as one line, in one system call (a loop only if the kernel
-        takes it in parts, which it does not for regular files in practice)."""
+        takes it in parts, which it does not for regular files in practice). A failed
+        write (a full disk) is a :class:`FileWriteError` naming the file; a line it cut
+        is a torn last line, which the next run cuts off."""
         data = memoryview((_dumps(record) + "\n").encode())
-        while data:
-            sent = os.write(self._fd, data)
-            data = data[sent:]
+        try:
+            while data:
+                sent = _write_fd(self._fd, data)
+                data = data[sent:]
+        except OSError as exc:
+            raise FileWriteError(str(self.path), self.role, exc, self.written) from exc
         self.written += 1
 
     def close(self) -> None:
@@ -168,29 +331,31 @@ class BadLineLog:
     """The errors file: one line per bad input line of this run (line, id, reason).
 
     Every run reads the whole input again and so finds every bad line again: the file is
-    rewritten by each run (removed at the start, created at the first bad line), so it
-    never shows lines that were fixed since.
+    rewritten by each run, so it never shows lines that were fixed since. It is never
+    deleted blindly: only a file of ours (:func:`check_errors_file`) is truncated, when
+    the run starts (so an unwritable one is found before anything is sent), and removed
+    at the end if the run found no bad line.
     """
 
     __slots__ = ("_log", "path")
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._log: ResultLog | None = None
-        path.unlink(missing_ok=True)
+        check_errors_file(path)
+        self._log = ResultLog(path, role="errors file", truncate=True)
 
     def append(self, bad: BadLine) -> None:
-        if self._log is None:
-            self._log = ResultLog(self.path)
         self._log.append({"line": bad.line, "id": bad.id, "error": scrub(bad.reason)})
 
     @property
     def count(self) -> int:
-        return self._log.written if self._log is not None else 0
+        return self._log.written
 
     def close(self) -> None:
-        if self._log is not None:
-            self._log.close()
+        self._log.close()
+        if self._log.written == 0 and not self.path.is_symlink():
+            # our own file, empty: a run with no bad line leaves no errors file
+            self.path.unlink(missing_ok=True)
 
 
 def result_record(result: MapResult, line: int | None) -> dict[str, Any]:
