@@ -4,13 +4,18 @@ output line per id, resumable; see docs/bulk-runs.md."""
 from __future__ import annotations
 
 import shlex
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 from click.core import ParameterSource
 
+from sluicegate.bulk.file_errors import FileWriteError, RefusedFileError
 from sluicegate.cli.batch import batch_options, resubmit_options, run_batch_command
 from sluicegate.cli.common import backend_option, log_level_option, run, setup_logging
+from sluicegate.cli.exit_status import IO_ERROR
+from sluicegate.cli.run_files import RefusedFileUsage, count_newlines, guarded, stop_lines
 
 
 def _resume_command(ctx: click.Context) -> str:
@@ -176,6 +181,14 @@ def command(
     if live_only:
         flag = "--" + live_only[0].replace("_", "-")
         raise click.UsageError(f"{flag} is for --mode batch")
+    from sluicegate.bulk.output import errors_path_for
+    from sluicegate.bulk.paths import check_run_files
+
+    errors_path = errors_file or errors_path_for(output)
+    try:  # before anything is opened for writing
+        check_run_files(input, output, errors_path)
+    except RefusedFileError as exc:
+        raise RefusedFileUsage(exc) from None
     setup_logging(log_level)
     options = RunOptions(
         input=input,
@@ -191,13 +204,42 @@ def command(
         resume_command=_resume_command(ctx),
         patience=patience,
     )
+    lines_before, started = count_newlines(output), time.monotonic()
     try:
-        outcome = run(backend, run_file, options)
+        outcome = run(backend, guarded(run_file), options)
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         raise click.ClickException(f"cannot use{where}: {exc.strerror or exc}") from None
+    if isinstance(outcome, FileWriteError):
+        ctx.exit(_write_failed(outcome, options, lines_before, time.monotonic() - started))
     render_summary(outcome, Console())
     ctx.exit(outcome.exit_code)
+
+
+def _write_failed(error: FileWriteError, options: Any, lines_before: int, elapsed: float) -> int:
+    """The end of a run whose output or errors file could not be written: the error on
+    stderr, the summary of what was written, how to resume; IO_ERROR."""
+    from rich.console import Console
+
+    from sluicegate.bulk.stats import RunStats
+    from sluicegate.bulk.summary import RunOutcome, render_summary
+
+    click.echo(f"Error: {type(error).__name__}: {error.message}", err=True)
+    stats = RunStats(written=max(count_newlines(options.output) - lines_before, 0))
+    outcome = RunOutcome(
+        stats=stats,
+        output=options.output,
+        errors_file=None,
+        interrupted=False,
+        stopped_reason=None,
+        resume_command=options.resume_command,
+        elapsed_s=elapsed,
+    )
+    console = Console()
+    render_summary(outcome, console)
+    for line in stop_lines(error, options.output, options.resume_command):
+        console.print(line, highlight=False, soft_wrap=True)
+    return IO_ERROR
 
 
 def _batch_mode(
