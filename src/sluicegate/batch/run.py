@@ -50,6 +50,7 @@ from sluicegate.batch.planner import Chunk, ChunkPlanner, ItemTooLargeError
 from sluicegate.batch.progress import BatchView, make_batch_progress
 from sluicegate.batch.state import BatchState, JobRecord, file_digest, state_path_for
 from sluicegate.batch.watch import JobWatch
+from sluicegate.bulk.file_errors import FileWriteError
 from sluicegate.bulk.idset import IdSet
 from sluicegate.bulk.input import BadLine, InputLine, LineRules, parse_line
 from sluicegate.bulk.map import MapResult
@@ -60,6 +61,7 @@ from sluicegate.bulk.output import (
     open_results,
     result_record,
 )
+from sluicegate.bulk.paths import check_run_files
 from sluicegate.bulk.runner import count_lines, line_key
 from sluicegate.bulk.stats import RunStats
 from sluicegate.client import Client
@@ -122,6 +124,9 @@ class BatchRunOutcome:
     cancelled: bool = False
     repaired_bytes: int = 0
     resume_command: str = ""
+    write_error: FileWriteError | None = None
+    """The failed write (a full disk) that stopped the run; its jobs stay recorded, and a
+    job being collected is collected again by the next run."""
 
     @property
     def unfinished_jobs(self) -> list[JobRecord]:
@@ -564,10 +569,14 @@ def build_batch_client(options: BatchRunOptions) -> Client:
     )
 
 
-def _open_state(options: BatchRunOptions) -> tuple[BatchState, Path]:
+def _open_state(options: BatchRunOptions, errors_path: Path | None) -> tuple[BatchState, Path]:
     """The state file (new, or found), and the input it is about; refuses an input that
-    changed while jobs of the state file still hold its lines."""
+    changed while jobs of the state file still hold its lines, and files that are one
+    file or not ours (:func:`~sluicegate.bulk.paths.check_run_files`), before anything
+    is written."""
     path = state_path_for(options.output)
+    if options.input is not None:
+        check_run_files(options.input, options.output, errors_path, path)
     state = BatchState.load(path)
     if options.input is None:
         if state is None or not state.input:
@@ -577,12 +586,11 @@ def _open_state(options: BatchRunOptions) -> tuple[BatchState, Path]:
                 file=str(path),
             )
         input_path = Path(state.input)
+        check_run_files(input_path, options.output, None, path)
     else:
         input_path = options.input
     if not input_path.exists():
         raise BadInputError("the input of these batch jobs is gone", file=str(input_path))
-    if input_path.resolve() == options.output.resolve():
-        raise BadInputError("the output file must not be the input file", file=str(input_path))
     digest = file_digest(input_path)
     if state is None:
         return BatchState(path, str(input_path.resolve()), digest), input_path
@@ -612,13 +620,14 @@ async def run_batch(
 ) -> BatchRunOutcome:
     """Run ``options.action`` for ``options.output`` and return how it ended."""
     started = time.monotonic()
-    state, input_path = _open_state(options)
     reads_input = options.action in ("run", "submit")
+    errors_path = options.errors_file or errors_path_for(options.output)
+    state, input_path = _open_state(options, errors_path if reads_input else None)
     stats = RunStats(total_lines=count_lines(input_path) if reads_input else 0)
     log, resumed = open_results(options.output)
     stats.already_done = len(resumed.done)
-    errors_path = options.errors_file or errors_path_for(options.output)
     bad_log = BadLineLog(errors_path) if reads_input else None
+    write_error: FileWriteError | None = None
     progress = make_batch_progress(options.progress, progress_stream or sys.stderr)
     view = BatchView(stats)
     run: _BatchRun | None = None
@@ -648,7 +657,9 @@ async def run_batch(
                     watchers.cancel_scope.cancel()
             finally:
                 progress.stop()
-            if error is not None:
+            if isinstance(error, FileWriteError):  # a full disk: summary, then exit 74
+                write_error = error
+            elif error is not None:
                 raise error
     finally:
         log.close()
@@ -672,6 +683,7 @@ async def run_batch(
         cancelled=run is not None and run.cancelling and options.action != "cancel",
         repaired_bytes=resumed.torn_bytes,
         resume_command=options.resume_command,
+        write_error=write_error,
     )
 
 

@@ -66,14 +66,26 @@ def run_batch_command(options: Any, backend: str, log_level: str | None) -> int:
 
     from sluicegate.batch.run import run_batch
     from sluicegate.batch.summary import render_batch_summary
+    from sluicegate.bulk.file_errors import FileWriteError
+    from sluicegate.cli.exit_status import IO_ERROR
+    from sluicegate.cli.run_files import WriteFailed, guarded, stop_lines
 
     setup_logging(log_level)
     try:
-        outcome = run(backend, run_batch, options)
+        outcome = run(backend, guarded(run_batch), options)
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         raise click.ClickException(f"cannot use{where}: {exc.strerror or exc}") from None
-    render_batch_summary(outcome, Console())
+    if isinstance(outcome, FileWriteError):  # (run_batch returns it in its outcome)
+        raise WriteFailed(f"{type(outcome).__name__}: {outcome.message}")
+    console = Console()
+    render_batch_summary(outcome, console)
+    if outcome.write_error is not None:
+        error = outcome.write_error
+        click.echo(f"Error: {type(error).__name__}: {error.message}", err=True)
+        for line in stop_lines(error, outcome.output, outcome.resume_command):
+            console.print(line, highlight=False, soft_wrap=True)
+        return IO_ERROR
     return outcome.exit_code
 
 
