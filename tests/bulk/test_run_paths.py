@@ -9,7 +9,6 @@ through click's CliRunner, as tests/bulk/test_run_cli.py does."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from bulk.full_disk import full_disk_after
 from sluicegate.cli import main
 from sluicegate.cli.exit_status import IO_ERROR, USAGE
 
@@ -239,33 +239,6 @@ def test_a_default_errors_path_that_is_a_directory_is_refused_up_front(tmp_path:
 # -- a write that fails mid-run -------------------------------------------------------------
 
 
-def full_disk_after(monkeypatch: pytest.MonkeyPatch, path: Path, lines: int) -> None:
-    """Writes to ``path`` fail with ENOSPC once ``lines`` lines were written to it (the
-    output layer's one system call, injected)."""
-    from sluicegate.bulk import output
-
-    real = output._write_fd
-    count = {"n": 0}
-    fds: set[int] = set()
-    real_open = output._open_fd
-
-    def open_fd(name: Path, flags: int, mode: int = 0o644) -> int:
-        fd = real_open(name, flags, mode)
-        if Path(name) == path:
-            fds.add(fd)
-        return fd
-
-    def write(fd: int, data: Any) -> int:
-        if fd in fds:
-            if count["n"] >= lines:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            count["n"] += 1
-        return real(fd, data)
-
-    monkeypatch.setattr(output, "_open_fd", open_fd)
-    monkeypatch.setattr(output, "_write_fd", write)
-
-
 def test_a_full_disk_names_the_output_prints_the_summary_and_exits_74(
     tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -342,3 +315,38 @@ def test_batch_submit_refuses_an_output_linked_to_the_input(tmp_path: Path) -> N
     result = CliRunner().invoke(main, argv, catch_exceptions=False)
     assert result.exit_code == USAGE, result.output
     assert "hard link" in flat(result)
+
+
+def test_a_real_write_error_from_the_os_ends_the_same_way(tmp_path: Path) -> None:
+    """No injection: the process may not grow a file past 4 KB (RLIMIT_FSIZE, SIGXFSZ
+    ignored), so the kernel refuses a write mid-run with EFBIG, as a full disk would."""
+    resource = pytest.importorskip("resource")
+    import signal
+    import subprocess
+    import sys
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    source = write_input(tmp_path / "in.jsonl", 40)
+    out = tmp_path / "out.jsonl"
+    env = {k: v for k, v in os.environ.items() if k != "SLUICEGATE_MOCK_BASE_URL"}
+    argv = [sys.executable, "-m", "sluicegate", "run", str(source), "-o", str(out), "-c", "1"]
+    done = subprocess.run(
+        [*argv, "--no-progress"],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "400"},
+        preexec_fn=limit_file_size,
+        timeout=120,
+    )
+    assert done.returncode == IO_ERROR, done.stdout + done.stderr
+    assert f"cannot write {out}: File too large" in " ".join((done.stdout + done.stderr).split())
+    data = out.read_bytes()  # the kernel took part of the last line: a torn line
+    assert 0 < len(data) <= 4096
+    complete = data[: data.rindex(b"\n") + 1].decode().splitlines()
+    assert 0 < len(complete) < 40 and all(json.loads(line)["response"] for line in complete)
+    again = subprocess.run([*argv, "--no-progress"], capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sorted(r["id"] for r in read_output(out)) == sorted(f"r{i}" for i in range(40))
