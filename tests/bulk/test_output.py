@@ -172,3 +172,15 @@ def test_no_key_reaches_an_error_or_answer_record() -> None:
     other = result_record(MapResult(request(), None, RuntimeError(f"bug {key}"), 0.1), 1)
     for line in (record, answer, other):
         assert key not in json.dumps(line)
+
+
+def test_a_huge_foreign_file_without_newlines_is_refused_reading_only_its_start(
+    tmp_path: Path,
+) -> None:
+    from sluicegate.bulk.output import check_results_file
+
+    path = tmp_path / "blob.bin"
+    path.write_bytes(b"\n\n" + b"z" * (8 << 20))
+    with pytest.raises(BadInputError) as caught:
+        check_results_file(path)
+    assert caught.value.line == 3 and len(caught.value.message) < 1000

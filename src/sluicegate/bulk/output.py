@@ -159,14 +159,37 @@ def _regular_or_missing(path: Path, role: str) -> bool:
     return True
 
 
+_FIRST_LINE_LIMIT = 1 << 20
+"""How much of a first line :func:`_first_line` reads: enough to judge it, and bounded
+for a huge file without newlines (a longer result line is judged by how it starts, and
+read whole by :func:`scan_results`)."""
+
+
 def _first_line(path: Path) -> tuple[int, bytes] | None:
-    """The first non-blank line of a file and its number (with its newline, if it has
-    one); None for an empty or blank file."""
+    """The first non-blank line of a file and its number (with its newline if it has one
+    within :data:`_FIRST_LINE_LIMIT` bytes); None for an empty or blank file."""
     with path.open("rb") as stream:
-        for number, raw in enumerate(stream, 1):
+        number = 0
+        while raw := stream.readline(_FIRST_LINE_LIMIT):
+            number += 1  # (the blank lines before it all end in a newline)
             if raw.strip():
                 return number, raw
     return None
+
+
+def _check_ours(path: Path, role: str, ours: Callable[[object], bool], start: bytes) -> None:
+    """Refuse a file for ``role`` that is not a regular file, not ours or not writable;
+    ours: missing, blank, a first line that ``ours`` accepts, or (no complete line read)
+    bytes that begin as our lines do."""
+    exists = _regular_or_missing(path, role)
+    if exists:
+        first = _first_line(path)
+        if first is not None:
+            number, raw = first
+            complete = raw.endswith(b"\n")
+            if not (ours(_decoded(raw)) if complete else _torn_start(raw.lstrip(), start)):
+                raise _not_ours(path, raw, number, role)
+    _prove_writable(path, role, exists=exists)
 
 
 def _prove_writable(path: Path, role: str, *, exists: bool) -> None:
@@ -195,35 +218,13 @@ def check_results_file(path: Path) -> None:
     it must be missing, empty, or begin with a result line (or, with no complete line,
     with the start of one a crash cut); see the module docstring. The other lines are
     checked by :func:`scan_results` as the run reads them for their ids."""
-    exists = _regular_or_missing(path, "output")
-    if exists:
-        first = _first_line(path)
-        if first is not None:
-            number, raw = first
-            if raw.endswith(b"\n"):
-                ours = is_result_record(_decoded(raw))
-            else:
-                ours = _torn_start(raw, _RESULT_START)
-            if not ours:
-                raise _not_ours(path, raw, number, "output")
-    _prove_writable(path, "output", exists=exists)
+    _check_ours(path, "output", is_result_record, _RESULT_START)
 
 
 def check_errors_file(path: Path) -> None:
     """Refuse an errors file that is not ours or cannot be written (see the module
     docstring): it must be missing, empty, or begin with an errors-file line."""
-    exists = _regular_or_missing(path, "errors file")
-    if exists:
-        first = _first_line(path)
-        if first is not None:
-            number, raw = first
-            if raw.endswith(b"\n"):
-                ours = is_errors_record(_decoded(raw))
-            else:
-                ours = _torn_start(raw, _ERRORS_START)
-            if not ours:
-                raise _not_ours(path, raw, number, "errors file")
-    _prove_writable(path, "errors file", exists=exists)
+    _check_ours(path, "errors file", is_errors_record, _ERRORS_START)
 
 
 @dataclass(slots=True)
