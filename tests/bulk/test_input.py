@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import threading
 from typing import Any
 
+import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sluicegate.bulk.input import BadLine, InputLine, LineRules, parse_line, read_lines
+from sluicegate.bulk.input import (
+    STREAM_CHUNK,
+    BadLine,
+    InputLine,
+    LineRules,
+    parse_line,
+    read_lines,
+    stream_lines,
+)
 
 RULES = LineRules(default_model=None, providers=frozenset({"openai", "mock"}))
 
@@ -174,3 +185,69 @@ json_values = st.recursive(
 )
 def test_any_json_object_gives_a_line_or_a_bad_line(value: dict[str, Any]) -> None:
     assert isinstance(parse_line(json.dumps(value), 1, RULES), InputLine | BadLine)
+
+
+async def read_pipe(chunks: list[bytes], anyio_backend: str) -> list[tuple[int, bytes]]:
+    """``stream_lines`` over a real pipe, written chunk by chunk by a thread that waits
+    for each line read before writing on (so lines do arrive one by one)."""
+    read_fd, write_fd = os.pipe()
+    got: list[tuple[int, bytes]] = []
+
+    def write() -> None:
+        with os.fdopen(write_fd, "wb", buffering=0) as writer:
+            for chunk in chunks:
+                writer.write(chunk)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        with os.fdopen(read_fd, "rb", buffering=0) as stream, anyio.fail_after(10):
+            got = [item async for item in stream_lines(stream)]
+    finally:
+        writer.join()
+    return got
+
+
+@pytest.mark.anyio
+async def test_stream_lines_gives_what_read_lines_gives_from_a_pipe(anyio_backend: str) -> None:
+    long = b'{"id": "long", "prompt": "' + b"x" * (3 * STREAM_CHUNK) + b'"}\r\n'
+    chunks = [b'{"a": 1}\n\n  \n{"b"', b": 2}\n", long[:10], long[10:], b'{"c": 3}']
+    data = b"".join(chunks)
+    assert await read_pipe(chunks, anyio_backend) == list(read_lines(io.BytesIO(data)))
+
+
+@pytest.mark.anyio
+async def test_stream_lines_yields_a_line_before_the_pipe_is_closed(anyio_backend: str) -> None:
+    """A quiet pipe does not block the event loop: the first line is yielded while the
+    writer still holds the pipe open, and other tasks run meanwhile."""
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, b'{"a": 1}\n')
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.sleep(0.001)
+
+    with os.fdopen(read_fd, "rb", buffering=0) as stream:
+        lines = stream_lines(stream)
+        async with anyio.create_task_group() as group:
+            group.start_soon(ticker)
+            with anyio.fail_after(5):
+                assert await anext(lines) == (1, b'{"a": 1}\n')
+                before = ticks
+                with anyio.move_on_after(0.05):  # nothing comes: the loop goes on
+                    await anext(lines)
+                assert ticks > before
+            group.cancel_scope.cancel()
+        await lines.aclose()
+    os.close(write_fd)
+
+
+@given(st.lists(st.binary(max_size=40), max_size=8))
+def test_stream_lines_splits_any_chunks_as_read_lines_does(chunks: list[bytes]) -> None:
+    async def main() -> list[tuple[int, bytes]]:
+        return await read_pipe(chunks, "asyncio")
+
+    assert anyio.run(main) == list(read_lines(io.BytesIO(b"".join(chunks))))

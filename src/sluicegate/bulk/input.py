@@ -29,14 +29,25 @@ Which model a line uses
 
 A bad line (not JSON, not an object, a missing or wrong field, an unknown provider) is
 returned as :class:`BadLine` with its number and the reason; reading goes on.
+
+Files and streams
+    A regular file is read with :func:`read_lines` (blocking reads of a file on disk are
+    as quick as the event loop's own work). A pipe, a FIFO or a terminal may wait for its
+    next line for as long as its writer likes, so :func:`stream_lines` waits for it
+    without blocking the event loop (requests in flight go on being answered) and yields
+    each line as soon as it is complete: what was read ahead is at most one read's chunk
+    beyond the current line.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+import os
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
+
+import anyio
 
 from sluicegate.errors import BadInputError
 from sluicegate.types import Message, coerce_messages
@@ -48,9 +59,12 @@ __all__ = [
     "LineRules",
     "parse_line",
     "read_lines",
+    "stream_lines",
 ]
 
 BATCH_URL = "/v1/chat/completions"
+STREAM_CHUNK = 1 << 16
+"""Bytes asked of a stream per read: what :func:`stream_lines` may read ahead."""
 _SIMPLE_FIELDS = frozenset(
     {"id", "prompt", "messages", "model", "max_tokens", "temperature", "system", "top_p"}
     | {"stop", "tags"}
@@ -102,6 +116,44 @@ def read_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
     for number, raw in enumerate(stream, 1):
         if raw.strip():
             yield number, raw
+
+
+async def stream_lines(stream: BinaryIO) -> AsyncIterator[tuple[int, bytes]]:
+    """What :func:`read_lines` gives, from a stream that may wait for its next line (a
+    pipe): each line is yielded once it is complete (or at the end), and the wait for more
+    does not block the event loop. The stream is read through its file descriptor, in
+    chunks of at most :data:`STREAM_CHUNK` bytes."""
+    fd = stream.fileno()
+    watch = True  # until the descriptor turns out to be one the loop cannot watch
+    number = 0
+    parts: list[bytes] = []  # the current line's pieces so far (a long line spans reads)
+    while True:
+        if watch:
+            try:
+                await anyio.wait_readable(fd)
+            except (OSError, NotImplementedError):  # a file epoll refuses; Windows' pipes
+                watch = False
+        try:
+            data = os.read(fd, STREAM_CHUNK)
+        except BlockingIOError:  # another reader took what was there
+            continue
+        if not data:
+            break
+        start = 0
+        while (end := data.find(b"\n", start)) >= 0:
+            number += 1
+            piece = data[start : end + 1]
+            raw = b"".join((*parts, piece)) if parts else piece
+            parts.clear()
+            start = end + 1
+            if raw.strip():
+                yield number, raw
+        if start < len(data):
+            parts.append(data[start:])
+    if parts:
+        raw = b"".join(parts)
+        if raw.strip():
+            yield number + 1, raw
 
 
 def parse_line(raw: bytes | str, number: int, rules: LineRules) -> InputLine | BadLine:
