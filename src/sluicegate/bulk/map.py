@@ -22,11 +22,11 @@ Why a context manager and not a plain async generator
 
 Bounded memory
     Workers are started as requests arrive, not one per unit of ``concurrency`` up front
-    (a ``concurrency`` of a million over five requests starts five): one task, the
-    *reader*, takes requests from the input and starts a worker with each, until
-    ``concurrency`` tasks run; then it handles the next request itself, and every worker
-    pulls its next request from the input only when it is free, so the input is read
-    lazily. A finished worker hands its result over directly (a stream with no buffer)
+    (a ``concurrency`` of a million over five requests starts five): the map starts one
+    task, the *reader*; a task that takes a request from the input while fewer than
+    ``concurrency`` tasks run starts a new worker with it and reads on, and once
+    ``concurrency`` run, a task handles what it took itself. Every task pulls from the
+    input only when it is free, so the input is read lazily. A finished worker hands its result over directly (a stream with no buffer)
     and only then pulls the next request: at most ``concurrency`` requests are taken from
     the input and not yet yielded, whatever the input's size, and nothing is kept once a
     result has been yielded. A request is sent as soon as the input gives it, so a
