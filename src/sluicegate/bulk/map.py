@@ -26,11 +26,12 @@ Bounded memory
     task, the *reader*; a task that takes a request from the input while fewer than
     ``concurrency`` tasks run starts a new worker with it and reads on, and once
     ``concurrency`` run, a task handles what it took itself. Every task pulls from the
-    input only when it is free, so the input is read lazily. A finished worker hands its result over directly (a stream with no buffer)
-    and only then pulls the next request: at most ``concurrency`` requests are taken from
-    the input and not yet yielded, whatever the input's size, and nothing is kept once a
-    result has been yielded. A request is sent as soon as the input gives it, so a
-    streamed input (a pipe) is answered while it is still being written.
+    input only when it is free, so the input is read lazily. A finished worker hands its
+    result over directly (a stream with no buffer) and only then pulls the next request:
+    at most ``concurrency`` requests are taken from the input and not yet yielded,
+    whatever the input's size, and nothing is kept once a result has been yielded. A
+    request is sent as soon as the input gives it, so a streamed input (a pipe) is
+    answered while it is still being written.
 
     Held requests (below) add at most another ``concurrency``: when that park is full,
     a worker waits with its request instead of taking another.
