@@ -8,7 +8,7 @@ Each run is its own process (the in-memory mock provider, no server), reaped wit
 Run::
 
     .venv/bin/python bench/concurrency_memory.py
-    .venv/bin/python bench/concurrency_memory.py --lines 10 --low 10 --high 1000000
+    .venv/bin/python bench/concurrency_memory.py --lines 10 --low 10 --high 1000000 --backend trio
 
 Exit status: 0 when both runs wrote every line and the difference is within the limit,
 1 if not.
@@ -27,12 +27,14 @@ from pathlib import Path
 LIMIT_MB = 10.0
 
 
-def peak_rss_mb(input_path: Path, output: Path, concurrency: int) -> tuple[float, int, int]:
+def peak_rss_mb(
+    input_path: Path, output: Path, concurrency: int, backend: str
+) -> tuple[float, int, int]:
     """One run's peak RSS in MB, its exit status and the lines it wrote."""
     env = {key: value for key, value in os.environ.items() if key != "SLUICEGATE_MOCK_BASE_URL"}
     command = [sys.executable, "-m", "sluicegate", "run", str(input_path), "-o", str(output)]
     process = subprocess.Popen(
-        [*command, "--concurrency", str(concurrency), "--no-progress"],
+        [*command, "--concurrency", str(concurrency), "--no-progress", "--backend", backend],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -48,6 +50,7 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=10)
     parser.add_argument("--low", type=int, default=10, help="the small concurrency")
     parser.add_argument("--high", type=int, default=1_000_000, help="the large concurrency")
+    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "in.jsonl"
@@ -61,7 +64,7 @@ def main() -> int:
         ok = True
         for concurrency in (args.low, args.high):
             rss, code, written = peak_rss_mb(
-                source, Path(tmp) / f"out-{concurrency}.jsonl", concurrency
+                source, Path(tmp) / f"out-{concurrency}.jsonl", concurrency, args.backend
             )
             figures[concurrency] = rss
             print(
