@@ -16,8 +16,11 @@ import pytest
 
 from bulk.processes import WAIT_S, complete_lines, wait_until
 
-STREAMED_WITHIN_S = 5.0
-"""How long a line written to the pipe may take to be answered (it takes milliseconds)."""
+STREAMED_WITHIN_S = 15.0
+"""How long a line written to the pipe may take to be answered once the run is up (it
+takes milliseconds; the bound is for a loaded machine). The first line's wait also covers
+the interpreter's start, so it is bounded by :data:`WAIT_S`. What proves streaming is
+that the answer comes while the pipe is still open, not how fast."""
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -78,7 +81,7 @@ def test_a_line_is_answered_while_the_pipe_is_still_open(tmp_path: Path, backend
         for i in range(3):
             run.stdin.write(line(i))
             run.stdin.flush()
-            deadline = time.monotonic() + STREAMED_WITHIN_S
+            deadline = time.monotonic() + (STREAMED_WITHIN_S if i else WAIT_S)
             while complete_lines(out) < i + 1:  # answered with the pipe still open
                 assert run.poll() is None, finish(run)
                 assert time.monotonic() < deadline, f"line {i + 1} not answered while streamed"
