@@ -37,6 +37,26 @@ def test_the_bar_draws_the_counts_on_a_terminal() -> None:
     assert "33/90" in text and "28 ok" in text and "5 failed" in text and "10 in flight" in text
 
 
+def test_progress_of_a_streamed_input_counts_lines_and_a_rate_without_a_total() -> None:
+    streamed = RunStats(total_lines=40, sent=40, written=30, failed=2, bad_lines=3, streamed=True)
+    stream = io.StringIO()
+    progress = PlainProgress(stream, interval_s=0.0)
+    progress.start()
+    progress.update(streamed)
+    line = stream.getvalue()
+    assert "sluicegate run: 33 lines (" in line and " lines/s), 2 failed" in line
+    assert "/40" not in line and "/33" not in line
+
+    out = io.StringIO()
+    bar = BarProgress(Console(file=out, force_terminal=True, width=120), streamed=True)
+    bar.start()
+    bar.update(streamed)
+    bar.stop()
+    text = out.getvalue()
+    assert "33 lines (" in text and "lines/s" in text and "28 ok" in text
+    assert "/40" not in text and "ETA" not in text
+
+
 def test_auto_mode_picks_by_terminal() -> None:
     assert isinstance(make_progress("auto", io.StringIO()), PlainProgress)
     assert isinstance(make_progress("none", io.StringIO()), NoProgress)

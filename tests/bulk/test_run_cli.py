@@ -185,3 +185,22 @@ def test_a_budget_stops_the_run_and_holds_across_resumes(tmp_path: Path, backend
     assert done.exit_code == 0, done.output
     ids = [r["id"] for r in read_output(out)]
     assert sorted(ids) == sorted(f"r{i}" for i in range(200))
+
+
+def test_a_message_without_content_is_a_bad_line_and_the_run_goes_on(
+    tmp_path: Path, backend: str
+) -> None:
+    """Issue 10: ``{"role": "user"}`` was sent as an empty message."""
+    no_content = {"id": "x", "messages": [{"role": "user"}], "model": "mock/fast"}
+    null_content = {"custom_id": "y", "body": {"messages": [{"role": "user", "content": None}]}}
+    lines = [simple(0), json.dumps(no_content), json.dumps(null_content), simple(3)]
+    source = write_lines(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out.jsonl"
+    result = invoke(backend, source, "-o", out, "--model", "mock/any")
+    assert result.exit_code == 1, result.output
+    assert sorted(r["id"] for r in read_output(out)) == ["r0", "r3"]
+    errors = read_output(tmp_path / "out.errors.jsonl")
+    assert [(e["line"], e["id"]) for e in errors] == [(2, "x"), (3, "y")]
+    assert errors[0]["error"].startswith("messages[0].content: missing")
+    assert errors[1]["error"].startswith("body.messages[0].content: null")
+    assert "line 2: messages[0].content: missing" in result.output

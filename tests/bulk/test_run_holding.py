@@ -194,3 +194,36 @@ def test_help_documents_patience_and_exit_status_75() -> None:
     result = CliRunner().invoke(main, ["run", "--help"])
     assert result.exit_code == 0
     assert "--patience" in result.output and "75" in result.output
+
+
+async def test_a_streamed_input_rides_an_outage_in_one_pass_with_its_lines_held(
+    tmp_path: Path,
+) -> None:
+    """A FIFO can be read only once: the lines of the paused model are held by the map
+    (not deferred to a second pass that could not read them), and every id is answered."""
+    import os
+    import threading
+
+    clock = VirtualClock()
+    server = OutageServer(clock, clock.now(), clock.now() + 60, status=503)
+    lines = write_input(tmp_path / "lines.jsonl", IDS).read_bytes()
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with fifo.open("wb") as writer:  # opens once the run opens the read end
+            writer.write(lines)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    out = tmp_path / "out.jsonl"
+    options = RunOptions(input=fifo, output=out, concurrency=8, progress="none")
+    outcome, _, elapsed = await run_virtual(options, outage_client(server, clock), clock)
+    feeder.join(5)
+    records = read_output(out)
+    assert [r for r in records if "error" in r] == []
+    assert sorted(r["id"] for r in records) == sorted(IDS)
+    assert outcome.exit_code == 0 and outcome.pending == 0
+    assert outcome.stats.passes == 1 and outcome.stats.deferred == 0
+    assert outcome.stats.streamed and outcome.stats.total_lines == len(IDS)
+    assert server.failed > 0 and elapsed >= 60

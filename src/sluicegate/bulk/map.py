@@ -21,11 +21,17 @@ Why a context manager and not a plain async generator
     same shape for the same reason.)
 
 Bounded memory
-    ``concurrency`` workers each pull the next request from the input only when they are
-    free, so the input is read lazily. A finished worker hands its result over directly
-    (a stream with no buffer) and only then pulls the next request: at most
-    ``concurrency`` requests are taken from the input and not yet yielded, whatever the
-    input's size, and nothing is kept once a result has been yielded.
+    Workers are started as requests arrive, not one per unit of ``concurrency`` up front
+    (a ``concurrency`` of a million over five requests starts five): the map starts one
+    task, the *reader*; a task that takes a request from the input while fewer than
+    ``concurrency`` tasks run starts a new worker with it and reads on, and once
+    ``concurrency`` run, a task handles what it took itself. Every task pulls from the
+    input only when it is free, so the input is read lazily. A finished worker hands its
+    result over directly (a stream with no buffer) and only then pulls the next request:
+    at most ``concurrency`` requests are taken from the input and not yet yielded,
+    whatever the input's size, and nothing is kept once a result has been yielded. A
+    request is sent as soon as the input gives it, so a streamed input (a pipe) is
+    answered while it is still being written.
 
     Held requests (below) add at most another ``concurrency``: when that park is full,
     a worker waits with its request instead of taking another.
@@ -59,6 +65,7 @@ from types import TracebackType
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -122,6 +129,7 @@ class BulkMap:
         "_exhausted",
         "_failure",
         "_group",
+        "_intake",
         "_lock",
         "_park",
         "_receive",
@@ -130,6 +138,7 @@ class BulkMap:
         "_source",
         "_stopping",
         "_sync_source",
+        "_workers",
     )
 
     def __init__(
@@ -172,11 +181,23 @@ class BulkMap:
         self._sleepers: set[anyio.CancelScope] = set()
         """Workers waiting for a held request's time (or for the end): woken by
         cancelling their scope when the park changes."""
+        self._workers = 0
+        """Tasks started so far, the reader included: at most ``concurrency``."""
+        self._intake: anyio.CancelScope | None = None
+        """The wait for an async input's next request: :meth:`stop` cancels it, so a
+        streamed input that stays silent does not keep the map open."""
 
     @property
     def availability(self) -> ModelAvailability:
         """The per-model pauses and patience this map obeys."""
         return self._availability
+
+    @property
+    def workers_started(self) -> int:
+        """Workers started with a request taken from the input: never more than the
+        requests taken. With the reader (the task that takes them, and sends one itself
+        once the others are busy), never more than the concurrency."""
+        return max(self._workers - 1, 0)
 
     @property
     def held(self) -> int:
@@ -198,8 +219,8 @@ class BulkMap:
         await group.__aenter__()
         self._group, self._receive = group, receive
         with send:  # each worker holds a clone; the stream ends when the last one leaves
-            for _ in range(self._concurrency):
-                group.start_soon(self._worker, send.clone())
+            self._workers = 1
+            group.start_soon(self._worker, send.clone(), None)
         return self
 
     async def __aexit__(
@@ -237,6 +258,8 @@ class BulkMap:
         ``sluicegate run`` does.)"""
         self._exhausted = True
         self._stopping = True
+        if self._intake is not None:
+            self._intake.cancel()
         self._wake()
 
     def cancel(self) -> None:
@@ -269,9 +292,14 @@ class BulkMap:
 
     # -- the workers ----------------------------------------------------------------------
 
-    async def _worker(self, results: MemoryObjectSendStream[MapResult]) -> None:
+    async def _worker(
+        self, results: MemoryObjectSendStream[MapResult], first: Request | None
+    ) -> None:
+        """Handle ``first`` (already counted busy), then whatever comes next; the task
+        started with none is the reader (see the module docstring)."""
         with results:
-            while (work := await self._next_work()) is not None:
+            work: _Work | None = None if first is None else await self._admit(first)
+            while work is not None or (work := await self._next_work(results)) is not None:
                 while not isinstance(work, MapResult):
                     work = await self._attempt(work)
                     if work is None:  # held in the park for a later try
@@ -284,7 +312,7 @@ class BulkMap:
                     return  # the caller left the block
                 finally:
                     self._busy -= 1
-                del work
+                work = None
                 if self._busy == 0 and self._sleepers:
                     self._wake()  # perhaps the end: let the waiting workers see it
 
@@ -356,10 +384,12 @@ class BulkMap:
             )
         return MapResult(held.request, None, error, held.latency, pending=True)
 
-    async def _next_work(self) -> _Work | None:
+    async def _next_work(self, results: MemoryObjectSendStream[MapResult]) -> _Work | None:
         """What a free worker does next: a held request that is due (or, given up or
         stopped, its pending result), else the next request from the input; None when
-        there is nothing left to do."""
+        there is nothing left to do. While fewer than ``concurrency`` tasks run, a request
+        taken from the input goes to a new worker (given a clone of ``results``) and this
+        one reads on."""
         while True:
             park = self._park
             if park:
@@ -375,6 +405,11 @@ class BulkMap:
                 if request is None:
                     continue
                 self._busy += 1
+                if self._workers < self._concurrency and self._group is not None:
+                    self._workers += 1
+                    self._group.start_soon(self._worker, results.clone(), request)
+                    await anyio.lowlevel.checkpoint()  # let it send before the next is read
+                    continue
                 work = await self._admit(request)
                 if work is not None:
                     return work
@@ -431,7 +466,15 @@ class BulkMap:
                 async with self._lock:  # an async generator refuses two anext() at once
                     if self._exhausted or self._async_source is None:
                         return None
-                    item = await anext(self._async_source)
+                    with anyio.CancelScope() as intake:
+                        self._intake = intake
+                        try:
+                            item = await anext(self._async_source)
+                        finally:
+                            self._intake = None
+                    if intake.cancelled_caught:  # stop() while the input was silent
+                        self._exhausted = True
+                        return None
         except (StopIteration, StopAsyncIteration):
             self._exhausted = True
             return None

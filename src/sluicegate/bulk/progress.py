@@ -3,7 +3,9 @@ seconds otherwise (a log file or CI gets a readable record, not control codes), 
 nothing with ``--no-progress``.
 
 The bar counts the lines this run has to handle (the input's lines less those already in
-the output): done, failed, in flight, tokens, cost so far and the ETA. rich redraws it
+the output): done, failed, in flight, tokens, cost so far and the ETA. A streamed input (a
+pipe) has no total until its end, so its progress shows the lines handled and their rate
+instead of a total and an ETA. rich redraws it
 from its own thread a few times a second; a result only sets numbers, so a fast run does
 not pay for drawing per request.
 
@@ -52,7 +54,10 @@ def format_cost(cost: float, unpriced: int = 0) -> str:
     return f"{text}+?" if unpriced else text
 
 
-def _todo(stats: RunStats) -> int:
+def _todo(stats: RunStats) -> int | None:
+    """Lines this run has to handle; None for a streamed input (unknown until its end)."""
+    if stats.streamed:
+        return None
     return max(stats.total_lines - stats.already_done, 0)
 
 
@@ -60,12 +65,22 @@ def _handled(stats: RunStats) -> int:
     return stats.written + stats.bad_lines
 
 
+def _rate(stats: RunStats, elapsed_s: float) -> str:
+    return f"{_handled(stats) / elapsed_s if elapsed_s > 0 else 0.0:.1f} lines/s"
+
+
 def _run_line(stats: RunStats, elapsed_s: float) -> str:
     held = ""
     if stats.pending_total or stats.deferred:
         held = f", {stats.pending_total} pending, {stats.deferred} deferred"
+    todo = _todo(stats)
+    count = (
+        f"{_handled(stats)} lines ({_rate(stats, elapsed_s)})"
+        if todo is None
+        else f"{_handled(stats)}/{todo} lines"
+    )
     return (
-        f"sluicegate run: {_handled(stats)}/{_todo(stats)} lines, {stats.failed} failed, "
+        f"sluicegate run: {count}, {stats.failed} failed, "
         f"{stats.bad_lines} bad, {stats.in_flight} in flight{held}, {stats.tokens} tokens, "
         f"{format_cost(stats.cost, stats.unpriced)}, {elapsed_s:.0f} s"
     )
@@ -145,38 +160,54 @@ class PlainProgress:
 
 
 class BarProgress:
-    """The rich bar."""
+    """The rich bar; for a ``streamed`` input (no total), the lines handled and their rate
+    in place of the bar and the ETA."""
 
-    def __init__(self, console: Any) -> None:
+    def __init__(self, console: Any, *, streamed: bool = False) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
 
+        fields = (
+            "[green]{task.fields[done]} ok[/] [red]{task.fields[failed]} failed[/] "
+            "{task.fields[in_flight]} in flight {task.fields[tokens]} tok {task.fields[cost]}"
+        )
+        columns: tuple[Any, ...]
+        if streamed:
+            columns = (TextColumn("{task.completed} lines ({task.fields[rate]})"),)
+            columns += (TextColumn(fields),)
+        else:
+            columns = (BarColumn(bar_width=16), MofNCompleteColumn())
+            columns += (TextColumn(fields + " ETA"), TimeRemainingColumn())
         self._bar = RichProgress(
-            BarColumn(bar_width=16),
-            MofNCompleteColumn(),
-            TextColumn(
-                "[green]{task.fields[done]} ok[/] [red]{task.fields[failed]} failed[/] "
-                "{task.fields[in_flight]} in flight {task.fields[tokens]} tok "
-                "{task.fields[cost]} ETA"
-            ),
-            TimeRemainingColumn(),
+            *columns,
             TextColumn("[yellow]{task.fields[waiting]}"),
             console=console,
             refresh_per_second=4,
             transient=False,
         )
         self._task: Any = None
+        self._started = 0.0
 
     def start(self) -> None:
         self._task = self._bar.add_task(
-            "run", total=None, done=0, failed=0, in_flight=0, tokens=0, cost="$0", waiting=""
+            "run",
+            total=None,
+            done=0,
+            failed=0,
+            in_flight=0,
+            tokens=0,
+            cost="$0",
+            waiting="",
+            rate=_rate(RunStats(), 0.0),
         )
+        self._started = time.monotonic()
         self._bar.start()
 
     def update(self, stats: RunStats) -> None:
         self._bar.update(
             self._task,
             total=_todo(stats) or None,
+            rate=_rate(stats, time.monotonic() - self._started),
             completed=_handled(stats),
             done=stats.written - stats.failed,
             failed=stats.failed + stats.bad_lines,
@@ -208,14 +239,14 @@ def display_mode(mode: str, stream: IO[str]) -> str:
     return "bar" if isatty is not None and isatty() else "plain"
 
 
-def make_progress(mode: str, stream: IO[str]) -> Progress:
+def make_progress(mode: str, stream: IO[str], *, streamed: bool = False) -> Progress:
     """``mode``: ``"auto"`` (the bar on a terminal, plain lines otherwise), ``"bar"``,
-    ``"plain"`` or ``"none"``."""
+    ``"plain"`` or ``"none"``; ``streamed``: the input has no total to show."""
     mode = display_mode(mode, stream)
     if mode == "none":
         return NoProgress()
     if mode == "bar":
         from rich.console import Console
 
-        return BarProgress(Console(file=stream))
+        return BarProgress(Console(file=stream), streamed=streamed)
     return PlainProgress(stream)

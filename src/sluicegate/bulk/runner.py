@@ -32,6 +32,16 @@ Holding, passes and pending lines
     the per-model bookkeeping is :mod:`.availability`. Exit status 75 says "finished, with
     lines pending": run the same command again.
 
+Streamed input
+    An input that is not a regular file (``/dev/stdin`` fed by a pipe, a FIFO) is read as
+    it is written (:func:`~sluicegate.bulk.input.stream_lines`): a line is sent as soon as
+    it arrives, and the run ends when the writer closes it. It is not counted first (that
+    would read it to its end before sending anything), so the progress shows counts and
+    a rate, no total or ETA. It can be read only once: there is one pass, and the lines of
+    a paused model are held by the map (:mod:`.map`, bounded by the concurrency) instead
+    of deferred to a later pass. Resuming works as for a file: feed the same lines again,
+    and the ids already in the output are skipped.
+
 Budget
     ``--budget`` is the whole run's, resumes included: the cost the output's lines already
     record is taken off it before the run starts. A refused request (its estimated cost
@@ -43,9 +53,10 @@ from __future__ import annotations
 
 import hashlib
 import signal
+import stat
 import sys
 import time
-from collections.abc import Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -59,7 +70,14 @@ from sluicegate.bulk.availability import (
     ModelUnavailableError,
 )
 from sluicegate.bulk.idset import IdSet
-from sluicegate.bulk.input import BadLine, InputLine, LineRules, parse_line, read_lines
+from sluicegate.bulk.input import (
+    BadLine,
+    InputLine,
+    LineRules,
+    parse_line,
+    read_lines,
+    stream_lines,
+)
 from sluicegate.bulk.map import BulkMap, MapResult
 from sluicegate.bulk.output import (
     BadLineLog,
@@ -76,7 +94,7 @@ from sluicegate.errors import BadInputError, BudgetExceededError
 from sluicegate.middleware.idempotency import request_fingerprint
 from sluicegate.types import Request
 
-__all__ = ["RunOptions", "count_lines", "line_key", "run_file"]
+__all__ = ["RunOptions", "count_lines", "is_stream", "line_key", "run_file"]
 
 _KEY_PREFIX = "sgrun-"
 
@@ -105,6 +123,12 @@ def count_lines(path: Path) -> int:
     """Non-blank lines of ``path``: the progress bar's total, read before the run."""
     with path.open("rb") as stream:
         return sum(1 for raw in stream if raw.strip())
+
+
+def is_stream(path: Path) -> bool:
+    """Whether ``path`` is something other than a regular file (a pipe, a FIFO, a
+    terminal): read as it is written, once, and not counted first."""
+    return not stat.S_ISREG(path.stat().st_mode)
 
 
 def line_key(run_identity: str, line_id: str, request: Request) -> str:
@@ -173,9 +197,40 @@ class _Run:
     def requests(
         self, done: IdSet, bad_log: BadLineLog, on_bad: Callable[[], None], *, first: bool
     ) -> Generator[Request, None, None]:
-        """The input's good, not-yet-done lines as Requests, read as the map asks. Lines of
-        a paused model are deferred (counted), of a given-up model or poison ones left
-        pending (counted); bad lines and skips are counted on the ``first`` pass only."""
+        """The input file's good, not-yet-done lines as Requests, read as the map asks.
+        Lines of a paused model are deferred (counted), of a given-up model or poison ones
+        left pending (counted); bad lines and skips are counted on the ``first`` pass only."""
+        take = self._line_taker(done, bad_log, on_bad, first=first, streamed=False)
+        with self.options.input.open("rb") as stream:
+            for number, raw in read_lines(stream):
+                request = take(number, raw)
+                if request is not None:
+                    yield request
+
+    async def streamed_requests(
+        self, done: IdSet, bad_log: BadLineLog, on_bad: Callable[[], None]
+    ) -> AsyncGenerator[Request, None]:
+        """What :meth:`requests` gives, from a streamed input, in its only pass: each line
+        as it arrives (counted into the total as it is read); a paused model's lines go to
+        the map, which holds them."""
+        take = self._line_taker(done, bad_log, on_bad, first=True, streamed=True)
+        with self.options.input.open("rb") as stream:
+            async for number, raw in stream_lines(stream):
+                request = take(number, raw)
+                if request is not None:
+                    yield request
+
+    def _line_taker(
+        self,
+        done: IdSet,
+        bad_log: BadLineLog,
+        on_bad: Callable[[], None],
+        *,
+        first: bool,
+        streamed: bool,
+    ) -> Callable[[int, bytes], Request | None]:
+        """One pass's handling of each line read: its Request to send, or None (bad,
+        skipped, deferred or pending; counted as such)."""
         rules = LineRules(self.options.model, self.client.provider_names)
         seen = IdSet()
         stats = self.stats
@@ -183,41 +238,48 @@ class _Run:
         assert availability is not None
         poison = self.poison
         deferred = self.deferred
-        with self.options.input.open("rb") as stream:
-            for number, raw in read_lines(stream):
-                item = parse_line(raw, number, rules)
-                request: Request | BadLine
-                if isinstance(item, InputLine):
-                    if not seen.add(item.id):
-                        request = BadLine(
-                            number, f"duplicate id {item.id!r}: an earlier line has it", item.id
-                        )
-                    elif item.id in done:
-                        if first:
-                            stats.skipped += 1
-                        continue
-                    elif availability.blocking(item.model) or (poison and item.id in poison):
-                        if item.id in poison:
-                            stats.add_pending(item.model, "poison")
-                        elif availability.given_up(item.model) is not None:
-                            stats.add_pending(item.model, "given_up")
-                        else:
-                            deferred[item.model] = deferred.get(item.model, 0) + 1
-                            stats.deferred += 1
-                        continue
-                    else:
-                        request = self._request(item)
-                else:
-                    request = item
-                if isinstance(request, BadLine):
+
+        def take(number: int, raw: bytes) -> Request | None:
+            if streamed:
+                stats.total_lines += 1
+            item = parse_line(raw, number, rules)
+            request: Request | BadLine
+            if isinstance(item, InputLine):
+                if not seen.add(item.id):
+                    request = BadLine(
+                        number, f"duplicate id {item.id!r}: an earlier line has it", item.id
+                    )
+                elif item.id in done:
                     if first:
-                        stats.add_bad(request)
-                        bad_log.append(request)
-                        on_bad()
-                    continue
-                self.lines_in_flight[request.metadata.caller_id or ""] = number
-                stats.sent += 1
-                yield request
+                        stats.skipped += 1
+                    return None
+                elif (poison and item.id in poison) or (
+                    availability.blocking(item.model)
+                    and (not streamed or availability.given_up(item.model) is not None)
+                ):
+                    if item.id in poison:
+                        stats.add_pending(item.model, "poison")
+                    elif availability.given_up(item.model) is not None:
+                        stats.add_pending(item.model, "given_up")
+                    else:
+                        deferred[item.model] = deferred.get(item.model, 0) + 1
+                        stats.deferred += 1
+                    return None
+                else:
+                    request = self._request(item)
+            else:
+                request = item
+            if isinstance(request, BadLine):
+                if first:
+                    stats.add_bad(request)
+                    bad_log.append(request)
+                    on_bad()
+                return None
+            self.lines_in_flight[request.metadata.caller_id or ""] = number
+            stats.sent += 1
+            return request
+
+        return take
 
     def _request(self, item: InputLine) -> Request | BadLine:
         try:
@@ -300,13 +362,14 @@ async def run_file(
     if options.input.resolve() == options.output.resolve():
         raise BadInputError("the output file must not be the input file", file=str(options.input))
     started = time.monotonic()
-    stats = RunStats(total_lines=count_lines(options.input))
+    streamed = is_stream(options.input)
+    stats = RunStats(total_lines=0 if streamed else count_lines(options.input), streamed=streamed)
     log, resumed = open_results(options.output)
     stats.already_done = len(resumed.done)
     done = resumed.done  # ids written by this run join it, so a later pass skips them
     errors_path = options.errors_file or errors_path_for(options.output)
     bad_log = BadLineLog(errors_path)
-    progress = make_progress(options.progress, progress_stream or sys.stderr)
+    progress = make_progress(options.progress, progress_stream or sys.stderr, streamed=streamed)
     run: _Run | None = None
     try:
         async with client or build_client(options, resumed.cost) as open_client:
@@ -355,6 +418,9 @@ async def _passes(
     of the loop (a failed write), if one ended it."""
     stats, options = run.stats, run.options
 
+    def on_bad() -> None:
+        progress.update(stats)
+
     def changed() -> None:
         assert run.availability is not None
         refresh_waits(stats, run.availability)
@@ -364,7 +430,11 @@ async def _passes(
         stats.new_pass()
         run.deferred.clear()
         first = stats.passes == 1
-        requests = run.requests(done, bad_log, lambda: progress.update(stats), first=first)
+        requests: Generator[Request, None, None] | AsyncGenerator[Request, None]
+        if stats.streamed:  # one pass: the map closes it (an async generator's owner must)
+            requests = run.streamed_requests(done, bad_log, on_bad)
+        else:
+            requests = run.requests(done, bad_log, on_bad, first=first)
         if run.availability is None:
             bulk = client.map(requests, concurrency=options.concurrency, patience=options.patience)
             run.availability = bulk.availability
@@ -385,7 +455,8 @@ async def _passes(
             return exc
         finally:
             run.bulk = None
-            requests.close()  # the input file, when the pass stopped before its end
+            if isinstance(requests, Generator):
+                requests.close()  # the input file, when the pass stopped before its end
         if run.ending or not run.deferred:
             return None
         await run.wait_for_pauses(progress)

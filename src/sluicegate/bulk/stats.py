@@ -73,7 +73,11 @@ class RunStats:
     """The whole run's counters, read by the progress display and the summary."""
 
     total_lines: int = 0
-    """Non-blank lines in the input (counted before the run, for the progress bar)."""
+    """Non-blank lines in the input (counted before the run, for the progress bar); of a
+    streamed input, those read so far."""
+    streamed: bool = False
+    """The input is a pipe or another stream: read as it is written, its total unknown
+    until its end."""
     already_done: int = 0
     """Ids found in the output when the run started."""
     skipped: int = 0
