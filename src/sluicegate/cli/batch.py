@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
-from sluicegate.cli.common import backend_option, log_level_option, run, setup_logging
+from sluicegate.cli import exit_status
+from sluicegate.cli.common import CommandError, backend_option, log_level_option, run, setup_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,12 +73,13 @@ def run_batch_command(options: Any, backend: str, log_level: str | None) -> int:
         outcome = run(backend, run_batch, options)
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
-        raise click.ClickException(f"cannot use{where}: {exc.strerror or exc}") from None
+        message = f"cannot use{where}: {exc.strerror or exc}"
+        raise CommandError(message, exit_status.of_error(exc)) from None
     render_batch_summary(outcome, Console())
     return outcome.exit_code
 
 
-@click.group("batch")
+@click.group("batch", epilog=exit_status.HELP_TEXT)
 def command() -> None:
     """Provider batch jobs (half price, results within 24 h) for a JSONL input.
 
@@ -251,7 +253,7 @@ def status(
 
     state = BatchState.load(state_path_for(output))
     if state is None:
-        raise click.ClickException(f"no batch state file next to {output}")
+        raise CommandError(f"no batch state file next to {output}", exit_status.USAGE)
     fresh = run(
         backend,
         _retrieve_records,
@@ -358,3 +360,7 @@ def _print_state(state: Any, fresh: dict[tuple[str, str], Any]) -> None:
             "yes" if record.collected else "no",
         )
     Console().print(table)
+
+
+for _subcommand in command.commands.values():
+    _subcommand.epilog = exit_status.HELP_TEXT  # every --help ends with the exit statuses

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from sluicegate.cli import exit_status
 from sluicegate.cli.common import backend_option, log_level_option, run, setup_logging
 
 
@@ -46,7 +47,7 @@ async def _chat(
         )
 
 
-@click.command("chat")
+@click.command("chat", epilog=exit_status.HELP_TEXT)
 @click.argument("model")
 @click.argument("prompt")
 @click.option("--system", default=None, help="A system message.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from sluicegate.cli import exit_status
 from sluicegate.cli.common import (
     ask_models,
     backend_option,
@@ -20,6 +21,7 @@ from sluicegate.cli.common import (
 
 
 async def _compare(prompt: str, models: tuple[str, ...], max_tokens: int | None) -> int:
+    """Show the answers; return the exit status."""
     from rich.columns import Columns
     from rich.console import Console
     from rich.panel import Panel
@@ -52,7 +54,7 @@ async def _compare(prompt: str, models: tuple[str, ...], max_tokens: int | None)
             )
         )
     console.print(Columns(panels, equal=True))
-    return sum(1 for r in results if r.ok)
+    return exit_status.of_answers([None if r.ok else r.error for r in results])
 
 
 def _tool_calls(calls: tuple[object, ...]) -> str:
@@ -61,7 +63,7 @@ def _tool_calls(calls: tuple[object, ...]) -> str:
     )
 
 
-@click.command("compare")
+@click.command("compare", epilog=exit_status.HELP_TEXT)
 @click.argument("prompt")
 @models_option
 @max_tokens_option
@@ -76,6 +78,6 @@ def command(
 ) -> None:
     """Ask several models PROMPT and show their answers side by side."""
     setup_logging(log_level)
-    answered = run(backend, _compare, prompt, models, max_tokens)
-    if answered == 0:
-        raise SystemExit(1)
+    status = run(backend, _compare, prompt, models, max_tokens)
+    if status != exit_status.OK:
+        raise SystemExit(status)

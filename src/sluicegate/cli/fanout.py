@@ -7,6 +7,7 @@ import math
 
 import click
 
+from sluicegate.cli import exit_status
 from sluicegate.cli.common import (
     ask_models,
     backend_option,
@@ -20,6 +21,7 @@ from sluicegate.cli.common import (
 
 
 async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) -> int:
+    """Show the answers; return the exit status."""
     from rich.console import Console
     from rich.table import Table
 
@@ -58,10 +60,10 @@ async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) 
     table.add_section()
     table.add_row("total", "", "", total, "")
     Console().print(table)
-    return sum(1 for r in results if r.ok)
+    return exit_status.of_answers([None if r.ok else r.error for r in results])
 
 
-@click.command("fanout")
+@click.command("fanout", epilog=exit_status.HELP_TEXT)
 @click.argument("prompt")
 @models_option
 @max_tokens_option
@@ -76,6 +78,6 @@ def command(
 ) -> None:
     """Ask several models PROMPT at once and compare."""
     setup_logging(log_level)
-    answered = run(backend, _fanout, prompt, models, max_tokens)
-    if answered == 0:
-        raise SystemExit(1)
+    status = run(backend, _fanout, prompt, models, max_tokens)
+    if status != exit_status.OK:
+        raise SystemExit(status)

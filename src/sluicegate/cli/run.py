@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from sluicegate.cli import exit_status
 from sluicegate.cli.batch import batch_options, resubmit_options, run_batch_command
-from sluicegate.cli.common import backend_option, log_level_option, run, setup_logging
+from sluicegate.cli.common import CommandError, backend_option, log_level_option, run, setup_logging
 
 
 def _resume_command(ctx: click.Context) -> str:
@@ -34,7 +35,7 @@ def _resume_command(ctx: click.Context) -> str:
     return shlex.join(parts)
 
 
-@click.command("run")
+@click.command("run", epilog=exit_status.HELP_TEXT)
 @click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "-o",
@@ -153,9 +154,6 @@ def command(
     results within 24 h): jobs are recorded in OUTPUT.batches.json, so re-running the
     same command reattaches to them; failed or expired items are resubmitted. Ctrl-C
     detaches (the jobs keep running); Ctrl-C twice cancels them. See docs/batch.md.
-
-    Exit status: 0 all answered; 1 some failed or bad lines; 75 finished, but some lines
-    are pending (run the same command again); 3 stopped by the budget; 130 interrupted.
     """
     from rich.console import Console
 
@@ -195,7 +193,8 @@ def command(
         outcome = run(backend, run_file, options)
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
-        raise click.ClickException(f"cannot use{where}: {exc.strerror or exc}") from None
+        message = f"cannot use{where}: {exc.strerror or exc}"
+        raise CommandError(message, exit_status.of_error(exc)) from None
     render_summary(outcome, Console())
     ctx.exit(outcome.exit_code)
 
