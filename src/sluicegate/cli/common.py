@@ -21,7 +21,11 @@ class CommandError(click.ClickException):
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
-        self.exit_code = status
+        self.status = status
+
+    @property  # what click exits with
+    def exit_code(self) -> int:  # type: ignore[override]
+        return self.status
 
 
 backend_option = click.option(

@@ -18,12 +18,14 @@ from sluicegate.cli.common import (
     run,
     setup_logging,
 )
+from sluicegate.cli.printing import scrub_answer, tokens_text
 
 
 async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) -> int:
     """Show the answers; return the exit status."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from sluicegate.cost import format_usd
 
@@ -48,9 +50,9 @@ async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) 
             table.add_row(
                 result.model,
                 latency,
-                f"{usage.input_tokens}/{usage.output_tokens}",
+                tokens_text(usage, short=True),
                 format_usd(cost),
-                result.response.text,
+                Text(scrub_answer(result.response.text)),
             )
         else:
             table.add_row(result.model, latency, "-", "-", f"[red]{error_line(result.error)}[/red]")
