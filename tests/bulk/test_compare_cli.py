@@ -3,6 +3,8 @@ cost, and a failing model shown beside the others."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from click.testing import CliRunner
 
@@ -20,7 +22,8 @@ def test_compare_shows_each_model_with_tokens_and_cost(
     assert result.exit_code == exit_status.SOME_FAILED, result.output  # nope/x failed
     for model in ("mock/fast", "mock/smart", "nope/x"):
         assert model in result.output
-    assert result.output.count(" tok · $") == 2  # the two answers; the failure has no usage
+    # the two answers' costs in their titles, tokens in their bodies; the failure has none
+    assert result.output.count(" · $") == 2 and len(re.findall(r"\d+/\d+ tok", result.output)) == 2
     assert "ConfigError" in result.output and "Mock answer to: Name a river" in result.output
 
 
