@@ -81,6 +81,16 @@ async def _no_usage(request: RawRequest, stream: anyio.abc.ByteStream) -> None:
         await stream.send(json_response(200, openai_answer("Hello there.", request.model, {})))
 
 
+@behaviour("markup")
+async def _markup(request: RawRequest, stream: anyio.abc.ByteStream) -> None:
+    await stream.send(json_response(200, openai_answer("[bold]x[/] and [/red] kept", "m")))
+
+
+@behaviour("markup-error")
+async def _markup_error(request: RawRequest, stream: anyio.abc.ByteStream) -> None:
+    await stream.send(json_response(400, {"error": {"message": "bad [/x] value"}}))
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[HostileServer]:
     with hostile_server() as running:
@@ -149,6 +159,16 @@ def test_text_without_spaces_streams_without_waiting() -> None:
     assert scrubber.flush() == "world"
     long_run = "A" * 5000
     assert scrubber.feed(long_run) == "A" * (5000 - 512)  # bounded: let out in parts
+
+
+def test_fanout_prints_brackets_in_answers_and_errors_as_they_are(
+    server: HostileServer, backend: str
+) -> None:
+    argv = ["fanout", "a [/b] prompt", "-m", "openai/markup", "-m", "openai/markup-error"]
+    result = invoke(server, backend, *argv)
+    assert result.exit_code == exit_status.SOME_FAILED, result.output
+    assert "[bold]x[/] and [/red] kept" in result.output and "bad [/x] value" in result.output
+    assert "a [/b] prompt" in result.output
 
 
 # -- 4: tokens a server did not report are unknown, not zero ----------------------------

@@ -30,7 +30,7 @@ async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) 
     from sluicegate.cost import format_usd
 
     results = await ask_models(prompt, models, max_tokens)
-    table = Table(title=f"fan-out: {prompt[:60]!r}", show_lines=True)
+    table = Table(title=Text(f"fan-out: {prompt[:60]!r}"), show_lines=True)
     table.add_column("model", style="bold")
     table.add_column("latency", justify="right")
     table.add_column("tokens in/out", justify="right")
@@ -55,7 +55,8 @@ async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) 
                 Text(scrub_answer(result.response.text)),
             )
         else:
-            table.add_row(result.model, latency, "-", "-", f"[red]{error_line(result.error)}[/red]")
+            error = Text(error_line(result.error), style="red")  # as text, never markup
+            table.add_row(result.model, latency, "-", "-", error)
     total = format_usd(math.fsum(known)) if known or not unknown else "?"
     if unknown and known:
         total += " + ?"  # a lower bound: some answers have no known price
