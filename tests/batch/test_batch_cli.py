@@ -12,6 +12,7 @@ from pathlib import Path
 
 from batch.helpers import MODELS, one_per_id, read_output, write_input
 from bulk.processes import WAIT_S, mock_server, server_stats
+from sluicegate.cli import exit_status
 
 
 def sluicegate(url: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -81,4 +82,4 @@ def test_run_refuses_options_of_the_other_mode(tmp_path: Path) -> None:
     live_retry = sluicegate(nowhere, "run", source, "-o", out, "--retry-live")
     assert live_retry.returncode == 2 and "--retry-live is for --mode batch" in live_retry.stderr
     nothing = sluicegate(nowhere, "batch", "results", tmp_path / "none.jsonl")
-    assert nothing.returncode == 1 and "no batch state file" in nothing.stderr
+    assert nothing.returncode == exit_status.USAGE and "no batch state file" in nothing.stderr

@@ -3,10 +3,12 @@ cost, and a failing model shown beside the others."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from click.testing import CliRunner
 
-from sluicegate.cli import main
+from sluicegate.cli import exit_status, main
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -17,13 +19,14 @@ def test_compare_shows_each_model_with_tokens_and_cost(
     monkeypatch.setenv("COLUMNS", "160")
     argv = ["compare", "Name a river", "-m", "mock/fast", "-m", "mock/smart", "-m", "nope/x"]
     result = CliRunner().invoke(main, [*argv, "--max-tokens", "12", "--backend", backend])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == exit_status.SOME_FAILED, result.output  # nope/x failed
     for model in ("mock/fast", "mock/smart", "nope/x"):
         assert model in result.output
-    assert result.output.count(" tok · $") == 2  # the two answers; the failure has no usage
+    # the two answers' costs in their titles, tokens in their bodies; the failure has none
+    assert result.output.count(" · $") == 2 and len(re.findall(r"\d+/\d+ tok", result.output)) == 2
     assert "ConfigError" in result.output and "Mock answer to: Name a river" in result.output
 
 
-def test_compare_exits_1_when_no_model_answers() -> None:
+def test_compare_exits_2_when_no_model_is_configured() -> None:
     result = CliRunner().invoke(main, ["compare", "hi", "-m", "nope/x"])
-    assert result.exit_code == 1
+    assert result.exit_code == exit_status.USAGE  # nothing was sent

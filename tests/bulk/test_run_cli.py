@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from sluicegate.cli import main
+from sluicegate.cli import exit_status, main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -151,7 +151,7 @@ def test_an_output_file_that_is_not_ours_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "notes.txt"
     out.write_text("my notes\n")
     result = invoke("asyncio", source, "-o", out)
-    assert result.exit_code == 2
+    assert result.exit_code == exit_status.USAGE
     assert f"{out}:1:" in result.output and "refusing to append" in result.output
     assert out.read_text() == "my notes\n"
 
@@ -159,7 +159,7 @@ def test_an_output_file_that_is_not_ours_is_refused(tmp_path: Path) -> None:
 def test_the_output_cannot_be_the_input(tmp_path: Path) -> None:
     source = write_lines(tmp_path / "in.jsonl", [simple(1)])
     result = invoke("asyncio", source, "-o", source)
-    assert result.exit_code == 2 and "is the input" in result.output
+    assert result.exit_code == exit_status.USAGE and "is the input" in result.output
 
 
 def test_a_model_without_a_provider_is_a_usage_error(tmp_path: Path) -> None:

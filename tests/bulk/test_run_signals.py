@@ -21,6 +21,7 @@ from bulk.processes import (
     wait_until,
     write_input,
 )
+from sluicegate.cli import exit_status
 
 LINES, CONCURRENCY = 12, 4
 
@@ -56,7 +57,7 @@ def test_one_ctrl_c_finishes_the_requests_in_flight_and_takes_no_more(
         wait_until(lambda: server_stats(url)["requests"] >= CONCURRENCY, "requests in flight")
         run.send_signal(signal.SIGINT)
         stdout, _ = run.communicate(timeout=WAIT_S)
-        assert run.returncode == 130
+        assert run.returncode == exit_status.INTERRUPTED
         assert complete_lines(out) == CONCURRENCY  # the ones in flight, answered and written
         assert server_stats(url)["requests"] == CONCURRENCY  # nothing taken after Ctrl-C
         assert "Resume with the same command" in stdout
@@ -77,7 +78,7 @@ def test_a_second_ctrl_c_cancels_the_requests_in_flight(tmp_path: Path, backend:
         wait_for_stopping_note(run)
         run.send_signal(signal.SIGINT)
         stdout, _ = run.communicate(timeout=WAIT_S)
-        assert run.returncode == 130
+        assert run.returncode == exit_status.INTERRUPTED
         assert complete_lines(out) == 0 and out.read_bytes() == b""  # cancelled, not torn
         assert "Resume with the same command" in stdout
         # the cancelled requests are sent again with their keys: charged once in all

@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from sluicegate import Client, Usage, cost_of
-from sluicegate.cli import main
+from sluicegate.cli import exit_status, main
 from sluicegate.cost import format_usd
 
 WIDE = {"COLUMNS": "220", "SLUICEGATE_PRICES": ""}
@@ -65,7 +65,7 @@ def test_prices_with_a_bad_file_names_file_line_and_field(tmp_path: Path) -> Non
     path = tmp_path / "bad.toml"
     path.write_text('[models."openai/gpt-4o-mini"]\ninput = "free"\noutput = 0.4\n')
     result = CliRunner().invoke(main, ["prices", "--prices", str(path)], env=WIDE)
-    assert result.exit_code == 1
+    assert result.exit_code == exit_status.USAGE
     assert f"{path}:1:" in result.output
     assert 'models."openai/gpt-4o-mini".input must be a number' in result.output
 

@@ -64,6 +64,7 @@ from sluicegate.bulk.output import (
 from sluicegate.bulk.paths import check_run_files
 from sluicegate.bulk.runner import count_lines, line_key
 from sluicegate.bulk.stats import RunStats
+from sluicegate.cli import exit_status
 from sluicegate.client import Client
 from sluicegate.errors import BadInputError, BatchItemError, ProviderError
 from sluicegate.logs import get_logger
@@ -134,14 +135,15 @@ class BatchRunOutcome:
 
     @property
     def exit_code(self) -> int:
-        """0: done, nothing failed; 1: done, but some items failed or lines were bad;
-        130: detached or cancelled by a signal. ``submit`` and ``wait`` end with 0."""
+        """OK: done, nothing failed; SOME_FAILED: done, but some items failed or lines
+        were bad; INTERRUPTED: detached or cancelled by a signal. ``submit`` and ``wait``
+        end with OK (:mod:`sluicegate.cli.exit_status`)."""
         if self.detached or self.cancelled:
-            return 130
+            return exit_status.INTERRUPTED
         if self.action in ("submit", "wait"):
-            return 0
+            return exit_status.OK
         stats = self.stats
-        return 1 if stats.failed or stats.bad_lines else 0
+        return exit_status.SOME_FAILED if stats.failed or stats.bad_lines else exit_status.OK
 
 
 class _BatchRun:

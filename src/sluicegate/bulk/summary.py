@@ -11,10 +11,11 @@ from typing import Any
 
 from sluicegate.bulk.progress import format_cost
 from sluicegate.bulk.stats import ModelStats, PendingStats, RunStats
+from sluicegate.cli import exit_status
 
 __all__ = ["EXIT_PENDING", "RunOutcome", "render_summary"]
 
-EXIT_PENDING = 75
+EXIT_PENDING = exit_status.PENDING
 """Finished, with lines pending: ``EX_TEMPFAIL`` of sysexits.h, "temporary failure; the
 user is invited to retry" (the same command sends the pending lines)."""
 
@@ -44,18 +45,19 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
-        """0: complete with no failure; 1: complete, but some requests failed or lines
-        were bad; 75: finished, but some lines are pending (run it again); 3: stopped early
-        by the budget; 130: interrupted (Ctrl-C). Where several apply, the first of 130,
-        3, 75, 1 wins."""
+        """OK: complete with no failure; SOME_FAILED: complete, but some requests failed
+        or lines were bad; PENDING: finished, but some lines are pending (run it again);
+        BUDGET: stopped early by the budget; INTERRUPTED: Ctrl-C. Where several apply, the
+        first of INTERRUPTED, BUDGET, PENDING, SOME_FAILED wins (:mod:`~sluicegate.cli.
+        exit_status`)."""
         if self.interrupted:
-            return 130
+            return exit_status.INTERRUPTED
         if self.stopped_reason is not None:
-            return 3
+            return exit_status.BUDGET
         stats = self.stats
         if stats.pending_total:
-            return EXIT_PENDING
-        return 1 if stats.failed or stats.bad_lines else 0
+            return exit_status.PENDING
+        return exit_status.SOME_FAILED if stats.failed or stats.bad_lines else exit_status.OK
 
 
 def _ms(seconds: float | None) -> str:

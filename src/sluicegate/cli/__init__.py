@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from sluicegate.cli import exit_status
+
 _COMMANDS = {
     "batch": "sluicegate.cli.batch",
     "chat": "sluicegate.cli.chat",
@@ -34,7 +36,7 @@ class _LazyGroup(click.Group):
         return command  # type: ignore[no-any-return]
 
 
-@click.group(cls=_LazyGroup)
+@click.group(cls=_LazyGroup, epilog=exit_status.HELP_TEXT)
 @click.version_option(package_name="sluicegate")
 def main() -> None:
     """Call LLM APIs at volume: concurrency, rate limits, retries, streaming and costs.

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
-from sluicegate.cli.common import backend_option, log_level_option, run, setup_logging
+from sluicegate.cli import exit_status
+from sluicegate.cli.common import CommandError, backend_option, log_level_option, run, setup_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,7 +68,6 @@ def run_batch_command(options: Any, backend: str, log_level: str | None) -> int:
     from sluicegate.batch.run import run_batch
     from sluicegate.batch.summary import render_batch_summary
     from sluicegate.bulk.file_errors import FileWriteError
-    from sluicegate.cli.exit_status import IO_ERROR
     from sluicegate.cli.run_files import WriteFailed, guarded, stop_lines
 
     setup_logging(log_level)
@@ -75,7 +75,8 @@ def run_batch_command(options: Any, backend: str, log_level: str | None) -> int:
         outcome = run(backend, guarded(run_batch), options)
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
-        raise click.ClickException(f"cannot use{where}: {exc.strerror or exc}") from None
+        message = f"cannot use{where}: {exc.strerror or exc}"
+        raise CommandError(message, exit_status.of_error(exc)) from None
     if isinstance(outcome, FileWriteError):  # (run_batch returns it in its outcome)
         raise WriteFailed(f"{type(outcome).__name__}: {outcome.message}")
     console = Console()
@@ -85,11 +86,11 @@ def run_batch_command(options: Any, backend: str, log_level: str | None) -> int:
         click.echo(f"Error: {type(error).__name__}: {error.message}", err=True)
         for line in stop_lines(error, outcome.output, outcome.resume_command):
             console.print(line, highlight=False, soft_wrap=True)
-        return IO_ERROR
+        return exit_status.IO_ERROR
     return outcome.exit_code
 
 
-@click.group("batch")
+@click.group("batch", epilog=exit_status.HELP_TEXT)
 def command() -> None:
     """Provider batch jobs (half price, results within 24 h) for a JSONL input.
 
@@ -263,7 +264,7 @@ def status(
 
     state = BatchState.load(state_path_for(output))
     if state is None:
-        raise click.ClickException(f"no batch state file next to {output}")
+        raise CommandError(f"no batch state file next to {output}", exit_status.USAGE)
     fresh = run(
         backend,
         _retrieve_records,
@@ -370,3 +371,7 @@ def _print_state(state: Any, fresh: dict[tuple[str, str], Any]) -> None:
             "yes" if record.collected else "no",
         )
     Console().print(table)
+
+
+for _subcommand in command.commands.values():
+    _subcommand.epilog = exit_status.HELP_TEXT  # every --help ends with the exit statuses

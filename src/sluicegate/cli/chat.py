@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
+from sluicegate.cli import exit_status
 from sluicegate.cli.common import backend_option, log_level_option, run, setup_logging
+from sluicegate.cli.printing import StreamScrubber, scrub_answer, tokens_text
 
 
 async def _chat(
@@ -27,26 +30,47 @@ async def _chat(
     }
     async with Client() as client:
         if stream:
-            async with client.stream(model, messages, **params) as answer:
-                async for chunk in answer.text_chunks():
-                    sys.stdout.write(chunk)
-                    sys.stdout.flush()
-                response = answer.response
+            response = await _stream(client, model, messages, params)
         else:
             response = await client.chat(model, messages, **params)
-            sys.stdout.write(response.text)
+            sys.stdout.write(scrub_answer(response.text))
     sys.stdout.write("\n")
     if response is not None:
-        usage = response.usage
         click.echo(
             f"[{response.model} · {response.latency * 1000:.0f} ms · "
-            f"{usage.input_tokens} in / {usage.output_tokens} out tokens · "
-            f"finish: {response.finish_reason}]",
+            f"{tokens_text(response.usage)} · finish: {response.finish_reason}]",
             err=True,
         )
 
 
-@click.command("chat")
+async def _stream(
+    client: Any, model: str, messages: list[dict[str, str]], params: dict[str, Any]
+) -> Any:
+    """Print the answer as it streams in, keys scrubbed even when split across deltas.
+    If the stream breaks off, what arrived stays on stdout and the line is ended there,
+    so the error (on stderr) starts on a line of its own."""
+    scrubber = StreamScrubber()
+    printed = False
+    try:
+        async with client.stream(model, messages, **params) as answer:
+            async for chunk in answer.text_chunks():
+                text = scrubber.feed(chunk)
+                if text:
+                    sys.stdout.write(text)
+                    sys.stdout.flush()
+                    printed = True
+            response = answer.response
+    except BaseException:
+        rest = scrubber.flush()
+        if printed or rest:
+            sys.stdout.write(rest + "\n")
+            sys.stdout.flush()
+        raise
+    sys.stdout.write(scrubber.flush())
+    return response
+
+
+@click.command("chat", epilog=exit_status.HELP_TEXT)
 @click.argument("model")
 @click.argument("prompt")
 @click.option("--system", default=None, help="A system message.")

@@ -1,5 +1,6 @@
 """What the commands share: running a coroutine on the chosen backend, building a client,
-and showing a typed error as one clear line instead of a traceback."""
+and showing a typed error as one clear line instead of a traceback, with the exit status
+of its cause (:mod:`sluicegate.cli.exit_status`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,23 @@ from typing import Any, TypeVar
 
 import click
 
+from sluicegate.cli import exit_status
+
 T = TypeVar("T")
+
+
+class CommandError(click.ClickException):
+    """A command stopped by an error: shown as one line (``Error: ...`` on stderr), ending
+    the process with the status of its cause, not click's 1 for every error."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property  # what click exits with
+    def exit_code(self) -> int:  # type: ignore[override]
+        return self.status
+
 
 backend_option = click.option(
     "--backend",
@@ -55,7 +72,9 @@ def error_line(error: BaseException | None) -> str:
 
 
 def run(backend: str, func: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """Run ``func(*args)`` on ``backend``; typed errors become a one-line message, exit 1."""
+    """Run ``func(*args)`` on ``backend``; a typed error becomes a one-line message and
+    the exit status of its cause (2 for configuration, 3 for a budget, 1 for a failed
+    request), Ctrl-C exits 130 instead of click's "Aborted!" and 1."""
     import anyio
 
     from sluicegate.errors import SluicegateError
@@ -68,7 +87,10 @@ def run(backend: str, func: Callable[..., Awaitable[T]], *args: Any) -> T:
     try:
         return anyio.run(partial(func, *args), backend=backend)
     except SluicegateError as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc.message}") from None
+        message = f"{type(exc).__name__}: {exc.message}"
+        raise CommandError(message, exit_status.of_error(exc)) from None
+    except KeyboardInterrupt:
+        raise CommandError("interrupted", exit_status.INTERRUPTED) from None
 
 
 def setup_logging(level: str | None) -> None:

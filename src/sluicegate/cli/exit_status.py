@@ -7,6 +7,8 @@ Numbers follow sysexits.h where it has one (64-78) and the shell's 128+signal ru
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Sequence
 from typing import Final
 
 OK: Final = 0
@@ -41,3 +43,44 @@ HELP_TEXT: Final = (
     "written; 75 some lines pending (run the same command again); 130 interrupted."
 )
 """The paragraph every command's --help ends with."""
+
+_WRITE_ERRNOS: Final = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS, errno.EPIPE}
+)
+"""Errors of a file that opened but could not take what was written to it: a full disk or
+quota, a failing device, a file system remounted read-only. Any other OSError (no such
+file, permission denied, a directory) is about which path was given: USAGE."""
+
+
+def of_error(error: BaseException) -> int:
+    """The status of a command stopped by ``error`` (one that ended the whole command,
+    not one request among many)."""
+    from sluicegate.errors import (
+        AuthenticationError,
+        BadInputError,
+        BudgetExceededError,
+        ConfigError,
+    )
+
+    if isinstance(error, BudgetExceededError):
+        return BUDGET
+    if isinstance(error, ConfigError | BadInputError):
+        return USAGE
+    if isinstance(error, AuthenticationError) and error.status is None:
+        return USAGE  # no key configured: refused before sending, not a server's 401
+    if isinstance(error, OSError):
+        return IO_ERROR if error.errno in _WRITE_ERRNOS else USAGE
+    return SOME_FAILED
+
+
+def of_answers(errors: Sequence[BaseException | None]) -> int:
+    """The status of a command that asked several models (``fanout``, ``compare``): one
+    ``None`` or error per model. OK when all answered; USAGE when every model failed for
+    a reason found before sending (unknown provider, bad setting), since then nothing was
+    asked; BUDGET when a budget refused one; otherwise SOME_FAILED."""
+    failed = [of_error(e) for e in errors if e is not None]
+    if not failed:
+        return OK
+    if len(failed) == len(errors) and set(failed) == {USAGE}:
+        return USAGE
+    return BUDGET if BUDGET in failed else SOME_FAILED

@@ -7,6 +7,7 @@ import math
 
 import click
 
+from sluicegate.cli import exit_status
 from sluicegate.cli.common import (
     ask_models,
     backend_option,
@@ -17,16 +18,19 @@ from sluicegate.cli.common import (
     run,
     setup_logging,
 )
+from sluicegate.cli.printing import scrub_answer, tokens_text
 
 
 async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) -> int:
+    """Show the answers; return the exit status."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from sluicegate.cost import format_usd
 
     results = await ask_models(prompt, models, max_tokens)
-    table = Table(title=f"fan-out: {prompt[:60]!r}", show_lines=True)
+    table = Table(title=Text(f"fan-out: {prompt[:60]!r}"), show_lines=True)
     table.add_column("model", style="bold")
     table.add_column("latency", justify="right")
     table.add_column("tokens in/out", justify="right")
@@ -46,22 +50,23 @@ async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) 
             table.add_row(
                 result.model,
                 latency,
-                f"{usage.input_tokens}/{usage.output_tokens}",
+                tokens_text(usage, short=True),
                 format_usd(cost),
-                result.response.text,
+                Text(scrub_answer(result.response.text)),
             )
         else:
-            table.add_row(result.model, latency, "-", "-", f"[red]{error_line(result.error)}[/red]")
+            error = Text(error_line(result.error), style="red")  # as text, never markup
+            table.add_row(result.model, latency, "-", "-", error)
     total = format_usd(math.fsum(known)) if known or not unknown else "?"
     if unknown and known:
         total += " + ?"  # a lower bound: some answers have no known price
     table.add_section()
     table.add_row("total", "", "", total, "")
     Console().print(table)
-    return sum(1 for r in results if r.ok)
+    return exit_status.of_answers([None if r.ok else r.error for r in results])
 
 
-@click.command("fanout")
+@click.command("fanout", epilog=exit_status.HELP_TEXT)
 @click.argument("prompt")
 @models_option
 @max_tokens_option
@@ -76,6 +81,6 @@ def command(
 ) -> None:
     """Ask several models PROMPT at once and compare."""
     setup_logging(log_level)
-    answered = run(backend, _fanout, prompt, models, max_tokens)
-    if answered == 0:
-        raise SystemExit(1)
+    status = run(backend, _fanout, prompt, models, max_tokens)
+    if status != exit_status.OK:
+        raise SystemExit(status)

@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from sluicegate.cli import exit_status
+from sluicegate.cli.common import CommandError
+
 if TYPE_CHECKING:
     from sluicegate.testing.faults import FaultWindow
 
@@ -36,7 +39,7 @@ def _parse_outages(specs: tuple[str, ...]) -> list[FaultWindow]:
     return windows
 
 
-@click.command("mock-server")
+@click.command("mock-server", epilog=exit_status.HELP_TEXT)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks one."
@@ -269,4 +272,5 @@ def command(
     try:
         run_mock_server(host, port, config, on_ready=announce)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        message = f"cannot listen on {host}:{port}: {exc.strerror}"
+        raise CommandError(message, exit_status.USAGE) from None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from sluicegate.cli import exit_status
 
-@click.command("plugins")
+
+@click.command("plugins", epilog=exit_status.HELP_TEXT)
 def command() -> None:
     """List loaded plugins with their providers, batch APIs and middleware."""
     from rich.console import Console

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import click
 
+from sluicegate.cli import exit_status
+from sluicegate.cli.common import CommandError
+
 
 def _per_mtok(value: float | None) -> str:
     return "-" if value is None else f"${value:g}"
 
 
-@click.command("prices")
+@click.command("prices", epilog=exit_status.HELP_TEXT)
 @click.option(
     "--prices",
     "price_file",
@@ -35,7 +38,7 @@ def command(price_file: str | None, pattern: str | None) -> None:
     try:
         overrides = load_price_file(price_file) if price_file else []
     except SluicegateError as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc.message}") from None
+        raise CommandError(f"{type(exc).__name__}: {exc.message}", exit_status.USAGE) from None
     pm, errors = make_plugin_manager()
     registry = collect(pm, errors)
     table = PriceTable.from_contributions(

@@ -12,9 +12,9 @@ import click
 from click.core import ParameterSource
 
 from sluicegate.bulk.file_errors import FileWriteError, RefusedFileError
+from sluicegate.cli import exit_status
 from sluicegate.cli.batch import batch_options, resubmit_options, run_batch_command
-from sluicegate.cli.common import backend_option, log_level_option, run, setup_logging
-from sluicegate.cli.exit_status import IO_ERROR
+from sluicegate.cli.common import CommandError, backend_option, log_level_option, run, setup_logging
 from sluicegate.cli.run_files import RefusedFileUsage, count_newlines, guarded, stop_lines
 
 
@@ -39,7 +39,7 @@ def _resume_command(ctx: click.Context) -> str:
     return shlex.join(parts)
 
 
-@click.command("run")
+@click.command("run", epilog=exit_status.HELP_TEXT)
 @click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "-o",
@@ -158,9 +158,6 @@ def command(
     results within 24 h): jobs are recorded in OUTPUT.batches.json, so re-running the
     same command reattaches to them; failed or expired items are resubmitted. Ctrl-C
     detaches (the jobs keep running); Ctrl-C twice cancels them. See docs/batch.md.
-
-    Exit status: 0 all answered; 1 some failed or bad lines; 75 finished, but some lines
-    are pending (run the same command again); 3 stopped by the budget; 130 interrupted.
     """
     from rich.console import Console
 
@@ -209,7 +206,8 @@ def command(
         outcome = run(backend, guarded(run_file), options)
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
-        raise click.ClickException(f"cannot use{where}: {exc.strerror or exc}") from None
+        message = f"cannot use{where}: {exc.strerror or exc}"
+        raise CommandError(message, exit_status.of_error(exc)) from None
     if isinstance(outcome, FileWriteError):
         ctx.exit(_write_failed(outcome, options, lines_before, time.monotonic() - started))
     render_summary(outcome, Console())
@@ -239,7 +237,7 @@ def _write_failed(error: FileWriteError, options: Any, lines_before: int, elapse
     render_summary(outcome, console)
     for line in stop_lines(error, options.output, options.resume_command):
         console.print(line, highlight=False, soft_wrap=True)
-    return IO_ERROR
+    return exit_status.IO_ERROR
 
 
 def _batch_mode(

@@ -9,6 +9,8 @@ and a server's ``x-should-retry`` header overrides the guess.
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from collections.abc import Mapping
 
@@ -82,8 +84,32 @@ def error_for_status(
     )
 
 
-def excerpt(body: bytes, limit: int = 300) -> str:
-    """A short, printable piece of a body for an error message."""
+_SCAN_BYTES = 1 << 16
+"""How much of an error body is read for its summary: a page's <title> is near its top."""
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def excerpt(body: bytes, limit: int = 200) -> str:
+    """A body that is not the provider's JSON, as one short line for an error message: an
+    HTML page's <title> (a proxy's "502 Bad Gateway"), else its first line with text, at
+    most ``limit`` characters. The rest stays out, so that an error prints as one line,
+    not as a proxy's page spread over the terminal and the logs."""
+    head = body[:_SCAN_BYTES]
+    title = _TITLE.search(head)
+    if title is not None:
+        text = html.unescape(title.group(1).decode("utf-8", "replace"))
+    else:
+        text = head.decode("utf-8", "replace")
+        if "<" in text and ">" in text:
+            text = html.unescape(_TAG.sub("\n", text))
+        text = next((line for line in text.splitlines() if line.strip()), "")
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text if len(text) <= limit else text[:limit].rstrip() + "…"
+
+
+def _raw_excerpt(body: bytes, limit: int = 300) -> str:
+    """The first bytes of a body as they are, for a malformed answer (shown quoted)."""
     text = body[:limit].decode("utf-8", "replace")
     return text + ("…" if len(body) > limit else "")
 
@@ -94,7 +120,7 @@ def malformed_answer(
     """The error for a 2xx answer the codec could not read. Retryable: a malformed body is
     a server fault that a second attempt usually does not repeat."""
     return ResponseFormatError(
-        f"malformed {what} ({type(exc).__name__}): {excerpt(body)!r}",
+        f"malformed {what} ({type(exc).__name__}): {_raw_excerpt(body)!r}",
         provider=provider,
         model=model,
         status=status,
