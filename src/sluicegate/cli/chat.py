@@ -6,7 +6,14 @@ import sys
 
 import click
 
-from sluicegate.cli.common import backend_option, log_level_option, run, setup_logging
+from sluicegate.cli.common import (
+    backend_option,
+    log_level_option,
+    run,
+    setup_logging,
+    total_timeout_option,
+    total_timeout_setting,
+)
 
 
 async def _chat(
@@ -16,6 +23,7 @@ async def _chat(
     max_tokens: int | None,
     temperature: float | None,
     stream: bool,
+    total_timeout: float = 600.0,
 ) -> None:
     from sluicegate import Client
 
@@ -25,7 +33,7 @@ async def _chat(
     params = {
         k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature)) if v is not None
     }
-    async with Client() as client:
+    async with Client(total_timeout=total_timeout_setting(total_timeout)) as client:
         if stream:
             async with client.stream(model, messages, **params) as answer:
                 async for chunk in answer.text_chunks():
@@ -53,6 +61,7 @@ async def _chat(
 @click.option("--max-tokens", type=int, default=None)
 @click.option("--temperature", type=float, default=None)
 @click.option("--stream/--no-stream", default=True, show_default=True)
+@total_timeout_option
 @backend_option
 @log_level_option
 def command(
@@ -62,9 +71,10 @@ def command(
     max_tokens: int | None,
     temperature: float | None,
     stream: bool,
+    total_timeout: float,
     backend: str,
     log_level: str | None,
 ) -> None:
     """Ask MODEL one question and stream the answer."""
     setup_logging(log_level)
-    run(backend, _chat, model, prompt, system, max_tokens, temperature, stream)
+    run(backend, _chat, model, prompt, system, max_tokens, temperature, stream, total_timeout)

@@ -16,10 +16,13 @@ from sluicegate.cli.common import (
     models_option,
     run,
     setup_logging,
+    total_timeout_option,
 )
 
 
-async def _compare(prompt: str, models: tuple[str, ...], max_tokens: int | None) -> int:
+async def _compare(
+    prompt: str, models: tuple[str, ...], max_tokens: int | None, total_timeout: float = 600.0
+) -> int:
     from rich.columns import Columns
     from rich.console import Console
     from rich.panel import Panel
@@ -27,7 +30,7 @@ async def _compare(prompt: str, models: tuple[str, ...], max_tokens: int | None)
 
     from sluicegate.cost import format_usd
 
-    results = await ask_models(prompt, models, max_tokens)
+    results = await ask_models(prompt, models, max_tokens, total_timeout)
     console = Console()
     width = max(30, (console.width - 2 * len(results)) // max(len(results), 1))
     panels = []
@@ -65,17 +68,19 @@ def _tool_calls(calls: tuple[object, ...]) -> str:
 @click.argument("prompt")
 @models_option
 @max_tokens_option
+@total_timeout_option
 @backend_option
 @log_level_option
 def command(
     prompt: str,
     models: tuple[str, ...],
     max_tokens: int | None,
+    total_timeout: float,
     backend: str,
     log_level: str | None,
 ) -> None:
     """Ask several models PROMPT and show their answers side by side."""
     setup_logging(log_level)
-    answered = run(backend, _compare, prompt, models, max_tokens)
+    answered = run(backend, _compare, prompt, models, max_tokens, total_timeout)
     if answered == 0:
         raise SystemExit(1)

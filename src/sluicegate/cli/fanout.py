@@ -16,16 +16,19 @@ from sluicegate.cli.common import (
     models_option,
     run,
     setup_logging,
+    total_timeout_option,
 )
 
 
-async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) -> int:
+async def _fanout(
+    prompt: str, models: tuple[str, ...], max_tokens: int | None, total_timeout: float = 600.0
+) -> int:
     from rich.console import Console
     from rich.table import Table
 
     from sluicegate.cost import format_usd
 
-    results = await ask_models(prompt, models, max_tokens)
+    results = await ask_models(prompt, models, max_tokens, total_timeout)
     table = Table(title=f"fan-out: {prompt[:60]!r}", show_lines=True)
     table.add_column("model", style="bold")
     table.add_column("latency", justify="right")
@@ -65,17 +68,19 @@ async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) 
 @click.argument("prompt")
 @models_option
 @max_tokens_option
+@total_timeout_option
 @backend_option
 @log_level_option
 def command(
     prompt: str,
     models: tuple[str, ...],
     max_tokens: int | None,
+    total_timeout: float,
     backend: str,
     log_level: str | None,
 ) -> None:
     """Ask several models PROMPT at once and compare."""
     setup_logging(log_level)
-    answered = run(backend, _fanout, prompt, models, max_tokens)
+    answered = run(backend, _fanout, prompt, models, max_tokens, total_timeout)
     if answered == 0:
         raise SystemExit(1)

@@ -10,7 +10,14 @@ import click
 from click.core import ParameterSource
 
 from sluicegate.cli.batch import batch_options, resubmit_options, run_batch_command
-from sluicegate.cli.common import backend_option, log_level_option, run, setup_logging
+from sluicegate.cli.common import (
+    backend_option,
+    log_level_option,
+    run,
+    setup_logging,
+    total_timeout_option,
+    total_timeout_setting,
+)
 
 
 def _resume_command(ctx: click.Context) -> str:
@@ -110,6 +117,7 @@ def _resume_command(ctx: click.Context) -> str:
     help="live: send each request now; batch: through the providers' batch APIs, at "
     "their batch price, results within 24 h (see docs/batch.md).",
 )
+@total_timeout_option
 @batch_options
 @resubmit_options
 @backend_option
@@ -129,6 +137,7 @@ def command(
     errors_file: Path | None,
     no_progress: bool,
     mode: str,
+    total_timeout: float,
     batch_size: int | None,
     poll_interval: float | None,
     max_resubmits: int,
@@ -190,6 +199,7 @@ def command(
         errors_file=errors_file,
         resume_command=_resume_command(ctx),
         patience=patience,
+        total_timeout=total_timeout_setting(total_timeout),
     )
     try:
         outcome = run(backend, run_file, options)
@@ -222,6 +232,9 @@ def _batch_mode(
         raise click.UsageError("--burst is for --mode live: a batch job's pace is the provider's")
     if ctx.get_parameter_source("patience") not in (None, ParameterSource.DEFAULT):
         raise click.UsageError("--patience is for --mode live: a batch job waits by itself")
+    if ctx.get_parameter_source("total_timeout") not in (None, ParameterSource.DEFAULT):
+        # (--retry-live's requests keep the client's default of 600 s)
+        raise click.UsageError("--total-timeout is for --mode live: a batch job has no request")
     options = BatchRunOptions(
         output=output,
         input=input,
