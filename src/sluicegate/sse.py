@@ -160,7 +160,7 @@ class SSEDecoder:
         raises :class:`EventTooLarge` and the decoder is unusable. Checked once per chunk,
         so what is held never exceeds it by more than one chunk. None: no bound."""
         self._limit = max_event_bytes
-        self._data_size = 0  # characters in _data[:_counted], with the joining LFs
+        self._data_size = 0  # characters of "\n".join(_data[:_counted])
         self._counted = 0
         self._counted_in: list[str] | None = None  # the data buffer those were counted in
         self._pending = bytearray()  # unterminated tail of the stream
@@ -258,7 +258,8 @@ class SSEDecoder:
         counted = self._counted
         if data is not self._counted_in:  # a new event's buffer (dispatch makes a new list)
             self._counted_in = data
-            counted = self._data_size = 0
+            counted = 0
+            self._data_size = -1  # n lines are joined by n - 1 line ends
         if counted < len(data):
             self._data_size += sum(map(len, data[counted:])) + len(data) - counted
             self._counted = len(data)
