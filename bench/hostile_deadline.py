@@ -149,7 +149,8 @@ def main() -> int:
             failures += not ok
             print(
                 f"{'PASS' if ok else 'FAIL'} {case:<14} {backend:<7} {transport:<6} "
-                f"{seconds:8.2f} s (closed {outcome.get('with_close_s')} s)  {outcome.get('error')} ({outcome.get('error_type')}): "
+                f"{seconds:8.2f} s (closed {outcome.get('with_close_s')} s)  "
+                f"{outcome.get('error')} ({outcome.get('error_type')}): "
                 f"{outcome.get('message', '')}",
                 flush=True,
             )
