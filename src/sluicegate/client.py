@@ -36,7 +36,7 @@ from sluicegate.dispatch import Dispatcher
 from sluicegate.errors import ConfigError, SluicegateError
 from sluicegate.ledger import Ledger
 from sluicegate.middleware.cost import Accounting
-from sluicegate.middleware.deadline import DeadlinePolicy
+from sluicegate.middleware.deadline import DEFAULT_TOTAL_TIMEOUT, DeadlinePolicy
 from sluicegate.observers import Observers
 from sluicegate.plugin_manager import (
     PluginRegistry,
@@ -48,9 +48,10 @@ from sluicegate.plugin_manager import (
 from sluicegate.prices import ModelPrice, PriceTable
 from sluicegate.providers.base import BoundProvider, ProviderSettings, ProviderSpec
 from sluicegate.secrets import Secret
+from sluicegate.sse import MAX_EVENT_BYTES
 from sluicegate.streaming import EventStream
 from sluicegate.transports import make_transport
-from sluicegate.transports.base import Transport, TransportOptions
+from sluicegate.transports.base import MAX_RESPONSE_BYTES, Transport, TransportOptions
 from sluicegate.types import (
     Message,
     Metadata,
@@ -93,6 +94,15 @@ def _attempt_timer(name: str, value: Any) -> float | None:
             f"{name} must be a positive number of seconds (None: the client's), got {value!r}"
         )
     return float(value)
+
+
+def _size_bound(name: str, value: Any) -> int | None:
+    """``max_response_bytes``/``max_event_bytes``: None (no bound) or a positive int."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive number of bytes or None, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +165,18 @@ class Client:
 
     Time limits: ``connect_timeout`` per connection, ``timeout`` for the first byte and
     then every gap between bytes (so also between stream events), per attempt;
-    ``total_timeout`` for a whole request, every attempt and wait included. A call's own
-    ``timeout=``, ``connect_timeout=``, ``total_timeout=`` or ``deadline=`` overrides the
-    client's for that call.
+    ``total_timeout`` for a whole request, every attempt and wait included (default 600 s,
+    so that no request hangs however slowly a server dribbles; None: no total limit; the
+    wait in the client's own rate-limit queue before a request's first attempt does not
+    count against it, see docs/middleware/deadline.md). A call's own ``timeout=``,
+    ``connect_timeout=``, ``total_timeout=`` or ``deadline=`` overrides the client's for
+    that call.
+
+    Size bounds (see docs/errors.md): ``max_response_bytes`` for a plain answer's body
+    (default 32 MiB; past it :class:`~sluicegate.errors.ResponseTooLargeError`) and
+    ``max_event_bytes`` for one line or event of a stream (default 8 MiB; past it a
+    :class:`~sluicegate.errors.StreamError` with ``error_type="event_too_large"``); None
+    turns a bound off.
 
     Costs (see docs/cost.md): ``prices`` is a TOML price file (or a list of
     :class:`ModelPrice`) that overrides and adds to the plugins' prices; without it,
@@ -183,7 +202,9 @@ class Client:
         load_entry_points: bool = True,
         timeout: float | None = 120.0,
         connect_timeout: float = 10.0,
-        total_timeout: float | None = None,
+        total_timeout: float | None = DEFAULT_TOTAL_TIMEOUT,
+        max_response_bytes: int | None = MAX_RESPONSE_BYTES,
+        max_event_bytes: int | None = MAX_EVENT_BYTES,
         logger: Any = None,
         stage_settings: Mapping[str, Any] | None = None,
         clock: Clock | None = None,
@@ -212,12 +233,22 @@ class Client:
         self._extra_middleware = list(middleware)
         self._disabled = frozenset(disable)
         self._timeout = timeout
-        self._transport_options = TransportOptions(concurrency, connect_timeout, timeout)
+        self._transport_options = TransportOptions(
+            concurrency,
+            connect_timeout,
+            timeout,
+            _size_bound("max_response_bytes", max_response_bytes),
+        )
+        self._max_event_bytes = _size_bound("max_event_bytes", max_event_bytes)
         self._logger = logger
         # a stage named "rate-limit" is configured as "rate_limit" (a keyword-friendly
         # name); either spelling is accepted
         self._stage_settings = {k.replace("-", "_"): v for k, v in (stage_settings or {}).items()}
-        if total_timeout is not None:
+        if total_timeout is not None and not (
+            total_timeout == DEFAULT_TOTAL_TIMEOUT and "deadline" in self._stage_settings
+        ):
+            # (the default yields to a stage_settings["deadline"]; a total_timeout the
+            # caller chose does not)
             if "deadline" in self._stage_settings:
                 raise ConfigError(
                     "give the total time limit once: total_timeout= or "
@@ -380,7 +411,10 @@ class Client:
                 stages.append(middleware)
                 names.append(spec.name)
         self._stages = names
-        self._handler = compose(stages, Dispatcher(self._providers, self._timeout))
+        self._handler = compose(
+            stages,
+            Dispatcher(self._providers, self._timeout, max_event_bytes=self._max_event_bytes),
+        )
 
     def _check_stage_names(self, known: set[str]) -> None:
         """A misspelt stage in ``disable`` or ``stage_settings`` would be silently ignored,

@@ -19,14 +19,16 @@ from sluicegate.errors import (
     ConfigError,
     ProviderError,
     RequestTimeoutError,
+    ResponseTooLargeError,
     StreamError,
     TransportError,
 )
 from sluicegate.providers.base import BoundProvider, StreamDecoder
 from sluicegate.providers.http_errors import rate_limit_headers
-from sluicegate.sse import SSEDecoder
+from sluicegate.sse import MAX_EVENT_BYTES, EventTooLarge, SSEDecoder
 from sluicegate.streaming import EventStream, ResponseBuilder
 from sluicegate.transports.base import (
+    TOO_LARGE,
     HttpRequest,
     HttpResponse,
     HttpStream,
@@ -42,11 +44,21 @@ class Dispatcher:
     Timeouts are the transports' own timers, configured once (``TransportOptions``), so an
     attempt costs no cancel scope here; ``timeout`` is kept only to word the error. A
     request's own ``timeout``/``connect_timeout`` (metadata) ride to the transport on the
-    HttpRequest, which is copied for that only when the request set one."""
+    HttpRequest, which is copied for that only when the request set one.
 
-    def __init__(self, providers: Mapping[str, BoundProvider], timeout: float | None) -> None:
+    ``max_event_bytes`` bounds each SSE line and event of a stream (see
+    :class:`~sluicegate.sse.SSEDecoder`); the bound on a plain body is the transports'."""
+
+    def __init__(
+        self,
+        providers: Mapping[str, BoundProvider],
+        timeout: float | None,
+        *,
+        max_event_bytes: int | None = MAX_EVENT_BYTES,
+    ) -> None:
         self._providers = dict(providers)
         self._timeout = timeout
+        self._max_event_bytes = max_event_bytes
 
     def bound(self, request: Request) -> BoundProvider:
         bound = self._providers.get(request.provider)
@@ -78,6 +90,14 @@ class Dispatcher:
                 provider=bound.name,
                 model=request.model_name,
                 retryable=True,
+            )
+        if failure.phase == TOO_LARGE:
+            return ResponseTooLargeError(
+                f"{failure.detail} (max_response_bytes); the connection was closed",
+                provider=bound.name,
+                model=request.model_name,
+                error_type="response_too_large",
+                retryable=False,
             )
         return TransportError(
             str(failure), provider=bound.name, model=request.model_name, retryable=True
@@ -129,6 +149,7 @@ class Dispatcher:
             stream,
             bound.codec.stream_decoder(request),
             self._read_timeout(request),
+            self._max_event_bytes,
         )
         return EventStream(source)
 
@@ -163,13 +184,14 @@ class _ProviderStreamSource:
         http: HttpStream,
         decoder: StreamDecoder,
         timeout: float | None,
+        max_event_bytes: int | None = MAX_EVENT_BYTES,
     ) -> None:
         self._bound = bound
         self._request = request
         self._http = http
         self._chunks: AsyncIterator[bytes] = http.iter_bytes()
         self._decoder = decoder
-        self._sse = SSEDecoder()
+        self._sse = SSEDecoder(max_event_bytes)
         self._builder = ResponseBuilder()
         self._pending: deque[StreamEvent] = deque()
         self._timeout = timeout
@@ -226,6 +248,13 @@ class _ProviderStreamSource:
             else:
                 message = f"stream cut: {failure}"
             self._failure = {"message": message, "retryable": True}
+            return
+        except EventTooLarge as exc:
+            self._failure = {
+                "message": f"stream event too large: {exc} (max_event_bytes)",
+                "error_type": "event_too_large",
+                "retryable": False,
+            }
             return
         for sse in events:
             try:

@@ -150,6 +150,14 @@ class ResponseFormatError(ProviderError):
     """The provider's answer was not in the format its codec expects (malformed body)."""
 
 
+class ResponseTooLargeError(ResponseFormatError):
+    """An answer passed a size bound, and was not read further: a plain body past
+    ``Client(max_response_bytes=...)`` (``error_type="response_too_large"``). Not
+    retryable: the same request would get the same answer. (A stream event past
+    ``max_event_bytes`` is a :class:`StreamError` with ``error_type="event_too_large"``,
+    since a stream keeps the text that came before.)"""
+
+
 def _usd(amount: float) -> str:
     """An amount of USD for a message: cents for large amounts, significant digits for
     the fractions of a cent that single requests cost."""

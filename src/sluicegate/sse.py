@@ -67,7 +67,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["SSEDecoder", "SSEEvent"]
+__all__ = ["MAX_EVENT_BYTES", "EventTooLarge", "SSEDecoder", "SSEEvent"]
+
+MAX_EVENT_BYTES: Final = 8 * 2**20
+"""The default bound on one SSE line, and on one event's data across its lines (8 MiB):
+far above any real stream event (a few hundred bytes; a whole tool call's arguments in
+one event at most some KB), and what keeps a line that never ends from growing."""
+
+
+class EventTooLarge(ValueError):
+    """An unterminated line, or an unfinished event's data, passed ``limit``."""
+
+    def __init__(self, limit: int, what: str) -> None:
+        self.limit = limit
+        super().__init__(f"{what} is larger than {limit:,} bytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,17 +140,29 @@ class SSEDecoder:
 
     __slots__ = (
         "_closed",
+        "_counted",
+        "_counted_in",
         "_data",
+        "_data_size",
         "_event_type",
         "_id_buffer",
         "_last_event_id",
+        "_limit",
         "_pending",
         "_retry",
         "_skip_lf",
         "_started",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = None) -> None:
+        """``max_event_bytes``: the bound on an unterminated line (bytes) and on an
+        unfinished event's data (characters, the lines joined); past it :meth:`feed`
+        raises :class:`EventTooLarge` and the decoder is unusable. Checked once per chunk,
+        so what is held never exceeds it by more than one chunk. None: no bound."""
+        self._limit = max_event_bytes
+        self._data_size = 0  # characters of "\n".join(_data[:_counted])
+        self._counted = 0
+        self._counted_in: list[str] | None = None  # the data buffer those were counted in
         self._pending = bytearray()  # unterminated tail of the stream
         self._skip_lf = False  # the previous chunk ended in CR
         self._started = False  # a line has been decoded (BOM already handled)
@@ -190,6 +215,8 @@ class SSEDecoder:
                     self._skip_lf = True  # an LF starting the next chunk ends no line
         if not end:
             self._pending += data
+            if self._limit is not None and len(self._pending) > self._limit:
+                self._too_large("a line without an end")
             return []
         pending = self._pending
         block: bytes | bytearray
@@ -211,7 +238,41 @@ class SSEDecoder:
                 text = text[1:]
         lines = text.split("\n")
         lines.pop()  # the empty string after the final terminator
-        return self._process(lines)
+        events = self._process(lines)
+        if self._limit is not None:
+            self._check_size()
+        return events
+
+    def _check_size(self) -> None:
+        """Raise if the unterminated tail or the unfinished event's data passed the bound.
+        Only data added since the last check is counted, so an event that arrives in many
+        chunks costs linear time; a stream of whole events (the common case) leaves no
+        data behind and costs two length reads."""
+        limit = self._limit
+        assert limit is not None
+        if len(self._pending) > limit:
+            self._too_large("a line without an end")
+        data = self._data
+        if not data:
+            return
+        counted = self._counted
+        if data is not self._counted_in:  # a new event's buffer (dispatch makes a new list)
+            self._counted_in = data
+            counted = 0
+            self._data_size = -1  # n lines are joined by n - 1 line ends
+        if counted < len(data):
+            self._data_size += sum(map(len, data[counted:])) + len(data) - counted
+            self._counted = len(data)
+            if self._data_size > limit:
+                self._too_large("an event's data")
+
+    def _too_large(self, what: str) -> None:
+        limit = self._limit
+        assert limit is not None
+        self._closed = True
+        self._pending = bytearray()
+        self._data = []
+        raise EventTooLarge(limit, what)
 
     def close(self) -> list[SSEEvent]:
         """Signal end of stream.

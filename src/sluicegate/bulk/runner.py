@@ -91,6 +91,7 @@ from sluicegate.bulk.stats import RunStats
 from sluicegate.bulk.summary import RunOutcome
 from sluicegate.client import Client
 from sluicegate.errors import BadInputError, BudgetExceededError
+from sluicegate.middleware.deadline import DEFAULT_TOTAL_TIMEOUT
 from sluicegate.middleware.idempotency import request_fingerprint
 from sluicegate.types import Request
 
@@ -117,6 +118,8 @@ class RunOptions:
     resume_command: str = ""
     patience: float | None = DEFAULT_PATIENCE_S
     """Seconds to wait for a model that answers nothing (``--patience``)."""
+    total_timeout: float | None = DEFAULT_TOTAL_TIMEOUT
+    """Each request's time limit in all (``--total-timeout``; None: none)."""
 
 
 def count_lines(path: Path) -> int:
@@ -156,7 +159,12 @@ def build_client(options: RunOptions, spent: float = 0.0) -> Client:
     # limiter as one burst when no rate is given (see docs/middleware/rate-limit.md)
     settings["rate_limit"] = RateLimits(rules=rules, adaptive=Adaptive(slow_start=True))
     budget = None if options.budget is None else max(options.budget - spent, 0.0)
-    return Client(concurrency=options.concurrency, stage_settings=settings, budget=budget)
+    return Client(
+        concurrency=options.concurrency,
+        stage_settings=settings,
+        budget=budget,
+        total_timeout=options.total_timeout,
+    )
 
 
 class _Run:

@@ -8,7 +8,14 @@ from typing import Any
 import click
 
 from sluicegate.cli import exit_status
-from sluicegate.cli.common import backend_option, log_level_option, run, setup_logging
+from sluicegate.cli.common import (
+    backend_option,
+    log_level_option,
+    run,
+    setup_logging,
+    total_timeout_option,
+    total_timeout_setting,
+)
 from sluicegate.cli.printing import StreamScrubber, scrub_answer, tokens_text
 
 
@@ -19,6 +26,7 @@ async def _chat(
     max_tokens: int | None,
     temperature: float | None,
     stream: bool,
+    total_timeout: float = 600.0,
 ) -> None:
     from sluicegate import Client
 
@@ -28,7 +36,7 @@ async def _chat(
     params = {
         k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature)) if v is not None
     }
-    async with Client() as client:
+    async with Client(total_timeout=total_timeout_setting(total_timeout)) as client:
         if stream:
             response = await _stream(client, model, messages, params)
         else:
@@ -77,6 +85,7 @@ async def _stream(
 @click.option("--max-tokens", type=int, default=None)
 @click.option("--temperature", type=float, default=None)
 @click.option("--stream/--no-stream", default=True, show_default=True)
+@total_timeout_option
 @backend_option
 @log_level_option
 def command(
@@ -86,9 +95,10 @@ def command(
     max_tokens: int | None,
     temperature: float | None,
     stream: bool,
+    total_timeout: float,
     backend: str,
     log_level: str | None,
 ) -> None:
     """Ask MODEL one question and stream the answer."""
     setup_logging(log_level)
-    run(backend, _chat, model, prompt, system, max_tokens, temperature, stream)
+    run(backend, _chat, model, prompt, system, max_tokens, temperature, stream, total_timeout)

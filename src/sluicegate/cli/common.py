@@ -52,14 +52,32 @@ models_option = click.option(
     help="A model to ask (repeat for several): provider/model.",
 )
 max_tokens_option = click.option("--max-tokens", type=int, default=None)
+total_timeout_option = click.option(
+    "--total-timeout",
+    default=600.0,  # sluicegate.middleware.deadline.DEFAULT_TOTAL_TIMEOUT (not imported
+    # here, so that --help stays fast; a test checks they agree)
+    show_default=True,
+    type=click.FloatRange(min=0, max=1e9),
+    metavar="SECONDS",
+    help="Time limit for each request as a whole, retries and waits included, however "
+    "slowly a server answers; 0 turns it off. Time a line waits for --rpm/--tpm before "
+    "its first try does not count.",
+)
 
 
-async def ask_models(prompt: str, models: tuple[str, ...], max_tokens: int | None) -> list[Any]:
+def total_timeout_setting(seconds: float) -> float | None:
+    """``Client(total_timeout=...)`` for ``--total-timeout``: 0 is "no limit"."""
+    return seconds or None
+
+
+async def ask_models(
+    prompt: str, models: tuple[str, ...], max_tokens: int | None, total_timeout: float = 600.0
+) -> list[Any]:
     """The one question of ``fanout`` and ``compare``: every model's FanOutResult."""
     from sluicegate import Client
 
     params = {"max_tokens": max_tokens} if max_tokens is not None else {}
-    async with Client() as client:
+    async with Client(total_timeout=total_timeout_setting(total_timeout)) as client:
         return await client.fan_out(prompt, models=list(models), **params)
 
 

@@ -17,11 +17,14 @@ from sluicegate.cli.common import (
     models_option,
     run,
     setup_logging,
+    total_timeout_option,
 )
 from sluicegate.cli.printing import scrub_answer, tokens_text
 
 
-async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) -> int:
+async def _fanout(
+    prompt: str, models: tuple[str, ...], max_tokens: int | None, total_timeout: float = 600.0
+) -> int:
     """Show the answers; return the exit status."""
     from rich.console import Console
     from rich.table import Table
@@ -29,7 +32,7 @@ async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) 
 
     from sluicegate.cost import format_usd
 
-    results = await ask_models(prompt, models, max_tokens)
+    results = await ask_models(prompt, models, max_tokens, total_timeout)
     table = Table(title=Text(f"fan-out: {prompt[:60]!r}"), show_lines=True)
     table.add_column("model", style="bold")
     table.add_column("latency", justify="right")
@@ -70,17 +73,19 @@ async def _fanout(prompt: str, models: tuple[str, ...], max_tokens: int | None) 
 @click.argument("prompt")
 @models_option
 @max_tokens_option
+@total_timeout_option
 @backend_option
 @log_level_option
 def command(
     prompt: str,
     models: tuple[str, ...],
     max_tokens: int | None,
+    total_timeout: float,
     backend: str,
     log_level: str | None,
 ) -> None:
     """Ask several models PROMPT at once and compare."""
     setup_logging(log_level)
-    status = run(backend, _fanout, prompt, models, max_tokens)
+    status = run(backend, _fanout, prompt, models, max_tokens, total_timeout)
     if status != exit_status.OK:
         raise SystemExit(status)

@@ -14,7 +14,15 @@ from click.core import ParameterSource
 from sluicegate.bulk.file_errors import FileWriteError, RefusedFileError
 from sluicegate.cli import exit_status
 from sluicegate.cli.batch import batch_options, resubmit_options, run_batch_command
-from sluicegate.cli.common import CommandError, backend_option, log_level_option, run, setup_logging
+from sluicegate.cli.common import (
+    CommandError,
+    backend_option,
+    log_level_option,
+    run,
+    setup_logging,
+    total_timeout_option,
+    total_timeout_setting,
+)
 from sluicegate.cli.run_files import RefusedFileUsage, count_newlines, guarded, stop_lines
 
 
@@ -115,6 +123,7 @@ def _resume_command(ctx: click.Context) -> str:
     help="live: send each request now; batch: through the providers' batch APIs, at "
     "their batch price, results within 24 h (see docs/batch.md).",
 )
+@total_timeout_option
 @batch_options
 @resubmit_options
 @backend_option
@@ -134,6 +143,7 @@ def command(
     errors_file: Path | None,
     no_progress: bool,
     mode: str,
+    total_timeout: float,
     batch_size: int | None,
     poll_interval: float | None,
     max_resubmits: int,
@@ -200,6 +210,7 @@ def command(
         errors_file=errors_file,
         resume_command=_resume_command(ctx),
         patience=patience,
+        total_timeout=total_timeout_setting(total_timeout),
     )
     lines_before, started = count_newlines(output), time.monotonic()
     try:
@@ -262,6 +273,9 @@ def _batch_mode(
         raise click.UsageError("--burst is for --mode live: a batch job's pace is the provider's")
     if ctx.get_parameter_source("patience") not in (None, ParameterSource.DEFAULT):
         raise click.UsageError("--patience is for --mode live: a batch job waits by itself")
+    if ctx.get_parameter_source("total_timeout") not in (None, ParameterSource.DEFAULT):
+        # (--retry-live's requests keep the client's default of 600 s)
+        raise click.UsageError("--total-timeout is for --mode live: a batch job has no request")
     options = BatchRunOptions(
         output=output,
         input=input,

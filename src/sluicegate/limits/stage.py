@@ -40,6 +40,7 @@ from sluicegate.limits.gate import acquire, now_ns
 from sluicegate.limits.headers import read_headers
 from sluicegate.limits.plan import Plan, Planner
 from sluicegate.logs import get_logger
+from sluicegate.middleware.deadline import admitted, current_deadline, queued
 from sluicegate.streaming import EventStream
 from sluicegate.types import Done, Request, Response, StreamEvent
 
@@ -108,10 +109,15 @@ class RateLimiter:
         else:
             now = -1  # nothing to pace: spare the clock read
         marks: list[int] = []
+        # the client's default deadline does not run in our own queue (first attempt)
+        window = queued(request) if request.metadata.attempt == 1 else None
         try:
             waited = await acquire(plan.dimensions, costs, clock, marks, now)
         except HeldTooLong as held:
             raise self._held_error(plan, request, held.wait_ns) from None
+        finally:
+            if window is not None:
+                request = admitted(request, window, clock.now())
         ticket = _Ticket(self, plan, costs, marks, waited, now)
         try:
             reply = await call_next(request)
@@ -127,7 +133,7 @@ class RateLimiter:
         """Refuse at once a request the server's requested wait would hold past its
         deadline (sleeping would only end in a timeout); the stage's cap on holds is the
         gate's (:class:`HeldTooLong`)."""
-        deadline = request.metadata.deadline
+        deadline = current_deadline(request)
         if deadline is not None and now + wait_ns > round(deadline * 1e9):
             raise self._held_error(plan, request, wait_ns, "past the request's deadline")
 

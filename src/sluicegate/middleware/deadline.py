@@ -28,6 +28,18 @@ far in ``partial_text``, as any stream cut mid-way.
 Where it sits: outside every stage that spends time on the request's behalf (see
 ``builtin.py``), inside the request logger so the timeout is logged as the request's
 outcome.
+
+The client's default (``Client(total_timeout=600.0)``, :data:`DEFAULT_TOTAL_TIMEOUT`) is
+what guarantees that no request hangs however a server dribbles: the per-gap read timer
+never fires on a server sending one byte a second, or keep-alive comments only. Its
+clock does not run while a request waits in the client's *own* rate-limit queue before
+its first attempt: a bulk run of ``-c 200 --rpm 6`` queues lines for half an hour by
+design, and they must not fail for it. So the default deadline is a
+:class:`DeadlineWindow`: the rate limiter stops its clock (:func:`queued`) when the
+request's first attempt enters its queue and starts it again, a whole ``total_timeout``
+from then, when the queue lets it through (:func:`admitted`), moving the cancel scope's
+deadline (or the watchdog's). A deadline the caller gave
+(``deadline=``, a call's ``total_timeout=``) is absolute and never moves.
 """
 
 from __future__ import annotations
@@ -51,15 +63,79 @@ T = TypeVar("T")
 DEADLINE_EXCEEDED = "deadline_exceeded"
 """The ``error_type`` of the errors this stage raises."""
 
+DEFAULT_TOTAL_TIMEOUT = 600.0
+"""``Client(total_timeout=...)``'s default, seconds: the official SDKs' default timeout,
+far above any real answer, and the bound on a request that a server keeps alive."""
+
+
+class DeadlineWindow:
+    """A client-default deadline in flight: ``deadline`` (the client's clock) may move
+    once, when the request is first admitted by the rate limiter (:func:`admitted`)."""
+
+    __slots__ = ("deadline", "open", "request_id", "scope", "total")
+
+    def __init__(self, request_id: str, deadline: float, total: float) -> None:
+        self.request_id = request_id
+        self.deadline = deadline
+        self.total = total
+        self.open = True
+        self.scope: anyio.CancelScope | None = None
+
+
+_WINDOWS: dict[str, DeadlineWindow] = {}
+"""The default-deadline windows of the requests in flight, by request id (unique in the
+process), for the stages inside to find. A plain dict rather than a ContextVar: setting
+one per request measured ~5 µs more on asyncio (bench/chain_overhead.py), a dict ~0.1."""
+
+
+def _window_of(request: Request) -> DeadlineWindow | None:
+    return _WINDOWS.get(request.metadata.request_id) if _WINDOWS else None
+
+
+def current_deadline(request: Request) -> float | None:
+    """The request's deadline now: a default deadline's window may have moved past the
+    ``metadata.deadline`` an outer stage (retry) holds."""
+    window = _window_of(request)
+    return window.deadline if window is not None else request.metadata.deadline
+
+
+def queued(request: Request) -> DeadlineWindow | None:
+    """The rate limiter is about to put ``request`` in its queue for its first attempt:
+    if the request runs under the client's default deadline, and for the first time,
+    stop that deadline's clock (the window is returned, to :func:`admitted` once the
+    queue lets the request through, whatever the outcome). None: nothing to do."""
+    window = _window_of(request)
+    if window is None or not window.open:
+        return None
+    window.open = False
+    window.deadline = math.inf
+    if window.scope is not None:
+        window.scope.deadline = math.inf
+    return window
+
+
+def admitted(request: Request, window: DeadlineWindow, now: float) -> Request:
+    """``request`` left the rate limiter's queue at ``now`` (the client's clock): its
+    default deadline starts again from now, and the request to send on carries it."""
+    moved = now + window.total
+    window.deadline = moved
+    if window.scope is not None:
+        window.scope.deadline = moved
+    return request.replace(metadata=request.metadata.replace(deadline=moved))
+
 
 @dataclass(frozen=True, slots=True)
 class DeadlinePolicy:
     """``total``: seconds a request may take in all, for requests that set no deadline of
     their own (None: only requests with ``metadata.deadline`` are limited).
 
-    The default is None because each attempt is already bounded by the read timeout and
-    the retries by their count, so a request cannot hang forever without it; a default
-    total would also put a clock read and a cancel scope on every request.
+    The policy's own default is None (``stage_settings["deadline"]=True``); a
+    :class:`~sluicegate.Client` builds it from its ``total_timeout``, 600 s unless told
+    otherwise, because the per-attempt read timer bounds only each gap between bytes: a
+    server sending one byte a second, or keep-alive comments only, would hold a request
+    for ever without a total. The price is a clock read, a metadata copy and a cancel
+    scope per request: ~15-20 µs on asyncio, most of it the scope (docs/middleware/
+    deadline.md has the figures).
     """
 
     total: float | None = None
@@ -124,28 +200,46 @@ class DeadlineMiddleware:
         return reply
 
     async def within(
-        self, deadline: float, fn: Callable[[A], Awaitable[T]], arg: A
+        self,
+        deadline: float,
+        fn: Callable[[A], Awaitable[T]],
+        arg: A,
+        window: DeadlineWindow | None = None,
     ) -> tuple[bool, T | None]:
-        """Run ``fn(arg)`` until ``deadline``: (True, result), or (False, None) if the
-        deadline came first and the work was cancelled."""
+        """Run ``fn(arg)`` until ``deadline`` (or ``window``'s, which may move meanwhile):
+        (True, result), or (False, None) if the deadline came first and the work was
+        cancelled."""
         if self._native:
-            with anyio.CancelScope(deadline=deadline):
+            with anyio.CancelScope(deadline=deadline) as scope:
+                if window is not None:
+                    window.scope = scope
                 return True, await fn(arg)
             return False, None  # only reached when the scope cancelled the call
-        return await _watched(self._clock, deadline, fn, arg)
+        return await _watched(self._clock, deadline, fn, arg, window)
 
 
 async def _watched(
-    clock: Clock, deadline: float, fn: Callable[[A], Awaitable[T]], arg: A
+    clock: Clock,
+    deadline: float,
+    fn: Callable[[A], Awaitable[T]],
+    arg: A,
+    window: DeadlineWindow | None = None,
 ) -> tuple[bool, T | None]:
     """``within`` for an injected clock that cancel scopes do not follow: a watchdog task
-    sleeps on that clock and cancels the work when the deadline comes."""
+    sleeps on that clock and cancels the work when the deadline comes (sleeping again if
+    the window moved it meanwhile)."""
     results: list[T] = []
     errors: list[Exception] = []
     async with anyio.create_task_group() as group:
 
         async def watchdog() -> None:
-            await clock.sleep(deadline - clock.now())
+            end = deadline
+            while True:
+                await clock.sleep(max(end - clock.now(), 0.0))
+                if window is None or window.deadline <= clock.now():
+                    break
+                # moved (or stopped while queued: look again after a total's time)
+                end = min(window.deadline, clock.now() + window.total)
             group.cancel_scope.cancel()
 
         group.start_soon(watchdog)
@@ -172,10 +266,29 @@ class DefaultDeadlineMiddleware(DeadlineMiddleware):
 
     async def __call__(self, request: Request, call_next: CallNext) -> Reply:
         deadline = request.metadata.deadline
-        if deadline is None:
-            deadline = self._clock.now() + self._total
-            request = request.replace(metadata=request.metadata.replace(deadline=deadline))
-        return await self._bounded(request, call_next, deadline)
+        if deadline is not None:
+            return await self._bounded(request, call_next, deadline)
+        deadline = self._clock.now() + self._total
+        request = request.replace(metadata=request.metadata.replace(deadline=deadline))
+        request_id = request.metadata.request_id
+        window = DeadlineWindow(request_id, deadline, self._total)
+        # (a request of the caller's own making may share its id with another in flight:
+        # then only the first one's queue wait is left out)
+        shown = bool(request_id) and request_id not in _WINDOWS
+        if shown:
+            _WINDOWS[request_id] = window
+        try:
+            done, reply = await self.within(deadline, call_next, request, window)
+        finally:
+            if shown:
+                del _WINDOWS[request_id]
+        if not done or reply is None:
+            raise _timeout(
+                request, f"no answer within the client's total_timeout ({self._total:g}s)"
+            )
+        if isinstance(reply, EventStream):
+            return EventStream(_DeadlineStream(self, request, reply, window.deadline))
+        return reply
 
 
 class _DeadlineStream:
@@ -243,8 +356,13 @@ def build(context: ChainContext) -> DeadlineMiddleware | None:
 
 __all__ = [
     "DEADLINE_EXCEEDED",
+    "DEFAULT_TOTAL_TIMEOUT",
     "DeadlineMiddleware",
     "DeadlinePolicy",
+    "DeadlineWindow",
     "DefaultDeadlineMiddleware",
+    "admitted",
     "build",
+    "current_deadline",
+    "queued",
 ]

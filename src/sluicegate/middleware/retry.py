@@ -62,6 +62,7 @@ from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.clock import Clock
 from sluicegate.errors import ConfigError, ProviderError, SluicegateError
 from sluicegate.logs import get_logger, is_enabled
+from sluicegate.middleware.deadline import current_deadline
 from sluicegate.retry_budget import RetryBudget
 from sluicegate.streaming import EventStream
 from sluicegate.types import Done, Request, StreamEvent
@@ -251,7 +252,7 @@ class RetryMiddleware:
                     f"({self._max_retry_after:g}s); the error carries the wait",
                 )
             now = self._clock.now()
-            deadline = request.metadata.deadline
+            deadline = current_deadline(request)  # a default one may have moved
             if deadline is not None and now + delay >= deadline:
                 raise _gave_up(
                     error,

@@ -36,7 +36,12 @@ def make_transport(
 
     if http_client is not None:
         # the caller's client keeps the caller's timeouts, proxies and hooks
-        return HttpxTransport(http_client, owns_client=False, name="user-httpx")
+        return HttpxTransport(
+            http_client,
+            owns_client=False,
+            name="user-httpx",
+            max_response_bytes=options.max_response_bytes,
+        )
     if not isinstance(choice, str):
         return choice
     backend = current_backend()

@@ -17,14 +17,37 @@ from sluicegate.transports.base import (
     HttpResponse,
     TransportFailure,
     TransportOptions,
+    declared_too_large,
+    too_large,
 )
 
 
-class _AiohttpStream:
-    __slots__ = ("_response", "headers", "status")
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int | None) -> bytes:
+    """The whole body, but never more than ``limit`` bytes of it in memory: aiohttp's own
+    ``read()`` buffers whatever the server sends. Past the bound the connection is closed
+    (not returned to the pool with a body still coming) and :func:`too_large` raised."""
+    if limit is None:
+        return await response.read()
+    if declared_too_large(response.headers, limit):
+        response.close()
+        raise too_large(limit)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            raise too_large(limit)
+        parts.append(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+
+class _AiohttpStream:
+    __slots__ = ("_limit", "_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse, limit: int | None) -> None:
         self._response = response
+        self._limit = limit
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
 
@@ -39,7 +62,7 @@ class _AiohttpStream:
 
     async def read(self) -> bytes:
         try:
-            return await self._response.read()
+            return await _read_bounded(self._response, self._limit)
         except TimeoutError as exc:
             raise TransportFailure("timeout", type(exc).__name__) from None
         except aiohttp.ClientError as exc:
@@ -57,6 +80,7 @@ class AiohttpTransport:
     def __init__(self, options: TransportOptions) -> None:
         self._connect_timeout = options.connect_timeout
         self._read_timeout = options.read_timeout
+        self._max_bytes = options.max_response_bytes
         connector = aiohttp.TCPConnector(
             limit=options.concurrency, limit_per_host=0, keepalive_timeout=30.0, ttl_dns_cache=300
         )
@@ -94,7 +118,7 @@ class AiohttpTransport:
     async def send(self, request: HttpRequest) -> HttpResponse:
         try:
             async with self._request(request) as response:
-                body = await response.read()
+                body = await _read_bounded(response, self._max_bytes)
                 return HttpResponse(response.status, response.headers, body)
         except aiohttp.ClientConnectorError as exc:
             raise TransportFailure("connect", f"{type(exc).__name__}: {exc}") from None
@@ -112,7 +136,7 @@ class AiohttpTransport:
             raise TransportFailure("timeout", type(exc).__name__) from None
         except aiohttp.ClientError as exc:
             raise TransportFailure("read", f"{type(exc).__name__}: {exc}") from None
-        return _AiohttpStream(response)
+        return _AiohttpStream(response, self._max_bytes)
 
     async def aclose(self) -> None:
         await self._session.close()

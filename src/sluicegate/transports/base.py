@@ -13,6 +13,11 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+MAX_RESPONSE_BYTES = 32 * 2**20
+"""The default bound on a non-streamed answer's body (32 MiB): hundreds of times the
+largest real chat completion, small enough that a server sending an endless or a 1 GB
+body cannot take the process's memory with it."""
+
 
 @dataclass(frozen=True, slots=True)
 class RequestTimeouts:
@@ -60,11 +65,18 @@ class TransportOptions:
     ``read_timeout`` bounds the wait for the first byte of an answer and every gap between
     bytes after it; transports enforce it with their own timers, set up once, rather than
     with a cancel scope per request. ``None`` waits forever.
+
+    ``max_response_bytes`` bounds a non-streamed body (after decompression): it is read
+    in chunks and, once past the bound, the connection is closed and
+    :func:`too_large` raised, so memory never holds more than the bound. A streamed body
+    is not bounded here (the request's deadline ends it; the SSE parser bounds each
+    event). ``None`` reads any size.
     """
 
     concurrency: int = 64
     connect_timeout: float = 10.0
     read_timeout: float | None = 120.0
+    max_response_bytes: int | None = MAX_RESPONSE_BYTES
 
 
 @dataclass(slots=True)
@@ -76,6 +88,27 @@ class TransportFailure(Exception):
 
     def __str__(self) -> str:
         return f"{self.phase} failed: {self.detail}" if self.detail else f"{self.phase} failed"
+
+
+TOO_LARGE = "too_large"
+"""The ``TransportFailure.phase`` of an answer past ``max_response_bytes``."""
+
+
+def too_large(limit: int) -> TransportFailure:
+    """The failure of a body that passed ``limit`` bytes (the dispatcher turns it into
+    :class:`~sluicegate.errors.ResponseTooLargeError`)."""
+    return TransportFailure(TOO_LARGE, f"the answer is larger than {limit:,} bytes")
+
+
+def declared_too_large(headers: Mapping[str, str], limit: int | None) -> bool:
+    """Whether the answer's ``Content-Length`` already says it is past ``limit``, so it
+    can be refused before a byte of the body is read."""
+    if limit is None:
+        return False
+    length = headers.get("content-length")
+    if length is None or not (length.isascii() and length.isdigit()):
+        return False
+    return len(length) > 18 or int(length) > limit  # (18 digits: int() stays cheap)
 
 
 class HttpStream(Protocol):

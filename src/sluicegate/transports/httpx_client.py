@@ -13,11 +13,14 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from sluicegate.transports.base import (
+    MAX_RESPONSE_BYTES,
     HttpRequest,
     HttpResponse,
     RequestTimeouts,
     TransportFailure,
     TransportOptions,
+    declared_too_large,
+    too_large,
 )
 
 
@@ -29,9 +32,29 @@ def _library(client: Any) -> Any:
 def _error_classes(
     client: Any,
 ) -> tuple[type[BaseException], type[BaseException], type[BaseException]]:
-    """(timeout, connect, any transport error) classes of the library the client is from."""
+    """(timeout, connect, any wire error) classes of the library the client is from.
+
+    The last is ``RequestError``, not ``TransportError``: a body that fails to decompress
+    (``DecodingError``, a bad gzip) is a ``RequestError`` but no ``TransportError``, and
+    would otherwise escape untyped."""
     lib = _library(client)
-    return lib.TimeoutException, lib.ConnectError, lib.TransportError
+    return lib.TimeoutException, lib.ConnectError, lib.RequestError
+
+
+async def _read_bounded(response: Any, limit: int | None) -> bytes:
+    """The whole (decompressed) body, never more than ``limit`` bytes of it in memory:
+    past the bound :func:`too_large` is raised, and the caller's ``aclose()`` then closes
+    the connection, since the body was not read to its end."""
+    if limit is not None and declared_too_large(response.headers, limit):
+        raise too_large(limit)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise too_large(limit)
+        parts.append(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 _MAX_URLS = 256
@@ -40,11 +63,14 @@ caller who builds a new URL per request."""
 
 
 class _HttpxStream:
-    __slots__ = ("_errors", "_response", "headers", "status")
+    __slots__ = ("_errors", "_limit", "_response", "headers", "status")
 
-    def __init__(self, response: Any, errors: tuple[type[BaseException], ...]) -> None:
+    def __init__(
+        self, response: Any, errors: tuple[type[BaseException], ...], limit: int | None
+    ) -> None:
         self._response = response
         self._errors = errors
+        self._limit = limit
         self.status: int = response.status_code
         self.headers: Mapping[str, str] = response.headers
 
@@ -59,7 +85,13 @@ class _HttpxStream:
             raise TransportFailure("read", f"{type(exc).__name__}: {exc}") from None
 
     async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self.iter_bytes()])
+        timeout, _, transport = self._errors
+        try:
+            return await _read_bounded(self._response, self._limit)
+        except timeout as exc:
+            raise TransportFailure("timeout", type(exc).__name__) from None
+        except transport as exc:
+            raise TransportFailure("read", f"{type(exc).__name__}: {exc}") from None
 
     async def aclose(self) -> None:
         await self._response.aclose()
@@ -68,8 +100,16 @@ class _HttpxStream:
 class HttpxTransport:
     """Sends through an httpx-compatible ``AsyncClient``."""
 
-    def __init__(self, client: Any, *, owns_client: bool, name: str = "httpx") -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        owns_client: bool,
+        name: str = "httpx",
+        max_response_bytes: int | None = MAX_RESPONSE_BYTES,
+    ) -> None:
         self.name = name
+        self._max_bytes = max_response_bytes
         self._client = client
         self._owns = owns_client
         self._errors = _error_classes(client)
@@ -114,53 +154,52 @@ class HttpxTransport:
             timeout=httpx2.Timeout(options.read_timeout, connect=options.connect_timeout),
             follow_redirects=False,
         )
-        return cls(client, owns_client=True, name="httpx2")
+        return cls(
+            client,
+            owns_client=True,
+            name="httpx2",
+            max_response_bytes=options.max_response_bytes,
+        )
+
+    def _build(self, request: HttpRequest) -> Any:
+        own = request.timeouts
+        if own is None:
+            return self._client.build_request(
+                request.method,
+                self._url(request.url),
+                headers=request.headers,
+                content=request.body,
+            )
+        return self._client.build_request(
+            request.method,
+            self._url(request.url),
+            headers=request.headers,
+            content=request.body,
+            timeout=self._timeout(own),
+        )
 
     async def send(self, request: HttpRequest) -> HttpResponse:
+        """Send, then read the body in chunks up to ``max_response_bytes`` (the library's
+        ``request()`` would buffer a body of any size before returning)."""
         timeout, connect, transport = self._errors
-        own = request.timeouts
+        built = self._build(request)
         try:
-            if own is None:
-                response = await self._client.request(
-                    request.method,
-                    self._url(request.url),
-                    headers=request.headers,
-                    content=request.body,
-                )
-            else:
-                response = await self._client.request(
-                    request.method,
-                    self._url(request.url),
-                    headers=request.headers,
-                    content=request.body,
-                    timeout=self._timeout(own),
-                )
+            response = await self._client.send(built, stream=True)
+            try:
+                body = await _read_bounded(response, self._max_bytes)
+            finally:
+                await response.aclose()
         except timeout as exc:
             raise TransportFailure("timeout", type(exc).__name__) from None
         except connect as exc:
             raise TransportFailure("connect", f"{type(exc).__name__}: {exc}") from None
         except transport as exc:
             raise TransportFailure("read", f"{type(exc).__name__}: {exc}") from None
-        return HttpResponse(response.status_code, response.headers, response.content)
+        return HttpResponse(response.status_code, response.headers, body)
 
     async def open_stream(self, request: HttpRequest) -> _HttpxStream:
         timeout, connect, transport = self._errors
-        own = request.timeouts
-        if own is None:
-            built = self._client.build_request(
-                request.method,
-                self._url(request.url),
-                headers=request.headers,
-                content=request.body,
-            )
-        else:
-            built = self._client.build_request(
-                request.method,
-                self._url(request.url),
-                headers=request.headers,
-                content=request.body,
-                timeout=self._timeout(own),
-            )
+        built = self._build(request)
         try:
             response = await self._client.send(built, stream=True)
         except timeout as exc:
@@ -169,7 +208,7 @@ class HttpxTransport:
             raise TransportFailure("connect", f"{type(exc).__name__}: {exc}") from None
         except transport as exc:
             raise TransportFailure("read", f"{type(exc).__name__}: {exc}") from None
-        return _HttpxStream(response, self._errors)
+        return _HttpxStream(response, self._errors, self._max_bytes)
 
     async def aclose(self) -> None:
         if self._owns:

@@ -20,6 +20,7 @@ from sluicegate.transports.base import (
     HttpResponse,
     TransportFailure,
     TransportOptions,
+    too_large,
 )
 
 ASGIApp = Callable[
@@ -33,15 +34,21 @@ ASGIApp = Callable[
 
 
 class _Exchange:
-    """One request/response through the app."""
+    """One request/response through the app; ``limit`` bounds a plain answer's body."""
 
-    __slots__ = ("chunks", "failure", "headers", "status")
+    __slots__ = ("chunks", "failure", "headers", "limit", "size", "status")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self.status = 0
         self.headers: dict[str, str] = {}
         self.chunks: list[bytes] = []
         self.failure: TransportFailure | None = None
+        self.limit = limit
+        self.size = 0
+
+
+class _TooLarge(Exception):
+    """Raised into the app from its ``send`` once its body passed the bound."""
 
 
 class _MemoryStream:
@@ -85,16 +92,18 @@ class MemoryTransport:
             raise ValueError("give exactly one of app and app_factory")
         self._app = app
         self._factory = app_factory
-        self._timeout = (options or TransportOptions()).read_timeout
+        options = options or TransportOptions()
+        self._timeout = options.read_timeout
+        self._max_bytes = options.max_response_bytes
 
-    async def _timed_exchange(self, request: HttpRequest) -> _Exchange:
+    async def _timed_exchange(self, request: HttpRequest, limit: int | None = None) -> _Exchange:
         """The app's whole answer within the read timeout (an app has no socket timer):
         the request's own when it has one, else the transport's. Past it, an app that has
         not answered is a timeout; one that has started answering delivers what it sent,
         then fails its body with a timeout, as a socket's read timer would mid-body."""
         own = request.timeouts
         timeout = own.read if own is not None and own.read is not None else self._timeout
-        exchange = _Exchange()
+        exchange = _Exchange(limit)
         if timeout is None:
             await self._exchange(request, exchange)
             return exchange
@@ -151,6 +160,9 @@ class MemoryTransport:
             elif message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
                 if chunk:
+                    exchange.size += len(chunk)
+                    if exchange.limit is not None and exchange.size > exchange.limit:
+                        raise _TooLarge
                     exchange.chunks.append(bytes(chunk))
                 if not message.get("more_body", False):
                     finished = True
@@ -160,6 +172,9 @@ class MemoryTransport:
             await self._app(scope, receive, send)
         except Exception as exc:
             response_complete.set()
+            if exchange.limit is not None and exchange.size > exchange.limit:
+                # _TooLarge, or whatever the app made of it
+                raise too_large(exchange.limit) from None
             if exchange.status == 0:
                 raise TransportFailure("read", f"app failed before answering: {exc!r}") from None
             exchange.failure = TransportFailure("read", f"connection cut: {exc!r}")
@@ -171,7 +186,7 @@ class MemoryTransport:
                 exchange.failure = TransportFailure("read", "response body incomplete")
 
     async def send(self, request: HttpRequest) -> HttpResponse:
-        exchange = await self._timed_exchange(request)
+        exchange = await self._timed_exchange(request, self._max_bytes)
         if exchange.failure is not None:
             raise exchange.failure
         return HttpResponse(exchange.status, exchange.headers, b"".join(exchange.chunks))
