@@ -184,3 +184,12 @@ def test_a_stream_chunk_of_the_wrong_shape_is_malformed_not_an_attribute_error(
 
 def test_a_stream_chunk_nested_too_deeply_is_malformed() -> None:
     assert "nested too deeply" in stream_malformed("[" * 100_000 + "]" * 100_000).message
+
+
+def test_an_encoded_surrogate_is_invalid_utf8_not_a_string_that_cannot_be_written() -> None:
+    error = malformed(b'{"choices": [{"message": {"content": "\xed\xa0\x80"}}]}')
+    assert "UTF-8" in error.message
+
+
+def test_a_utf8_bom_is_still_accepted() -> None:
+    assert decode(b"\xef\xbb\xbf" + json.dumps(answer()).encode()).text == "hi"

@@ -120,6 +120,13 @@ def parse_json(data: bytes | str, path: str) -> Any:
     deeper than the parser recurses, a number with too many digits) as a MalformedField
     saying which."""
     try:
+        if not isinstance(data, str):
+            # Strict UTF-8, as JSON over HTTP must be: json.loads(bytes) would also take
+            # UTF-16 and decode with "surrogatepass", letting the invalid bytes of an
+            # encoded surrogate through as a str no UTF-8 writer can write back out.
+            data = data.decode("utf-8")
+            if data.startswith("\ufeff"):  # a BOM, which json.loads(bytes) tolerated
+                data = data[1:]
         return _loads(data)
     except RecursionError:
         raise MalformedField(path, "JSON nested too deeply to parse") from None
