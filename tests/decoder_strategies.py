@@ -115,7 +115,7 @@ def deep(depth: int, opener: str = "[") -> str:
 
 DEEP = st.builds(
     deep,
-    st.integers(min_value=500, max_value=200_000),
+    st.integers(min_value=500, max_value=20_000),
     st.sampled_from(["[", "{"]),
 )
 
