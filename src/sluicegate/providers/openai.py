@@ -67,18 +67,18 @@ def encode_message(message: Message) -> dict[str, Any]:
     return out
 
 
-def usage_from(data: object, path: str = "usage") -> Usage:
+def usage_from(data: object) -> Usage:
     """Usage from OpenAI's ``usage`` object (cached tokens under prompt_tokens_details);
     every count checked (:func:`sluicegate.providers.checks.token_count`)."""
-    usage = mapping(data, path)
+    usage = mapping(data, "usage")
     if not usage:
         return Usage()
-    details = mapping(usage.get("prompt_tokens_details"), f"{path}.prompt_tokens_details")
+    details = mapping(usage.get("prompt_tokens_details"), "usage.prompt_tokens_details")
     return Usage(
-        input_tokens=token_count(usage.get("prompt_tokens"), f"{path}.prompt_tokens"),
-        output_tokens=token_count(usage.get("completion_tokens"), f"{path}.completion_tokens"),
+        input_tokens=token_count(usage.get("prompt_tokens"), "usage.prompt_tokens"),
+        output_tokens=token_count(usage.get("completion_tokens"), "usage.completion_tokens"),
         cached_tokens=token_count(
-            details.get("cached_tokens"), f"{path}.prompt_tokens_details.cached_tokens"
+            details.get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens"
         )
         if details
         else 0,
@@ -267,22 +267,36 @@ class OpenAIStreamDecoder:
             raise self._malformed(f"{type(exc).__name__}: {exc}", data) from None
 
     def _events(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        """The events of one chunk. The type tests are inline and a field's path is built
+        only when it is wrong: this runs once per chunk of every stream."""
         out: list[StreamEvent] = []
-        choices = array(chunk.get("choices"), "choices")
-        for i, choice in enumerate(choices or ()):
-            if type(choice) is not dict:
-                raise MalformedField(f"choices[{i}]", f"expected an object, got {describe(choice)}")
-            delta = mapping(choice.get("delta"), f"choices[{i}].delta")
-            if delta:
-                content = text(delta.get("content"), f"choices[{i}].delta.content")
-                if content:
-                    out.append(TextDelta(content))
-                calls = array(delta.get("tool_calls"), f"choices[{i}].delta.tool_calls")
-                if calls:
-                    out.extend(_call_deltas(calls, f"choices[{i}].delta.tool_calls"))
-            reason = text(choice.get("finish_reason"), f"choices[{i}].finish_reason")
-            if reason:
-                out.append(FinishEvent(reason))
+        choices = chunk.get("choices")
+        if choices:
+            if type(choices) is not list:
+                raise _wrong("choices", "an array", choices)
+            for i, choice in enumerate(choices):
+                if type(choice) is not dict:
+                    raise _wrong(f"choices[{i}]", "an object", choice)
+                delta = choice.get("delta")
+                if delta:
+                    if type(delta) is not dict:
+                        raise _wrong(f"choices[{i}].delta", "an object", delta)
+                    content = delta.get("content")
+                    if content:
+                        if type(content) is not str:
+                            raise _wrong(f"choices[{i}].delta.content", "a string", content)
+                        out.append(TextDelta(content))
+                    calls = delta.get("tool_calls")
+                    if calls:
+                        where = f"choices[{i}].delta.tool_calls"
+                        if type(calls) is not list:
+                            raise _wrong(where, "an array", calls)
+                        out.extend(_call_deltas(calls, where))
+                reason = choice.get("finish_reason")
+                if reason:
+                    if type(reason) is not str:
+                        raise _wrong(f"choices[{i}].finish_reason", "a string", reason)
+                    out.append(FinishEvent(reason))
         usage = chunk.get("usage")
         if usage:
             out.append(UsageEvent(usage_from(usage)))
@@ -326,6 +340,10 @@ def _call_deltas(calls: list[Any], path: str) -> list[StreamEvent]:
             )
         )
     return out
+
+
+def _wrong(path: str, expected: str, value: object) -> MalformedField:
+    return MalformedField(path, f"expected {expected}, got {describe(value)}")
 
 
 def _plain(value: object) -> str | None:
