@@ -6,10 +6,12 @@ depends on which command ran before it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 import structlog
+from hypothesis import settings
 
 
 @pytest.fixture(params=[pytest.param("asyncio", id="asyncio"), pytest.param("trio", id="trio")])
@@ -22,3 +24,11 @@ def _default_structlog() -> Iterator[None]:
     structlog.reset_defaults()
     yield
     structlog.reset_defaults()
+
+
+# Hypothesis profiles: the default keeps the suite fast; "issue10" runs the decoder
+# property tests at the 10,000 examples per test that issue 10 asks for. Select one with
+# SLUICEGATE_HYPOTHESIS_PROFILE=issue10 (or pytest's --hypothesis-profile=issue10).
+settings.register_profile("issue10", max_examples=10_000, deadline=None)
+if os.environ.get("SLUICEGATE_HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["SLUICEGATE_HYPOTHESIS_PROFILE"])

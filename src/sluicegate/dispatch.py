@@ -19,6 +19,7 @@ from sluicegate.errors import (
     ConfigError,
     ProviderError,
     RequestTimeoutError,
+    ResponseFormatError,
     ResponseTooLargeError,
     StreamError,
     TransportError,
@@ -261,7 +262,10 @@ class _ProviderStreamSource:
                 self._pending.extend(self._decoder.feed(sse))
             except ProviderError as exc:
                 self._failure = {
-                    "message": f"error event in stream: {exc.detail}",
+                    # a malformed event says so itself ("malformed stream event: ...")
+                    "message": exc.detail
+                    if isinstance(exc, ResponseFormatError)
+                    else f"error event in stream: {exc.detail}",
                     "status": exc.status,
                     "error_type": exc.error_type,
                     "retryable": exc.retryable,

@@ -18,7 +18,6 @@ found, the model and the field, so a typo in a price never turns into a silent z
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import tomllib
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from sluicegate.errors import BadInputError, ConfigError
-from sluicegate.prices import ModelPrice
+from sluicegate.prices import ModelPrice, price_problem
 
 __all__ = ["PRICES_ENV", "load_price_file"]
 
@@ -136,9 +135,9 @@ def _price(file: str, text: str, model: str, entry: Any, source: str) -> ModelPr
                     line=line,
                     field=f"{where}.batch_discount",
                 )
-        elif not (math.isfinite(value) and value >= 0):
+        elif (problem := price_problem(value)) is not None:
             raise BadInputError(
-                f"{where}.{name} must be a number >= 0 (USD per million tokens), got {value!r}",
+                f"{where}.{name} {problem}",
                 file=file,
                 line=line,
                 field=f"{where}.{name}",

@@ -25,7 +25,28 @@ from typing import Final
 
 from sluicegate.errors import ConfigError
 
-__all__ = ["ModelPrice", "PriceTable", "base_model_name"]
+__all__ = ["MAX_PRICE_PER_MTOK", "ModelPrice", "PriceTable", "base_model_name"]
+
+MAX_PRICE_PER_MTOK: Final = 1_000_000
+"""The dearest price accepted, in USD per million tokens (a dollar a token, thousands of
+times any real model's): a price above it is a typo, and bounding it bounds every cost (at
+most 2**53 tokens of each kind, :data:`sluicegate.providers.checks.MAX_TOKEN_COUNT`) to a
+finite float, where 1.7e308 once overflowed when a request was priced."""
+
+
+def price_problem(value: object) -> str | None:
+    """What is wrong with ``value`` as a price per million tokens, or None if nothing."""
+    if not _is_number(value):
+        return f"must be a number (USD per million tokens), got {value!r}"
+    assert isinstance(value, int | float)
+    if not (math.isfinite(value) and 0 <= value <= MAX_PRICE_PER_MTOK):
+        return (
+            f"must be a number >= 0 and at most {MAX_PRICE_PER_MTOK:,} (USD per million "
+            f"tokens), "
+            f"got {value!r}"
+        )
+    return None
+
 
 _PRICE_FIELDS = (
     "input_per_mtok",
@@ -65,11 +86,9 @@ class ModelPrice:
             value = getattr(self, name)
             if value is None and name in ("cached_input_per_mtok", "cache_write_per_mtok"):
                 continue
-            if not _is_number(value) or not (math.isfinite(value) and value >= 0):
-                raise ConfigError(
-                    f"price for {self.model!r}: {name} must be a number >= 0 (USD per "
-                    f"million tokens), got {value!r}"
-                )
+            problem = price_problem(value)
+            if problem is not None:
+                raise ConfigError(f"price for {self.model!r}: {name} {problem}")
         discount = self.batch_discount
         if not _is_number(discount) or not 0 <= discount <= 1:
             raise ConfigError(

@@ -8,10 +8,12 @@ types, so they cannot drift from the real wire format unnoticed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from sluicegate_anthropic.codec import AnthropicProvider
 
@@ -36,3 +38,11 @@ def recorded() -> Callable[[str], bytes]:
         return (DATA / f"{name}.sse").read_bytes()
 
     return load
+
+
+# The hypothesis profiles of tests/conftest.py, for when these tests run on their own:
+# SLUICEGATE_HYPOTHESIS_PROFILE=issue10 runs the decoder property tests at 10,000
+# examples per test (issue 10).
+settings.register_profile("issue10", max_examples=10_000, deadline=None)
+if os.environ.get("SLUICEGATE_HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["SLUICEGATE_HYPOTHESIS_PROFILE"])

@@ -233,7 +233,7 @@ class OpenAIBatchApi:
         """One line of an output or error file as an outcome (None: not a result line)."""
         try:
             line = loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply
             return None
         if not isinstance(line, Mapping) or not isinstance(line.get("custom_id"), str):
             return None

@@ -115,12 +115,21 @@ def _raw_excerpt(body: bytes, limit: int = 300) -> str:
 
 
 def malformed_answer(
-    *, provider: str, model: str, what: str, exc: BaseException, body: bytes, status: int
+    *,
+    provider: str,
+    model: str,
+    what: str,
+    body: bytes,
+    status: int,
+    problem: str | None = None,
+    exc: BaseException | None = None,
 ) -> ResponseFormatError:
-    """The error for a 2xx answer the codec could not read. Retryable: a malformed body is
-    a server fault that a second attempt usually does not repeat."""
+    """The error for a 2xx answer the codec could not read: ``problem`` says what was
+    wrong (a field path and what it held), else the exception the codec hit. Retryable:
+    a malformed body is a server fault that a second attempt usually does not repeat."""
+    why = problem or (type(exc).__name__ if exc is not None else "unexpected shape")
     return ResponseFormatError(
-        f"malformed {what} ({type(exc).__name__}): {_raw_excerpt(body)!r}",
+        f"malformed {what}: {why}; body {_raw_excerpt(body, 200)!r}",
         provider=provider,
         model=model,
         status=status,

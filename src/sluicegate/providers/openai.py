@@ -13,6 +13,16 @@ from typing import Any
 
 from sluicegate.errors import ProviderError, ResponseFormatError
 from sluicegate.providers.base import ProviderSpec
+from sluicegate.providers.checks import (
+    MalformedField,
+    array,
+    describe,
+    index,
+    mapping,
+    parse_json,
+    text,
+    token_count,
+)
 from sluicegate.providers.http_errors import error_for_status, excerpt, malformed_answer
 from sluicegate.sse import SSEEvent
 from sluicegate.transports.base import HttpRequest, HttpResponse
@@ -31,7 +41,6 @@ from sluicegate.types import (
 )
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_loads = json.loads
 
 
 def encode_message(message: Message) -> dict[str, Any]:
@@ -58,16 +67,50 @@ def encode_message(message: Message) -> dict[str, Any]:
     return out
 
 
-def usage_from(data: Mapping[str, Any] | None) -> Usage:
-    """Usage from OpenAI's ``usage`` object (cached tokens under prompt_tokens_details)."""
-    if not data:
+def usage_from(data: object) -> Usage:
+    """Usage from OpenAI's ``usage`` object (cached tokens under prompt_tokens_details);
+    every count checked (:func:`sluicegate.providers.checks.token_count`)."""
+    usage = mapping(data, "usage")
+    if not usage:
         return Usage()
-    details = data.get("prompt_tokens_details") or {}
+    details = mapping(usage.get("prompt_tokens_details"), "usage.prompt_tokens_details")
     return Usage(
-        input_tokens=int(data.get("prompt_tokens") or 0),
-        output_tokens=int(data.get("completion_tokens") or 0),
-        cached_tokens=int(details.get("cached_tokens") or 0),
+        input_tokens=token_count(usage.get("prompt_tokens"), "usage.prompt_tokens"),
+        output_tokens=token_count(usage.get("completion_tokens"), "usage.completion_tokens"),
+        cached_tokens=token_count(
+            details.get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens"
+        )
+        if details
+        else 0,
     )
+
+
+def _tool_calls(message: dict[str, Any]) -> tuple[ToolCall, ...]:
+    """``message.tool_calls`` of a plain answer, each field type-checked."""
+    calls = array(message.get("tool_calls"), "choices[0].message.tool_calls")
+    if not calls:
+        return ()
+    out = []
+    for i, call in enumerate(calls):
+        where = f"choices[0].message.tool_calls[{i}]"
+        if type(call) is not dict:
+            raise MalformedField(where, f"expected an object, got {describe(call)}")
+        fn = call.get("function")
+        if type(fn) is not dict:
+            raise MalformedField(f"{where}.function", f"expected an object, got {describe(fn)}")
+        name = fn.get("name")
+        if type(name) is not str:
+            raise MalformedField(
+                f"{where}.function.name", f"expected a string, got {describe(name)}"
+            )
+        out.append(
+            ToolCall(
+                id=text(call.get("id"), f"{where}.id") or "",
+                name=name,
+                arguments=text(fn.get("arguments"), f"{where}.function.arguments") or "",
+            )
+        )
+    return tuple(out)
 
 
 class OpenAIProvider:
@@ -126,53 +169,68 @@ class OpenAIProvider:
 
     def decode(self, request: Request, response: HttpResponse) -> Response:
         try:
-            data = _loads(response.body)
-            choice = data["choices"][0]
-            message = choice["message"]
-            calls = tuple(
-                ToolCall(
-                    id=c.get("id", ""),
-                    name=c["function"]["name"],
-                    arguments=c["function"].get("arguments", ""),
+            data = parse_json(response.body, "body")
+            if type(data) is not dict:
+                raise MalformedField("body", f"expected an object, got {describe(data)}")
+            choices = data.get("choices")
+            if type(choices) is not list or not choices:
+                raise MalformedField(
+                    "choices", f"expected a non-empty array, got {describe(choices)}"
                 )
-                for c in message.get("tool_calls") or ()
-            )
+            choice = choices[0]
+            if type(choice) is not dict:
+                raise MalformedField("choices[0]", f"expected an object, got {describe(choice)}")
+            message = choice.get("message")
+            if type(message) is not dict:
+                raise MalformedField(
+                    "choices[0].message", f"expected an object, got {describe(message)}"
+                )
             return Response(
-                text=message.get("content") or "",
+                text=text(message.get("content"), "choices[0].message.content") or "",
                 model=request.model,
                 provider=self.name,
-                tool_calls=calls,
-                finish_reason=choice.get("finish_reason"),
+                tool_calls=_tool_calls(message),
+                finish_reason=text(choice.get("finish_reason"), "choices[0].finish_reason"),
                 usage=usage_from(data.get("usage")),
                 request_id=request.metadata.request_id,
                 raw=data,
             )
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise malformed_answer(
-                provider=self.name,
-                model=request.model_name,
-                what="chat completion",
-                exc=exc,
-                body=response.body,
-                status=response.status,
-            ) from None
+        except MalformedField as exc:
+            raise self._malformed(request, response, str(exc)) from None
+        except (TypeError, KeyError, IndexError, AttributeError, ValueError, RecursionError) as exc:
+            # not reached by any answer the checks above know of; kept so that a shape
+            # they miss is still a typed error, never a traceback from inside the codec
+            raise self._malformed(request, response, f"{type(exc).__name__}: {exc}") from None
+
+    def _malformed(
+        self, request: Request, response: HttpResponse, problem: str
+    ) -> ResponseFormatError:
+        return malformed_answer(
+            provider=self.name,
+            model=request.model_name,
+            what="chat completion",
+            problem=problem,
+            body=response.body,
+            status=response.status,
+        )
 
     def decode_error(self, request: Request, response: HttpResponse) -> ProviderError:
         message, error_type = excerpt(response.body), None
         try:
-            err = _loads(response.body).get("error")
-            if isinstance(err, Mapping):
-                message = str(err.get("message") or message)
-                error_type = err.get("code") or err.get("type")
-        except (ValueError, AttributeError):
-            pass
+            body = parse_json(response.body, "body")
+        except MalformedField:
+            body = None
+        err = body.get("error") if type(body) is dict else None
+        if type(err) is dict:
+            message = _plain(err.get("message")) or message
+            error_type = _plain(err.get("code")) or _plain(err.get("type"))
         return error_for_status(
             provider=self.name,
             model=request.model_name,
             status=response.status,
             headers=response.headers,
             message=message,
-            error_type=str(error_type) if error_type else None,
+            error_type=error_type,
         )
 
     def stream_decoder(self, request: Request) -> OpenAIStreamDecoder:
@@ -195,58 +253,107 @@ class OpenAIStreamDecoder:
             self.finished = True
             return []
         try:
-            chunk = _loads(data)
-        except ValueError:
-            raise ResponseFormatError(
-                f"stream event is not JSON: {data[:200]!r}",
-                provider=self._provider,
-                model=self._model,
-                status=200,
-                retryable=True,
-            ) from None
-        if not isinstance(chunk, dict):
-            raise ResponseFormatError(
-                f"stream event is not an object: {data[:200]!r}",
-                provider=self._provider,
-                model=self._model,
-                status=200,
-                retryable=True,
-            )
-        error = chunk.get("error")
-        if error is not None:
-            err = error if isinstance(error, Mapping) else {"message": str(error)}
-            error_type = err.get("code") or err.get("type")
-            raise ProviderError(
-                str(err.get("message") or "error event in stream"),
-                provider=self._provider,
-                model=self._model,
-                status=200,
-                error_type=str(error_type) if error_type else None,
-                retryable=error_type not in ("invalid_request_error", "insufficient_quota"),
-            )
+            chunk = parse_json(data, "data")
+            if type(chunk) is not dict:
+                raise MalformedField("data", f"expected an object, got {describe(chunk)}")
+            error = chunk.get("error")
+            if error is not None:
+                raise self._error_event(error)
+            return self._events(chunk)
+        except MalformedField as exc:
+            raise self._malformed(str(exc), data) from None
+        except (TypeError, KeyError, IndexError, AttributeError, ValueError, RecursionError) as exc:
+            # a shape the checks miss is still a typed error (see OpenAIProvider.decode)
+            raise self._malformed(f"{type(exc).__name__}: {exc}", data) from None
+
+    def _events(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        """The events of one chunk. The type tests are inline and a field's path is built
+        only when it is wrong: this runs once per chunk of every stream."""
         out: list[StreamEvent] = []
-        for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {}
-            content = delta.get("content")
-            if content:
-                out.append(TextDelta(content))
-            for call in delta.get("tool_calls") or ():
-                fn = call.get("function") or {}
-                out.append(
-                    ToolCallDelta(
-                        index=int(call.get("index", 0)),
-                        id=call.get("id"),
-                        name=fn.get("name"),
-                        arguments=fn.get("arguments") or "",
-                    )
-                )
-            reason = choice.get("finish_reason")
-            if reason:
-                out.append(FinishEvent(reason))
+        choices = chunk.get("choices")
+        if choices:
+            if type(choices) is not list:
+                raise _wrong("choices", "an array", choices)
+            for i, choice in enumerate(choices):
+                if type(choice) is not dict:
+                    raise _wrong(f"choices[{i}]", "an object", choice)
+                delta = choice.get("delta")
+                if delta:
+                    if type(delta) is not dict:
+                        raise _wrong(f"choices[{i}].delta", "an object", delta)
+                    content = delta.get("content")
+                    if content:
+                        if type(content) is not str:
+                            raise _wrong(f"choices[{i}].delta.content", "a string", content)
+                        out.append(TextDelta(content))
+                    calls = delta.get("tool_calls")
+                    if calls:
+                        where = f"choices[{i}].delta.tool_calls"
+                        if type(calls) is not list:
+                            raise _wrong(where, "an array", calls)
+                        out.extend(_call_deltas(calls, where))
+                reason = choice.get("finish_reason")
+                if reason:
+                    if type(reason) is not str:
+                        raise _wrong(f"choices[{i}].finish_reason", "a string", reason)
+                    out.append(FinishEvent(reason))
         usage = chunk.get("usage")
         if usage:
             out.append(UsageEvent(usage_from(usage)))
         return out
+
+    def _error_event(self, error: object) -> ProviderError:
+        err = error if type(error) is dict else {"message": _plain(error)}
+        error_type = _plain(err.get("code")) or _plain(err.get("type"))
+        return ProviderError(
+            _plain(err.get("message")) or "error event in stream",
+            provider=self._provider,
+            model=self._model,
+            status=200,
+            error_type=error_type,
+            retryable=error_type not in ("invalid_request_error", "insufficient_quota"),
+        )
+
+    def _malformed(self, problem: str, data: str) -> ResponseFormatError:
+        return ResponseFormatError(
+            f"malformed stream event: {problem}; data {data[:200]!r}",
+            provider=self._provider,
+            model=self._model,
+            status=200,
+            retryable=True,
+        )
+
+
+def _call_deltas(calls: list[Any], path: str) -> list[StreamEvent]:
+    out: list[StreamEvent] = []
+    for j, call in enumerate(calls):
+        where = f"{path}[{j}]"
+        if type(call) is not dict:
+            raise MalformedField(where, f"expected an object, got {describe(call)}")
+        fn = mapping(call.get("function"), f"{where}.function") or {}
+        out.append(
+            ToolCallDelta(
+                index=index(call.get("index", 0), f"{where}.index"),
+                id=text(call.get("id"), f"{where}.id"),
+                name=text(fn.get("name"), f"{where}.function.name"),
+                arguments=text(fn.get("arguments"), f"{where}.function.arguments") or "",
+            )
+        )
+    return out
+
+
+def _wrong(path: str, expected: str, value: object) -> MalformedField:
+    return MalformedField(path, f"expected {expected}, got {describe(value)}")
+
+
+def _plain(value: object) -> str | None:
+    """A scalar from an error object as text (a message or code that is an object or an
+    array, which no provider sends, is dropped rather than printed)."""
+    if type(value) is str:
+        return value or None
+    if type(value) is int or type(value) is float:
+        return str(value)
+    return None
 
 
 def _openai(name: str, base_url: str, headers: Mapping[str, str]) -> OpenAIProvider:

@@ -18,7 +18,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sluicegate.errors import ProviderError
+from sluicegate.errors import ProviderError, ResponseFormatError
+from sluicegate.providers.checks import MalformedField, describe, parse_json, text
 from sluicegate.providers.http_errors import error_for_status, excerpt, malformed_answer
 from sluicegate.transports.base import HttpRequest, HttpResponse
 from sluicegate.types import Request, Response, ToolCall
@@ -37,7 +38,6 @@ MESSAGES_PATH = "/v1/messages"
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _dump_input = json.JSONEncoder(ensure_ascii=False).encode
-_loads = json.loads
 
 
 class AnthropicProvider:
@@ -85,16 +85,37 @@ class AnthropicProvider:
 
     def decode(self, request: Request, response: HttpResponse) -> Response:
         try:
-            data = _loads(response.body)
+            data = parse_json(response.body, "body")
+            if type(data) is not dict:
+                raise MalformedField("body", f"expected an object, got {describe(data)}")
+            content = data.get("content")
+            if type(content) is not list:
+                raise MalformedField("content", f"expected an array, got {describe(content)}")
             texts: list[str] = []
             calls: list[ToolCall] = []
-            for block in data["content"]:
-                kind = block["type"]
+            for i, block in enumerate(content):
+                if type(block) is not dict:
+                    raise MalformedField(
+                        f"content[{i}]", f"expected an object, got {describe(block)}"
+                    )
+                kind = block.get("type")
                 if kind == "text":
-                    texts.append(block["text"])
+                    texts.append(_string(block, "text", i))
                 elif kind == "tool_use":
+                    if "input" not in block:
+                        raise MalformedField(f"content[{i}].input", "missing")
                     arguments = _dump_input(block["input"])
-                    calls.append(ToolCall(id=block["id"], name=block["name"], arguments=arguments))
+                    calls.append(
+                        ToolCall(
+                            id=_string(block, "id", i),
+                            name=_string(block, "name", i),
+                            arguments=arguments,
+                        )
+                    )
+                elif type(kind) is not str:
+                    raise MalformedField(
+                        f"content[{i}].type", f"expected a string, got {describe(kind)}"
+                    )
                 # thinking, server tool blocks and their results are not answer text; they
                 # stay available in ``raw``.
             return Response(
@@ -102,25 +123,34 @@ class AnthropicProvider:
                 model=request.model,
                 provider=self.name,
                 tool_calls=tuple(calls),
-                finish_reason=finish_reason(data.get("stop_reason")),
+                finish_reason=finish_reason(text(data.get("stop_reason"), "stop_reason")),
                 usage=usage_from(data.get("usage")),
                 request_id=request.metadata.request_id,
                 raw=data,
             )
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise malformed_answer(
-                provider=self.name,
-                model=request.model_name,
-                what="message",
-                exc=exc,
-                body=response.body,
-                status=response.status,
-            ) from None
+        except MalformedField as exc:
+            raise self._malformed(request, response, str(exc)) from None
+        except (TypeError, KeyError, IndexError, AttributeError, ValueError, RecursionError) as exc:
+            # not reached by any answer the checks above know of; kept so that a shape they
+            # miss is still a typed error, never a traceback from inside the codec
+            raise self._malformed(request, response, f"{type(exc).__name__}: {exc}") from None
+
+    def _malformed(
+        self, request: Request, response: HttpResponse, problem: str
+    ) -> ResponseFormatError:
+        return malformed_answer(
+            provider=self.name,
+            model=request.model_name,
+            what="message",
+            problem=problem,
+            body=response.body,
+            status=response.status,
+        )
 
     def decode_error(self, request: Request, response: HttpResponse) -> ProviderError:
         try:
-            body: Any = _loads(response.body)
-        except ValueError:
+            body: Any = parse_json(response.body, "body")
+        except MalformedField:
             body = None
         message, error_type, code, request_id = error_fields(body)
         error = error_for_status(
@@ -141,3 +171,11 @@ class AnthropicProvider:
 
     def stream_decoder(self, request: Request) -> AnthropicStreamDecoder:
         return AnthropicStreamDecoder(self.name, request.model_name)
+
+
+def _string(block: dict[str, Any], name: str, i: int) -> str:
+    """A string field a content block must have."""
+    value = block.get(name)
+    if type(value) is not str:
+        raise MalformedField(f"content[{i}].{name}", f"expected a string, got {describe(value)}")
+    return value

@@ -14,17 +14,23 @@ used to skip pings without parsing them.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sluicegate.errors import ProviderError, ResponseFormatError
+from sluicegate.providers.checks import (
+    MalformedField,
+    describe,
+    index,
+    parse_json,
+    text,
+    token_count,
+)
 from sluicegate.sse import SSEEvent
 from sluicegate.types import (
     FinishEvent,
     StreamEvent,
     TextDelta,
     ToolCallDelta,
-    Usage,
     UsageEvent,
 )
 from sluicegate_anthropic.wire import (
@@ -32,9 +38,8 @@ from sluicegate_anthropic.wire import (
     RETRYABLE_STREAM_ERRORS,
     error_fields,
     finish_reason,
+    usage_of,
 )
-
-_loads = json.loads
 
 
 class AnthropicStreamDecoder:
@@ -74,85 +79,98 @@ class AnthropicStreamDecoder:
         if event.event == "ping":
             return []
         try:
-            data = _loads(event.data)
-        except ValueError:
-            raise self._malformed("stream event is not JSON", event) from None
-        if not isinstance(data, dict):
-            raise self._malformed("stream event is not an object", event)
-        try:
+            data = parse_json(event.data, "data")
+            if type(data) is not dict:
+                raise MalformedField("data", f"expected an object, got {describe(data)}")
             return self._dispatch(data)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise self._malformed("stream event is missing fields", event) from None
+        except MalformedField as exc:
+            raise self._malformed(str(exc), event) from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
+            # a shape the checks miss is still a typed error, never a traceback
+            raise self._malformed(f"{type(exc).__name__}: {exc}", event) from None
 
     def _dispatch(self, data: dict[str, Any]) -> list[StreamEvent]:
         kind = data.get("type")
         if kind == "content_block_delta":  # by far the most frequent: test it first
-            delta = data["delta"]
-            delta_type = delta["type"]
+            delta = _object(data.get("delta"), "delta")
+            delta_type = delta.get("type")
             if delta_type == "text_delta":
-                text = delta["text"]
-                return [TextDelta(text)] if text else []
+                piece = _string(delta.get("text"), "delta.text")
+                return [TextDelta(piece)] if piece else []
             if delta_type == "input_json_delta":
-                index = int(data["index"])
-                partial = delta["partial_json"]
-                if partial and index in self._tool_blocks:
-                    return [ToolCallDelta(index=index, arguments=partial)]
+                position = index(data.get("index"), "index")
+                partial = _string(delta.get("partial_json"), "delta.partial_json")
+                if partial and position in self._tool_blocks:
+                    return [ToolCallDelta(index=position, arguments=partial)]
+                return []
+            if type(delta_type) is not str:
+                raise MalformedField("delta.type", f"expected a string, got {describe(delta_type)}")
             # thinking_delta, signature_delta, citations_delta: not answer text
             return []
         if kind == "content_block_start":
-            block = data["content_block"]
-            block_type = block["type"]
+            block = _object(data.get("content_block"), "content_block")
+            block_type = block.get("type")
             if block_type == "text":
-                text = block.get("text")
-                return [TextDelta(text)] if text else []
+                first = text(block.get("text"), "content_block.text")
+                return [TextDelta(first)] if first else []
             if block_type == "tool_use":
-                index = int(data["index"])
-                self._tool_blocks.add(index)
+                position = index(data.get("index"), "index")
+                self._tool_blocks.add(position)
                 # ``input`` is always {} here; the arguments arrive as input_json_delta.
-                return [ToolCallDelta(index=index, id=block["id"], name=block["name"])]
+                return [
+                    ToolCallDelta(
+                        index=position,
+                        id=_string(block.get("id"), "content_block.id"),
+                        name=_string(block.get("name"), "content_block.name"),
+                    )
+                ]
+            if type(block_type) is not str:
+                raise MalformedField(
+                    "content_block.type", f"expected a string, got {describe(block_type)}"
+                )
             return []
         if kind == "message_start":
-            usage = data["message"].get("usage")
-            return [self._usage(usage)] if usage else []
+            usage = _object(data.get("message"), "message").get("usage")
+            return [self._usage(usage, "message.usage")] if usage else []
         if kind == "message_delta":
             out: list[StreamEvent] = []
-            reason = data["delta"].get("stop_reason")
+            delta = _object(data.get("delta"), "delta")
+            reason = text(delta.get("stop_reason"), "delta.stop_reason")
             if reason is not None:
                 out.append(FinishEvent(finish_reason(reason)))
             usage = data.get("usage")
             if usage:
-                out.append(self._usage(usage))
+                out.append(self._usage(usage, "usage"))
             return out
         if kind == "message_stop":
             self.finished = True
             return []
         if kind == "error":
             raise self._error(data)
+        if type(kind) is not str:
+            raise MalformedField("type", f"expected a string, got {describe(kind)}")
         # content_block_stop, ping (unnamed), and event types added after this was written
         return []
 
-    def _usage(self, usage: dict[str, Any]) -> UsageEvent:
+    def _usage(self, data: object, path: str) -> UsageEvent:
         """The counts so far; a field the event leaves out keeps its earlier value, since
-        ``message_delta`` may or may not repeat the input counts of ``message_start``."""
+        ``message_delta`` may or may not repeat the input counts of ``message_start``.
+        Every count is checked (:func:`sluicegate.providers.checks.token_count`)."""
+        usage = _object(data, path)
         value = usage.get("input_tokens")
         if value is not None:
-            self._input = int(value)
+            self._input = token_count(value, f"{path}.input_tokens")
         value = usage.get("cache_read_input_tokens")
         if value is not None:
-            self._cache_read = int(value)
+            self._cache_read = token_count(value, f"{path}.cache_read_input_tokens")
         value = usage.get("cache_creation_input_tokens")
         if value is not None:
-            self._cache_creation = int(value)
+            self._cache_creation = token_count(value, f"{path}.cache_creation_input_tokens")
         value = usage.get("output_tokens")
         if value is not None:
-            self._output = int(value)
+            self._output = token_count(value, f"{path}.output_tokens")
         return UsageEvent(
-            Usage(
-                input_tokens=self._input + self._cache_read + self._cache_creation,
-                output_tokens=self._output,
-                cached_tokens=self._cache_read,
-                cache_write_tokens=self._cache_creation,
-            )
+            usage_of(self._input, self._cache_read, self._cache_creation, self._output, path)
         )
 
     def _error(self, data: dict[str, Any]) -> ProviderError:
@@ -172,11 +190,25 @@ class AnthropicStreamDecoder:
             request_id=request_id,
         )
 
-    def _malformed(self, what: str, event: SSEEvent) -> ResponseFormatError:
+    def _malformed(self, problem: str, event: SSEEvent) -> ResponseFormatError:
         return ResponseFormatError(
-            f"{what}: event {event.event!r}, data {event.data[:200]!r}",
+            f"malformed stream event: {problem}; event {event.event!r}, data {event.data[:200]!r}",
             provider=self._provider,
             model=self._model,
             status=200,
             retryable=True,
         )
+
+
+def _object(value: object, path: str) -> dict[str, Any]:
+    """An object field an event must have."""
+    if type(value) is not dict:
+        raise MalformedField(path, f"expected an object, got {describe(value)}")
+    return value
+
+
+def _string(value: object, path: str) -> str:
+    """A string field an event must have."""
+    if type(value) is not str:
+        raise MalformedField(path, f"expected a string, got {describe(value)}")
+    return value

@@ -8,8 +8,9 @@ drifting apart (a plain call and a stream must end in the same :class:`Response`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
+from sluicegate.providers.checks import MAX_TOKEN_COUNT, MalformedField, mapping, token_count
 from sluicegate.types import Usage
 
 API_VERSION: Final = "2023-06-01"
@@ -63,8 +64,9 @@ def finish_reason(stop_reason: object) -> str | None:
     return STOP_REASONS.get(stop_reason, stop_reason)
 
 
-def usage_from(data: Mapping[str, Any] | None) -> Usage:
-    """Usage from an Anthropic ``usage`` object.
+def usage_from(data: object, path: str = "usage") -> Usage:
+    """Usage from an Anthropic ``usage`` object, every count checked
+    (:func:`sluicegate.providers.checks.token_count`; raises MalformedField).
 
     Anthropic's ``input_tokens`` counts only the tokens after the last cache breakpoint;
     the prompt's full size, which is what sluicegate calls input, also counts the tokens
@@ -72,16 +74,44 @@ def usage_from(data: Mapping[str, Any] | None) -> Usage:
     (the part billed at the cache-hit price), ``cache_write_tokens`` the part written to
     it (billed above the input price).
     """
-    if not data:
+    usage = mapping(data, path)
+    if not usage:
         return Usage()
-    cached = int(data.get("cache_read_input_tokens") or 0)
-    written = int(data.get("cache_creation_input_tokens") or 0)
+    return usage_of(
+        token_count(usage.get("input_tokens"), f"{path}.input_tokens"),
+        token_count(usage.get("cache_read_input_tokens"), f"{path}.cache_read_input_tokens"),
+        token_count(
+            usage.get("cache_creation_input_tokens"), f"{path}.cache_creation_input_tokens"
+        ),
+        token_count(usage.get("output_tokens"), f"{path}.output_tokens"),
+        path,
+    )
+
+
+def usage_of(fresh: int, cached: int, written: int, output: int, path: str) -> Usage:
+    """The Usage of checked counts; the prompt's parts added up must stay a token count
+    too (each part may be up to 2**53, their sum may not)."""
+    total = fresh + cached + written
+    if total > MAX_TOKEN_COUNT:
+        raise MalformedField(
+            path, f"input tokens in all ({total}) exceed 2**53, more than any prompt can hold"
+        )
     return Usage(
-        input_tokens=int(data.get("input_tokens") or 0) + cached + written,
-        output_tokens=int(data.get("output_tokens") or 0),
+        input_tokens=total,
+        output_tokens=output,
         cached_tokens=cached,
         cache_write_tokens=written,
     )
+
+
+def _scalar(value: object) -> str | None:
+    """A field of an error object as text: strings and numbers only (an object or array
+    where a message belongs is dropped, not printed at whatever size or depth it has)."""
+    if type(value) is str:
+        return value or None
+    if type(value) is int or type(value) is float:
+        return str(value)
+    return None
 
 
 def error_fields(body: object) -> tuple[str | None, str | None, str | None, str | None]:
@@ -99,8 +129,8 @@ def error_fields(body: object) -> tuple[str | None, str | None, str | None, str 
     details = err.get("details")
     code = details.get("error_code") if isinstance(details, Mapping) else None
     return (
-        str(message) if message else None,
-        str(error_type) if error_type else None,
-        str(code) if code else None,
+        _scalar(message),
+        _scalar(error_type),
+        _scalar(code),
         request_id if isinstance(request_id, str) else None,
     )
