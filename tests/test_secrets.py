@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import pickle
+import traceback
+import types
+from collections.abc import Iterator, Mapping
+from urllib.parse import quote
 
+import anyio.abc
 import pytest
 import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sluicegate import ProviderError, ProviderSettings, Secret, configure_logging, redact_secrets
+from hostile_server import (
+    RawRequest,
+    behaviour,
+    hostile_server,
+    http_head,
+    json_response,
+    openai_answer,
+)
+from sluicegate import (
+    Client,
+    ProviderError,
+    ProviderSettings,
+    Secret,
+    SluicegateError,
+    configure_logging,
+    redact_secrets,
+)
+from sluicegate.errors import ResponseFormatError, StreamError
 from sluicegate.secrets import scrub
 
 KEY = "sk-proj-SECRETSECRETSECRET1234567890"
@@ -77,3 +101,205 @@ def test_scrub_removes_every_known_key_wherever_it_stands(
         assert key not in scrub(before + key + after)
     finally:
         secrets._known, secrets._known_pattern = saved
+
+
+# -- every attribute of every error a hostile server can provoke ---------------------------
+#
+# Each scenario makes a server echo the key somewhere (an error body, a rate-limit header, a
+# stream's error event, a redirect, a broken status line the transport quotes, a malformed
+# answer a decoder quotes); the walker then visits everything the raised error holds and
+# asserts the key is in none of it, in any form a server may echo it, nor in its pickle.
+
+ECHOED = "echoed-key-ABCDEFGHIJKLMNOPQRSTUV"  # no provider's key shape: only a Secret scrubs it
+
+
+def _forms(key: str) -> tuple[str, ...]:
+    return (key, quote(key, safe=""), base64.b64encode(key.encode()).decode())
+
+
+def _reachable(root: object) -> Iterator[object]:
+    """Everything ``root`` holds: attributes (``vars``, ``__slots__``), an exception's args,
+    notes, cause and context (not its traceback: frames are the process's own), and the
+    contents of mappings and sequences, at any depth."""
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        obj = pending.pop()
+        if id(obj) in seen or isinstance(obj, type | types.ModuleType | types.FunctionType):
+            continue
+        seen.add(id(obj))
+        yield obj
+        if isinstance(obj, str | bytes | bytearray | int | float | None):
+            continue
+        if isinstance(obj, Mapping):
+            pending.extend(obj.keys())
+            pending.extend(obj.values())
+            continue
+        if isinstance(obj, list | tuple | set | frozenset):
+            pending.extend(obj)
+            continue
+        if isinstance(obj, BaseException):
+            pending.extend(obj.args)
+            pending.extend([obj.__cause__, obj.__context__, getattr(obj, "__notes__", None)])
+        pending.extend(getattr(obj, "__dict__", {}).values())
+        for cls in type(obj).__mro__:
+            for slot in getattr(cls, "__slots__", ()):
+                if hasattr(obj, slot):
+                    pending.append(getattr(obj, slot))
+
+
+def assert_key_absent(error: BaseException, key: str = ECHOED) -> None:
+    forms = _forms(key)
+    for obj in _reachable(error):
+        if isinstance(obj, bytes | bytearray):
+            obj = obj.decode("utf-8", "replace")
+        if isinstance(obj, str):
+            assert not any(f in obj for f in forms), f"key in {type(error).__name__}: {obj!r}"
+    texts = [str(error), repr(error), "".join(traceback.format_exception(error))]
+    assert not any(f in text for f in forms for text in texts)
+    dumped = pickle.dumps(error)
+    assert not any(f.encode() in dumped for f in forms), "key in the pickle"
+    assert not any(f in text for f in forms for text in [repr(pickle.loads(dumped))])
+
+
+@behaviour("secret-401")
+async def _echo_401(request: RawRequest, stream: anyio.abc.ByteStream) -> None:
+    body = {"error": {"message": f"Incorrect API key provided: {ECHOED}", "type": "auth"}}
+    await stream.send(json_response(401, body, {"x-request-id": f"req-{ECHOED}"}))
+
+
+@behaviour("secret-429")
+async def _echo_429(request: RawRequest, stream: anyio.abc.ByteStream) -> None:
+    headers = {"retry-after": "0", "x-ratelimit-key": ECHOED, f"x-ratelimit-{ECHOED}": "1"}
+    await stream.send(json_response(429, {"error": {"message": "slow down"}}, headers))
+
+
+@behaviour("secret-500")
+async def _echo_500(request: RawRequest, stream: anyio.abc.ByteStream) -> None:
+    await stream.send(json_response(500, f"<html>upstream said {ECHOED}</html>".encode()))
+
+
+@behaviour("secret-stream-error")
+async def _echo_stream_error(request: RawRequest, stream: anyio.abc.ByteStream) -> None:
+    chunk = {"choices": [{"index": 0, "delta": {"content": "par"}}]}
+    error = {"error": {"message": f"key {ECHOED} revoked", "type": "auth", "code": ECHOED}}
+    body = f"data: {json.dumps(chunk)}\n\ndata: {json.dumps(error)}\n\n".encode()
+    await stream.send(http_head(200, {"content-type": "text/event-stream"}) + body)
+
+
+@behaviour("secret-redirect")
+async def _echo_redirect(request: RawRequest, stream: anyio.abc.ByteStream) -> None:
+    where = f"http://127.0.0.1:9/login?key={quote(ECHOED, safe='')}"
+    await stream.send(json_response(302, f"see {where}".encode(), {"location": where}))
+
+
+@behaviour("secret-status-line")
+async def _echo_in_status_line(request: RawRequest, stream: anyio.abc.ByteStream) -> None:
+    await stream.send(f"HTTP/1.1 abc {ECHOED}\r\n\r\n".encode())
+
+
+@behaviour("secret-malformed")
+async def _echo_in_malformed_body(request: RawRequest, stream: anyio.abc.ByteStream) -> None:
+    await stream.send(json_response(200, f'{{"key": "{ECHOED}", '.encode()))
+
+
+SECRET_SCENARIOS = [
+    "secret-401",
+    "secret-429",
+    "secret-500",
+    "secret-stream-error",
+    "secret-redirect",
+    "secret-status-line",
+    "secret-malformed",
+]
+
+
+async def _provoke(transport: str, model: str, *, stream: bool) -> list[BaseException]:
+    """The errors (at least one) a call to ``model`` raises: the last attempt's, and the
+    earlier ones it chains to."""
+    with hostile_server() as server:
+        async with Client(
+            providers={"openai": ProviderSettings(base_url=server.base_url, api_key=ECHOED)},
+            transport=transport,
+            load_entry_points=False,
+            stage_settings={"retry": {"attempts": 2, "instant": True}},
+        ) as client:
+            try:
+                if stream:
+                    async with client.stream(f"openai/{model}", "hi") as events:
+                        async for _ in events:
+                            pass
+                else:
+                    await client.chat(f"openai/{model}", "hi")
+            except SluicegateError as error:
+                return [error]
+    return []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("model", SECRET_SCENARIOS)
+@pytest.mark.parametrize("transport", ["auto", "httpx2"])
+async def test_no_attribute_of_an_error_holds_a_key_the_server_echoed(
+    anyio_backend: str, transport: str, model: str, stream: bool
+) -> None:
+    errors = await _provoke(transport, model, stream=stream)
+    if model == "secret-redirect" and not errors:
+        return  # a transport that follows redirects got an answer from the honest default
+    assert errors, f"{model} raised nothing"
+    for error in errors:
+        assert_key_absent(error)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["auto", "httpx2"])
+async def test_a_successful_answer_keeps_no_key_echoed_in_its_rate_limit_headers(
+    anyio_backend: str, transport: str
+) -> None:
+    with hostile_server() as server:
+        async with Client(
+            providers={"openai": ProviderSettings(base_url=server.base_url, api_key=ECHOED)},
+            transport=transport,
+            load_entry_points=False,
+        ) as client:
+            response = await client.chat("openai/secret-200-headers", "hi")
+    assert response.text == "ok" and response.headers["x-ratelimit-remaining-requests"] == "9"
+    assert not any(f in repr(dict(response.headers)) for f in _forms(ECHOED))
+
+
+@behaviour("secret-200-headers")
+async def _echo_in_success_headers(request: RawRequest, stream: anyio.abc.ByteStream) -> None:
+    headers = {"x-ratelimit-key": ECHOED, "x-ratelimit-remaining-requests": "9"}
+    await stream.send(json_response(200, openai_answer(), headers))
+
+
+def test_attributes_set_after_raising_and_in_place_changes_are_scrubbed_too() -> None:
+    Secret(ECHOED)
+    error = StreamError("cut", partial_text=f"the key is {ECHOED}", provider="p", model="m")
+    error.cost = 0.5
+    error.extra = {"nested": [f"x{ECHOED}x", (ECHOED,)]}  # type: ignore[attr-defined]
+    error.add_note(f"note {ECHOED}")
+    error.args = (f"args {ECHOED}",)
+    with pytest.raises(TypeError):
+        error.headers["x-ratelimit-key"] = ECHOED  # type: ignore[index]
+    assert error.cost == 0.5
+    assert_key_absent(error)
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is StreamError and copy.partial_text == "the key is ***"
+
+
+def test_a_foreign_exception_in_the_chain_is_cut_off() -> None:
+    from sluicegate.errors import detach_foreign
+
+    Secret(ECHOED)
+    try:
+        try:
+            json.loads(f'{{"key": "{ECHOED}"')
+        except ValueError:
+            raise ResponseFormatError("malformed", provider="p", model="m") from None
+    except ResponseFormatError as caught:
+        error = caught
+    assert isinstance(error.__context__, json.JSONDecodeError)  # what Python keeps
+    detach_foreign(error)
+    assert error.__context__ is None
+    assert_key_absent(error)
