@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import pickle
+import random
 import traceback
 import types
 from collections.abc import Iterator, Mapping
+from typing import NoReturn
 from urllib.parse import quote
 
 import anyio.abc
@@ -33,8 +35,14 @@ from sluicegate import (
     configure_logging,
     redact_secrets,
 )
-from sluicegate.errors import ResponseFormatError, StreamError
+from sluicegate.batch.api import BatchBinding, BatchLimits
+from sluicegate.batch.http import BatchHttp
+from sluicegate.clock import FakeClock
+from sluicegate.errors import ResponseFormatError, StreamError, TransportError
+from sluicegate.providers.base import BoundProvider
+from sluicegate.providers.openai import SPEC as OPENAI
 from sluicegate.secrets import scrub
+from sluicegate.transports.base import HttpRequest, HttpResponse, HttpStream, TransportFailure
 
 KEY = "sk-proj-SECRETSECRETSECRET1234567890"
 
@@ -303,3 +311,47 @@ def test_a_foreign_exception_in_the_chain_is_cut_off() -> None:
     detach_foreign(error)
     assert error.__context__ is None
     assert_key_absent(error)
+
+
+class _FailingTransport:
+    """A transport whose every call fails the way a real one does: a TransportFailure
+    raised while handling the library's own exception, which quotes what the server sent."""
+
+    async def _fail(self) -> NoReturn:
+        try:
+            raise ValueError(f"illegal status line: b'HTTP/1.1 abc {ECHOED}'")
+        except ValueError as exc:
+            raise TransportFailure("read", f"{type(exc).__name__}: {exc}") from None
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        await self._fail()
+
+    async def open_stream(self, request: HttpRequest) -> HttpStream:
+        await self._fail()
+
+    async def aclose(self) -> None:
+        pass
+
+
+@pytest.mark.anyio
+async def test_a_batch_call_s_transport_error_keeps_no_foreign_context(anyio_backend: str) -> None:
+    Secret(ECHOED)
+    bound = BoundProvider(
+        name="openai",
+        spec=OPENAI,
+        codec=OPENAI.factory("openai", "http://127.0.0.1:9/v1", {}),
+        base_url="http://127.0.0.1:9/v1",
+        transport=_FailingTransport(),  # type: ignore[arg-type]
+    )
+    binding = BatchBinding(
+        bound, BatchLimits(max_requests=10, max_bytes=1000), FakeClock(), random.Random(0)
+    )
+    http = BatchHttp(binding, {}, attempts=1)
+    for call in (
+        http.call("GET", "http://127.0.0.1:9/v1/batches", what="batches"),
+        http.open("http://127.0.0.1:9/v1/files/f/content", what="files"),
+    ):
+        with pytest.raises(TransportError) as caught:
+            await call
+        assert caught.value.__context__ is None
+        assert_key_absent(caught.value)
