@@ -47,7 +47,7 @@ from sluicegate.plugin_manager import (
 )
 from sluicegate.prices import ModelPrice, PriceTable
 from sluicegate.providers.base import BoundProvider, ProviderSettings, ProviderSpec
-from sluicegate.secrets import Secret
+from sluicegate.providers.endpoint import resolve_endpoint
 from sluicegate.sse import MAX_EVENT_BYTES
 from sluicegate.streaming import EventStream
 from sluicegate.transports import make_transport
@@ -442,20 +442,8 @@ class Client:
                 raise ConfigError(
                     f"provider {name!r}: unknown kind {kind!r} (registered kinds: {known})"
                 )
-            own = name == spec.name
-            env_prefix = name.upper().replace("-", "_")
-            base_url = (
-                settings.base_url
-                or _env(spec.base_url_env if own else f"{env_prefix}_BASE_URL")
-                or (spec.default_base_url if own else None)
-            )
-            if base_url is None:
-                raise ConfigError(
-                    f"provider {name!r} (kind {kind!r}) needs a base URL: pass "
-                    f"ProviderSettings(base_url=...) or set {env_prefix}_BASE_URL"
-                )
-            key = settings.api_key or _env(spec.api_key_env if own else f"{env_prefix}_API_KEY")
-            credential = key if isinstance(key, Secret) or key is None else Secret(key)
+            endpoint = resolve_endpoint(name, spec, settings)  # checked: ConfigError if unusable
+            base_url, credential = endpoint.base_url, endpoint.credential
             use_own_transport = (
                 spec.transport_factory is not None and base_url == spec.default_base_url
             )
@@ -644,12 +632,6 @@ class Client:
             self._concurrency if concurrency is None else concurrency,
             availability=availability,
         )
-
-
-def _env(name: str | None) -> str | None:
-    if not name:
-        return None
-    return os.environ.get(name) or None
 
 
 def _user_prices(

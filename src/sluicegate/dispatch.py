@@ -23,6 +23,7 @@ from sluicegate.errors import (
     ResponseTooLargeError,
     StreamError,
     TransportError,
+    detach_foreign,
 )
 from sluicegate.providers.base import BoundProvider, StreamDecoder
 from sluicegate.providers.http_errors import rate_limit_headers
@@ -127,6 +128,7 @@ class Dispatcher:
             raise bound.codec.decode_error(request, response)
         except ProviderError as error:
             error.attempts = metadata.attempt
+            detach_foreign(error)  # a transport's or decoder's exception may quote the key
             raise
 
     async def _open_stream(

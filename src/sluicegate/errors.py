@@ -3,7 +3,13 @@
 Callers catch :class:`SluicegateError` for everything, or a subclass for one cause; the
 retry middleware reads :attr:`SluicegateError.retryable` instead of guessing from types.
 Every message passes through :func:`sluicegate.secrets.scrub`, so a key can never ride
-out in an exception text, even when a server echoes it back in an error body.
+out in an exception text, even when a server echoes it back in an error body. So does
+every attribute an error is given (``detail``, ``headers``, ``partial_text``, a subclass's
+own), when it is set, and the state a pickle carries: the scrub is in the base class, so
+no subclass or later assignment can forget it. Foreign exceptions (a transport's, a JSON
+decoder's, which may quote a body or a header) are cut from the cause/context chain by
+:func:`detach_foreign` where they enter, the terminal stage; what they said that matters
+is in the message, scrubbed.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from sluicegate.secrets import scrub
+from sluicegate.secrets import scrub, scrub_mapping, scrub_value
 
 
 class SluicegateError(Exception):
@@ -26,12 +32,68 @@ class SluicegateError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(scrub(message))
 
+    def __setattr__(self, name: str, value: object) -> None:
+        # Dunder names are the interpreter's (``__notes__``, ``__cause__``...): add_note
+        # appends to the list it stored, so that list must be kept as it is.
+        if not name.startswith("__"):
+            if isinstance(value, Mapping):  # read-only: nothing written later escapes it
+                value = MappingProxyType(scrub_mapping(value))
+            else:
+                value = scrub_value(value)
+        super().__setattr__(name, value)
+
+    def add_note(self, note: str, /) -> None:
+        super().add_note(scrub(note))
+
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else ""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt without calling __init__ (whose signature differs per subclass), from
+        # state scrubbed again: a dict or list attribute may have been changed in place.
+        return (_rebuild, (type(self), scrub_value(self.__dict__), scrub_value(self.args)))
+
+
+def _rebuild(cls: type[SluicegateError], state: dict[str, Any], args: tuple[Any, ...]) -> Any:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    for name, value in state.items():
+        setattr(err, name, value)
+    return err
+
+
+def detach_foreign(error: BaseException) -> None:
+    """Cut every exception that is not a sluicegate error out of ``error``'s cause and
+    context chain, at any depth.
+
+    A transport's or a decoder's exception may quote what the server sent (a
+    ``JSONDecodeError`` keeps the whole body in ``doc``) or the request (a header with
+    the key in it), and sluicegate cannot scrub a foreign object's attributes. Errors made
+    from one are raised ``from None`` already, so this hides nothing a traceback showed;
+    it only drops the ``__context__`` Python keeps anyway. Called once per failed attempt.
+    """
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        link = pending.pop()
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        cause, context = link.__cause__, link.__context__
+        if cause is not None:
+            if isinstance(cause, SluicegateError):
+                pending.append(cause)
+            else:
+                link.__cause__ = None
+        if context is not None:
+            if isinstance(context, SluicegateError):
+                pending.append(context)
+            else:
+                link.__context__ = None
 
 
 class ConfigError(SluicegateError):
@@ -105,16 +167,6 @@ class ProviderError(SluicegateError):
             parts.append(error_type)
         prefix = f"{' '.join(parts)}: " if parts else ""
         super().__init__(f"{provider}/{model}: {prefix}{message}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.__dict__, self.args))
-
-
-def _rebuild(cls: type[SluicegateError], state: dict[str, Any], args: tuple[Any, ...]) -> Any:
-    err = cls.__new__(cls)
-    Exception.__init__(err, *args)
-    err.__dict__.update(state)
-    return err
 
 
 class AuthenticationError(ProviderError):
@@ -199,9 +251,6 @@ class BudgetExceededError(SluicegateError):
             f"request's estimate {_usd(estimate)}{extra}; nothing was sent"
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.__dict__, self.args))
-
 
 class UnknownPriceError(ConfigError):
     """A request under a budget names a model (or a fallback) without a price: its cost
@@ -216,9 +265,6 @@ class UnknownPriceError(ConfigError):
             "bounded and was refused before sending; give the model a price in a price "
             "file (Client(prices=...) or SLUICEGATE_PRICES; see 'sluicegate prices')"
         )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.__dict__, self.args))
 
 
 class BatchItemError(ProviderError):

@@ -9,8 +9,11 @@ put in an exception message, even text a caller or a server produced.
 
 from __future__ import annotations
 
+import base64
 import re
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import quote
 
 _known: set[str] = set()
 _known_pattern: re.Pattern[str] | None = None
@@ -53,10 +56,17 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+def encoded_forms(value: str) -> tuple[str, ...]:
+    """The key as a server may echo it back: itself, percent-encoded (a query string or a
+    redirect's ``Location``), and base64 (a ``Basic`` credential, a JSON blob)."""
+    forms = [value, quote(value, safe=""), base64.b64encode(value.encode()).decode("ascii")]
+    return tuple(dict.fromkeys(forms))
+
+
 def _remember(value: str) -> None:
     global _known_pattern
     if len(value) >= 6 and value not in _known:
-        _known.add(value)
+        _known.update(encoded_forms(value))
         ordered = sorted(_known, key=len, reverse=True)
         _known_pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
@@ -66,3 +76,41 @@ def scrub(text: str) -> str:
     if _known_pattern is not None:
         text = _known_pattern.sub(REDACTED, text)
     return _KEY_SHAPES.sub(REDACTED, text)
+
+
+def holds_secret(text: str) -> bool:
+    """Whether :func:`scrub` would change ``text``, for the hot path's check of the headers
+    a successful answer keeps: substring tests first (a known key, or the literal each key
+    shape starts with), the shape regex only when one of those literals is there."""
+    if any(form in text for form in _known):
+        return True
+    has_prefix = "sk-" in text or "AIza" in text or "gsk_" in text
+    return has_prefix and _KEY_SHAPES.search(text) is not None
+
+
+def scrub_value(value: object) -> object:
+    """``value`` with every known key blanked out of its strings, however deep in mappings,
+    lists and tuples they sit (a mapping comes back as a dict copy); other values (numbers,
+    exceptions, which scrub themselves) come back as they are. For error paths and state
+    about to be pickled: it costs a regex per string.
+    """
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return scrub_mapping(value)
+    if isinstance(value, list | tuple):
+        items = [scrub_value(v) for v in value]
+        if isinstance(value, list):
+            return items
+        make: Any = type(value)
+        return make(*items) if hasattr(value, "_fields") else make(items)
+    if isinstance(value, bytes | bytearray):
+        text = value.decode("utf-8", "replace")
+        scrubbed = scrub(text)
+        return value if scrubbed == text else scrubbed.encode()
+    return value
+
+
+def scrub_mapping(value: Mapping[Any, Any]) -> dict[Any, Any]:
+    """A copy of ``value`` with keys blanked out of its names and values (see scrub_value)."""
+    return {scrub_value(k): scrub_value(v) for k, v in value.items()}

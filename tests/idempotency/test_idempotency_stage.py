@@ -558,7 +558,15 @@ def test_a_shared_error_is_a_faithful_copy() -> None:
     copied.add_note("seen by a twin")
     assert original.__notes__ == ["attempt 4 of 4"]
 
-    class Awkward(SluicegateError):
+    class KeywordOnly(SluicegateError):  # sluicegate errors pickle and copy without __init__
+        def __init__(self, *, detail: str) -> None:
+            super().__init__(detail)
+
+    keyword_only = KeywordOnly(detail="x")
+    copy_of_it = idempotency._copy_error(keyword_only)
+    assert copy_of_it is not keyword_only and copy_of_it.args == ("x",)
+
+    class Awkward(Exception):
         def __init__(self, *, detail: str) -> None:
             super().__init__(detail)
 

@@ -85,12 +85,12 @@ class BatchHttp:
         request = HttpRequest(method, url, {**self._headers, **(headers or {})}, body)
         for attempt in range(1, self._attempts + 1):
             last = attempt == self._attempts
+            fatal = False
             try:
                 response = await self._bound.transport.send(request)
             except TransportFailure as failure:
                 error = self.transport_error(failure, what)
-                if last or not (replay_safe or failure.phase == "connect"):
-                    raise error from None
+                fatal = last or not (replay_safe or failure.phase == "connect")
             else:
                 if 200 <= response.status < 300:
                     return response
@@ -98,6 +98,8 @@ class BatchHttp:
                 surely_not_done = response.status in _SURELY_NOT_DONE
                 if last or not error.retryable or not (replay_safe or surely_not_done):
                     raise error
+            if fatal:
+                raise error  # outside the except: no __context__ that may quote the server
             await self._pause(attempt, error, what)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -106,12 +108,12 @@ class BatchHttp:
         a read until the answer starts."""
         request = HttpRequest("GET", url, self._headers)
         for attempt in range(1, self._attempts + 1):
+            fatal = False
             try:
                 stream = await self._bound.transport.open_stream(request)
             except TransportFailure as failure:
                 error = self.transport_error(failure, what)
-                if attempt == self._attempts:
-                    raise error from None
+                fatal = attempt == self._attempts
             else:
                 if 200 <= stream.status < 300:
                     return stream
@@ -124,6 +126,8 @@ class BatchHttp:
                 )
                 if attempt == self._attempts or not error.retryable:
                     raise error
+            if fatal:
+                raise error  # outside the except, as in call()
             await self._pause(attempt, error, what)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -232,9 +236,11 @@ class LineResults:
             await self._close_current()
             return lines
         except TransportFailure as failure:
-            await self._close_current()
-            raise self._http.transport_error(failure, self._what) from None
-        return self._splitter.feed(chunk)
+            error = self._http.transport_error(failure, self._what)
+        else:
+            return self._splitter.feed(chunk)
+        await self._close_current()
+        raise error  # outside the except, as in BatchHttp.call()
 
     async def _close_current(self) -> None:
         stream, chunks = self._stream, self._chunks

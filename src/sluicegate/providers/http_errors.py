@@ -21,6 +21,7 @@ from sluicegate.errors import (
     ResponseFormatError,
 )
 from sluicegate.retry_after import parse_retry_after
+from sluicegate.secrets import holds_secret, scrub_mapping
 
 NEVER_RETRY_TYPES = frozenset({"insufficient_quota", "billing_error", "invalid_api_key"})
 _RETRY_STATUSES = frozenset({408, 409, 429})
@@ -39,8 +40,15 @@ def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
     limits, including the upstream's wait a LiteLLM relay passes on as
     ``llm_provider-retry-after`` / ``-ms`` (its own ``retry-after`` is often a bare 0), so
     whoever reads ``error.headers`` later sees the wait :mod:`sluicegate.retry_after`
-    honoured. Transports give lower-case names."""
-    return {k: v for k, v in headers.items() if k.startswith(_KEPT_PREFIXES)}
+    honoured. Transports give lower-case names.
+
+    A server that echoes the key in one of them (``x-ratelimit-key: sk-…``) gets it
+    blanked here, so neither a Response nor an error keeps it; on a successful answer
+    that costs one regex search over the few kept values."""
+    kept = {k: v for k, v in headers.items() if k.startswith(_KEPT_PREFIXES)}
+    if kept and holds_secret("\n".join([*kept, *kept.values()])):
+        return scrub_mapping(kept)
+    return kept
 
 
 def is_retryable(status: int, error_type: str | None, headers: Mapping[str, str]) -> bool:
