@@ -73,7 +73,11 @@ class _AiohttpStream:
 
 
 class AiohttpTransport:
-    """Sends through one ``aiohttp.ClientSession`` whose pool matches the concurrency."""
+    """Sends through one ``aiohttp.ClientSession`` whose pool matches the concurrency.
+
+    Redirects are not followed (as with httpx2): an API answering 3xx is misconfigured,
+    and following it would send the prompt, and possibly the key, to wherever the
+    ``Location`` points; the 3xx is the provider's error instead."""
 
     name = "aiohttp"
 
@@ -100,7 +104,11 @@ class AiohttpTransport:
         own = request.timeouts
         if own is None:
             return self._session.request(
-                request.method, request.url, headers=request.headers, data=request.body
+                request.method,
+                request.url,
+                headers=request.headers,
+                data=request.body,
+                allow_redirects=False,
             )
         timeout = aiohttp.ClientTimeout(
             total=None,
@@ -113,6 +121,7 @@ class AiohttpTransport:
             headers=request.headers,
             data=request.body,
             timeout=timeout,
+            allow_redirects=False,
         )
 
     async def send(self, request: HttpRequest) -> HttpResponse:
