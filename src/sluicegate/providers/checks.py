@@ -25,6 +25,7 @@ from typing import Any, Final
 
 __all__ = [
     "MAX_TOKEN_COUNT",
+    "UNEXPECTED_SHAPE",
     "MalformedField",
     "array",
     "describe",
@@ -37,6 +38,17 @@ __all__ = [
 
 MAX_TOKEN_COUNT: Final = 2**53
 """The largest token count a codec accepts (9,007,199,254,740,992)."""
+
+UNEXPECTED_SHAPE: Final = (
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    ValueError,
+    RecursionError,
+)
+"""What a decoder catches at its boundary, after :class:`MalformedField`: a shape its
+checks miss is still a typed malformed-answer error, never a traceback from the codec."""
 
 _loads = json.loads
 _repr = reprlib.Repr()

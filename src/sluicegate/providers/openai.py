@@ -14,6 +14,7 @@ from typing import Any
 from sluicegate.errors import ProviderError, ResponseFormatError
 from sluicegate.providers.base import ProviderSpec
 from sluicegate.providers.checks import (
+    UNEXPECTED_SHAPE,
     MalformedField,
     array,
     describe,
@@ -197,7 +198,7 @@ class OpenAIProvider:
             )
         except MalformedField as exc:
             raise self._malformed(request, response, str(exc)) from None
-        except (TypeError, KeyError, IndexError, AttributeError, ValueError, RecursionError) as exc:
+        except UNEXPECTED_SHAPE as exc:
             # not reached by any answer the checks above know of; kept so that a shape
             # they miss is still a typed error, never a traceback from inside the codec
             raise self._malformed(request, response, f"{type(exc).__name__}: {exc}") from None
@@ -262,7 +263,7 @@ class OpenAIStreamDecoder:
             return self._events(chunk)
         except MalformedField as exc:
             raise self._malformed(str(exc), data) from None
-        except (TypeError, KeyError, IndexError, AttributeError, ValueError, RecursionError) as exc:
+        except UNEXPECTED_SHAPE as exc:
             # a shape the checks miss is still a typed error (see OpenAIProvider.decode)
             raise self._malformed(f"{type(exc).__name__}: {exc}", data) from None
 

@@ -19,7 +19,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from sluicegate.errors import ProviderError, ResponseFormatError
-from sluicegate.providers.checks import MalformedField, describe, parse_json, text
+from sluicegate.providers.checks import (
+    UNEXPECTED_SHAPE,
+    MalformedField,
+    describe,
+    parse_json,
+    text,
+)
 from sluicegate.providers.http_errors import error_for_status, excerpt, malformed_answer
 from sluicegate.transports.base import HttpRequest, HttpResponse
 from sluicegate.types import Request, Response, ToolCall
@@ -130,7 +136,7 @@ class AnthropicProvider:
             )
         except MalformedField as exc:
             raise self._malformed(request, response, str(exc)) from None
-        except (TypeError, KeyError, IndexError, AttributeError, ValueError, RecursionError) as exc:
+        except UNEXPECTED_SHAPE as exc:
             # not reached by any answer the checks above know of; kept so that a shape they
             # miss is still a typed error, never a traceback from inside the codec
             raise self._malformed(request, response, f"{type(exc).__name__}: {exc}") from None
