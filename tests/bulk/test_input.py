@@ -246,12 +246,16 @@ async def test_stream_lines_yields_a_line_before_the_pipe_is_closed(anyio_backen
     os.close(write_fd)
 
 
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
 @given(st.lists(st.binary(max_size=40), max_size=8))
-def test_stream_lines_splits_any_chunks_as_read_lines_does(chunks: list[bytes]) -> None:
+def test_stream_lines_splits_any_chunks_as_read_lines_does(
+    backend: str, chunks: list[bytes]
+) -> None:
+    # (hypothesis drives the examples, so each runs its own event loop, on both backends)
     async def main() -> list[tuple[int, bytes]]:
-        return await read_pipe(chunks, "asyncio")
+        return await read_pipe(chunks, backend)
 
-    assert anyio.run(main) == list(read_lines(io.BytesIO(b"".join(chunks))))
+    assert anyio.run(main, backend=backend) == list(read_lines(io.BytesIO(b"".join(chunks))))
 
 
 def simple_messages(*messages: Any) -> dict[str, Any]:
