@@ -163,10 +163,10 @@ async def test_damaged_streams_raise_stream_errors_with_partial_text(
 
 
 async def test_hang_past_the_timeout_is_a_timeout_error(server: Any, anyio_backend: str) -> None:
-    client, _ = make_client(server.base_url, "auto", anyio_backend, timeout=0.2)
+    client, _ = make_client(server.base_url, "auto", anyio_backend)
     async with client:
-        with pytest.raises(RequestTimeoutError) as info:
-            await client.chat("openai/m", "hi", headers={"x-mock-fault": "hang"})
+        with pytest.raises(RequestTimeoutError) as info:  # only the hung call is held to it
+            await client.chat("openai/m", "hi", headers={"x-mock-fault": "hang"}, timeout=0.2)
         assert info.value.retryable
         # the connection that hung is not reused for the next call
         assert (await client.chat("openai/m", "hi")).text
