@@ -145,8 +145,8 @@ async def measure(
             pieces["OpenAIProvider.encode"] = lambda: codec.encode(with_key)
             pieces["OpenAIProvider.decode"] = lambda: codec.decode(with_key, http_response)
             pieces["send: response.replace(latency=...)"] = lambda: response.replace(latency=0.1)
-            from sluicegate.cost import CostRates
-            from sluicegate.ledger import Ledger
+            from sluicegate.cost.ledger import Ledger
+            from sluicegate.cost.rates import CostRates
 
             rates = CostRates.of(client.prices.lookup(MODEL))  # type: ignore[arg-type]
             ledger = Ledger()

@@ -226,9 +226,7 @@ async def test_the_in_memory_mock_times_out_a_hang_too() -> None:
     # make 50 ms, and what this checks is that the client still answers after a hang
     async with Client(load_entry_points=False, stage_settings={"retry": False}) as client:
         with pytest.raises(sluicegate.RequestTimeoutError, match=r"within 0\.05s"):
-            await client.chat(
-                "mock/fast", "hi", headers={"x-mock-fault": "hang"}, timeout=0.05
-            )
+            await client.chat("mock/fast", "hi", headers={"x-mock-fault": "hang"}, timeout=0.05)
         assert (await client.chat("mock/fast", "hi")).text
 
 

@@ -95,7 +95,7 @@ RESILIENCE_STAGES = [
     "fallback",
     "retry",
     "breaker",
-    "rate-limit",
+    "rate_limit",
     "auth",
 ]
 
@@ -111,7 +111,7 @@ class Outcomes:
 
 
 def budget_bound(requests: int, duration_s: float, policy: RetryPolicy) -> int:
-    """The most retries :class:`~sluicegate.retry_budget.RetryBudget` lets through in a
+    """The most retries :class:`~sluicegate.retry.budget.RetryBudget` lets through in a
     run of ``requests`` lasting ``duration_s``.
 
     At every retry the budget's window (``slots`` slots of ``window / slots`` seconds,

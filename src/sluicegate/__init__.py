@@ -1,16 +1,21 @@
 """sluicegate: call LLM APIs at volume, on asyncio or trio.
 
 The public API is what ``__all__`` lists; everything else may change between releases.
+Plugin authors have theirs in :mod:`sluicegate.plugins`.
 """
 
+from sluicegate import _moved
 from sluicegate.batch import BatchApiSpec, BatchJob, BatchLimits, JobState
 from sluicegate.breaker import BreakerPolicy, CircuitOpenError
-from sluicegate.budget import Budget
 from sluicegate.bulk import BulkMap, MapResult, ModelUnavailableError
 from sluicegate.chain import CallNext, Middleware, MiddlewareSpec, Phase, Reply
 from sluicegate.client import ChatStream, Client, FanOutResult
 from sluicegate.clock import AnyioClock, Clock, FakeClock
-from sluicegate.cost import cost_of
+from sluicegate.cost.budget import Budget
+from sluicegate.cost.ledger import Ledger, LedgerSnapshot, Totals
+from sluicegate.cost.prices import ModelPrice, PriceTable
+from sluicegate.cost.rates import cost_of
+from sluicegate.cost.stage import CostPolicy
 from sluicegate.errors import (
     AuthenticationError,
     BadInputError,
@@ -29,17 +34,14 @@ from sluicegate.errors import (
     TransportError,
     UnknownPriceError,
 )
-from sluicegate.hookspecs import hookimpl
-from sluicegate.ledger import Ledger, LedgerSnapshot, Totals
 from sluicegate.limits import Adaptive, Limit, RateLimits, RequestTooLargeError
 from sluicegate.logs import configure_logging, redact_secrets
-from sluicegate.middleware.cost import CostPolicy
 from sluicegate.middleware.deadline import DeadlinePolicy
 from sluicegate.middleware.fallback import AllModelsFailedError, FallbackPolicy
 from sluicegate.middleware.idempotency import IdempotencyPolicy
-from sluicegate.middleware.retry import RetryPolicy
-from sluicegate.prices import ModelPrice, PriceTable
+from sluicegate.plugins.hookspecs import hookimpl
 from sluicegate.providers.base import ProviderSettings, ProviderSpec
+from sluicegate.retry.stage import RetryPolicy
 from sluicegate.secrets import Secret
 from sluicegate.streaming import EventStream
 from sluicegate.types import (
@@ -60,6 +62,8 @@ from sluicegate.types import (
     Usage,
     UsageEvent,
 )
+
+_moved.install()  # old paths of regrouped modules import, with a DeprecationWarning
 
 __version__ = "0.1.0"
 

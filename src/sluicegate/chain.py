@@ -77,6 +77,13 @@ class ChainContext:
     rng: random.Random = field(default_factory=random.Random)
 
 
+def stage_name(name: str) -> str:
+    """A stage's name as the chain spells it: with underscores, like the settings key
+    that configures it (``"rate_limit"``); a hyphenated name from an earlier release
+    (``"rate-limit"``) means the same stage."""
+    return name.replace("-", "_")
+
+
 MiddlewareFactory: TypeAlias = Callable[[ChainContext], "Middleware | None"]
 
 
@@ -93,6 +100,9 @@ class MiddlewareSpec:
     phase: int
     factory: MiddlewareFactory
     order: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", stage_name(self.name))
 
     @property
     def sort_key(self) -> tuple[int, int]:

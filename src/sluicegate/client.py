@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from sluicegate.budget import Budget
 from sluicegate.bulk.availability import DEFAULT_PATIENCE_S, ModelAvailability
 from sluicegate.bulk.map import BulkMap, RequestSource
 from sluicegate.chain import (
@@ -30,22 +29,24 @@ from sluicegate.chain import (
     MiddlewareSpec,
     compose,
     order_specs,
+    stage_name,
 )
 from sluicegate.clock import AnyioClock, Clock
+from sluicegate.cost.budget import Budget
+from sluicegate.cost.ledger import Ledger
+from sluicegate.cost.prices import ModelPrice, PriceTable
+from sluicegate.cost.stage import Accounting
 from sluicegate.dispatch import Dispatcher
 from sluicegate.errors import ConfigError, SluicegateError
-from sluicegate.ledger import Ledger
-from sluicegate.middleware.cost import Accounting
 from sluicegate.middleware.deadline import DEFAULT_TOTAL_TIMEOUT, DeadlinePolicy
 from sluicegate.observers import Observers
-from sluicegate.plugin_manager import (
+from sluicegate.plugins.manager import (
     PluginRegistry,
     collect,
     make_plugin_manager,
     observer_functions,
     register_runtime_plugin,
 )
-from sluicegate.prices import ModelPrice, PriceTable
 from sluicegate.providers.base import BoundProvider, ProviderSettings, ProviderSpec
 from sluicegate.providers.endpoint import resolve_endpoint
 from sluicegate.sse import MAX_EVENT_BYTES
@@ -231,7 +232,7 @@ class Client:
         self._transport_choice = transport
         self._http_client = http_client
         self._extra_middleware = list(middleware)
-        self._disabled = frozenset(disable)
+        self._disabled = frozenset(stage_name(n) for n in disable)
         self._timeout = timeout
         self._transport_options = TransportOptions(
             concurrency,
@@ -241,9 +242,9 @@ class Client:
         )
         self._max_event_bytes = _size_bound("max_event_bytes", max_event_bytes)
         self._logger = logger
-        # a stage named "rate-limit" is configured as "rate_limit" (a keyword-friendly
-        # name); either spelling is accepted
-        self._stage_settings = {k.replace("-", "_"): v for k, v in (stage_settings or {}).items()}
+        # stage names are spelt with underscores ("rate_limit"); the hyphenated spelling of
+        # earlier releases ("rate-limit") is still accepted here and in ``disable``
+        self._stage_settings = {stage_name(k): v for k, v in (stage_settings or {}).items()}
         if total_timeout is not None and not (
             total_timeout == DEFAULT_TOTAL_TIMEOUT and "deadline" in self._stage_settings
         ):
@@ -638,7 +639,7 @@ def _user_prices(
     prices: str | os.PathLike[str] | Sequence[ModelPrice] | None,
 ) -> tuple[ModelPrice, ...]:
     """The user's prices: a file (given, or named by SLUICEGATE_PRICES) or ModelPrices."""
-    from sluicegate.price_file import PRICES_ENV, load_price_file
+    from sluicegate.cost.price_file import PRICES_ENV, load_price_file
 
     if prices is None:
         path = os.environ.get(PRICES_ENV)

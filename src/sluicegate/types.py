@@ -18,7 +18,7 @@ from sluicegate.errors import BadInputError
 from sluicegate.secrets import Secret
 
 if TYPE_CHECKING:
-    from sluicegate.budget import Budget
+    from sluicegate.cost.budget import Budget
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
 _ROLES = frozenset(("system", "user", "assistant", "tool"))
@@ -236,7 +236,7 @@ class Metadata:
     ``deadline`` is an absolute time on the client's clock (seconds), or None; it covers
     every attempt and every wait. ``fallbacks`` are models to try, in order, when this
     one's circuit is open or its retries are spent. ``attempt`` is set by the retry stage
-    (1 for the first try). ``budget`` is a run's :class:`~sluicegate.budget.Budget` that
+    (1 for the first try). ``budget`` is a run's :class:`~sluicegate.cost.budget.Budget` that
     this request reserves its cost against, besides the client's and its tags' budgets.
     ``timeout`` and ``connect_timeout`` replace the client's per-attempt transport timers
     for this request only (seconds); None keeps the client's, so a request that sets
@@ -312,7 +312,7 @@ class Usage:
     from the provider's prompt cache, billed at the cached-input price) and
     ``cache_write_tokens`` (written to it, which Anthropic bills above the input price)
     are parts of it, never added on top, so every codec reports the same shape and the
-    cost is computed one way (:func:`sluicegate.cost.cost_of`).
+    cost is computed one way (:func:`sluicegate.cost.rates.cost_of`).
     """
 
     input_tokens: int = 0

@@ -21,12 +21,12 @@ import anyio
 
 from scripted_transport import Answer, openai_completion, openai_sse
 from sluicegate import Client, MiddlewareSpec, Phase, ProviderSettings, SluicegateError
-from sluicegate.breaker import CircuitBreaker
+from sluicegate.breaker import stage as breaker_stage
+from sluicegate.breaker.stage import BreakerStage
+from sluicegate.breaker.state import CircuitBreaker
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.clock import FakeClock
-from sluicegate.middleware import breaker as breaker_stage
 from sluicegate.middleware import fallback as fallback_stage
-from sluicegate.middleware.breaker import BreakerStage
 from sluicegate.transports.base import HttpRequest, HttpResponse, TransportFailure
 from sluicegate.types import Request
 

@@ -18,9 +18,9 @@ from breaker.helpers import (
 )
 from sluicegate import ProviderError, StreamError, TextDelta
 from sluicegate.breaker import BreakerPolicy, CircuitOpenError, CircuitState
+from sluicegate.breaker.stage import BreakerStage, build
 from sluicegate.clock import FakeClock
 from sluicegate.errors import TransportError
-from sluicegate.middleware.breaker import BreakerStage, build
 from sluicegate.streaming import EventStream
 
 pytestmark = pytest.mark.anyio

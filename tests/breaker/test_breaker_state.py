@@ -38,9 +38,9 @@ from sluicegate.breaker import (
     CircuitBreaker,
     CircuitOpenError,
     CircuitState,
-    bucket_of,
     counts_as_failure,
 )
+from sluicegate.breaker.state import bucket_of
 from sluicegate.clock import FakeClock
 from sluicegate.errors import (
     AuthenticationError,

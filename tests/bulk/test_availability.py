@@ -22,7 +22,7 @@ from sluicegate import (
     RequestTimeoutError,
     RequestTooLargeError,
 )
-from sluicegate.breaker import CircuitState
+from sluicegate.breaker.state import CircuitState
 from sluicegate.bulk import ModelAvailability, ModelUnavailableError
 from sluicegate.bulk.availability import SHORT_PAUSE_CAP_S, format_wait, is_transient
 from sluicegate.clock import FakeClock

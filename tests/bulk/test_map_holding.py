@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
-from ratelimit.virtual_time import VirtualClock
+from limits.virtual_time import VirtualClock
 from sluicegate import CircuitOpenError, ProviderError, RateLimitedError, Request, Response
-from sluicegate.breaker import CircuitState
+from sluicegate.breaker.state import CircuitState
 from sluicegate.bulk import BulkMap, MapResult, ModelAvailability, ModelUnavailableError
 from sluicegate.types import Message, Metadata
 

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from ratelimit.virtual_time import VirtualClock
+from limits.virtual_time import VirtualClock
 from sluicegate import Client, RetryPolicy
 from sluicegate.bulk import runner
 from sluicegate.bulk.runner import RunOptions, run_file

@@ -12,7 +12,7 @@ from rich.console import Console
 from sluicegate.cli import main
 from sluicegate.cli.compare import answer_columns
 from sluicegate.client import FanOutResult
-from sluicegate.cost import format_usd
+from sluicegate.cost.rates import format_usd
 from sluicegate.errors import ConfigError
 from sluicegate.types import Response, Usage
 

@@ -26,9 +26,9 @@ from sluicegate import (
     Usage,
     cost_of,
 )
-from sluicegate.budget import admit, settle
-from sluicegate.cost import CostRates
-from sluicegate.limits.estimate import estimate_input_tokens
+from sluicegate.cost.budget import admit, settle
+from sluicegate.cost.rates import CostRates
+from sluicegate.estimate import estimate_input_tokens
 from sluicegate.transports.base import HttpRequest, HttpResponse
 from sluicegate.types import Params, Request, coerce_messages
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from sluicegate import Client, Usage, cost_of
 from sluicegate.cli import exit_status, main
-from sluicegate.cost import format_usd
+from sluicegate.cost.rates import format_usd
 
 WIDE = {"COLUMNS": "220", "SLUICEGATE_PRICES": ""}
 

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sluicegate import Client, ModelPrice, PriceTable, Usage, cost_of
-from sluicegate.cost import CostRates, format_usd
-from sluicegate.exact import to_float, to_units
+from sluicegate.cost.exact import to_float, to_units
+from sluicegate.cost.rates import CostRates, format_usd
 
 
 @pytest.fixture(scope="module")

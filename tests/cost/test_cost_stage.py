@@ -18,7 +18,7 @@ from sluicegate import (
     Usage,
     cost_of,
 )
-from sluicegate.limits.estimate import estimate_input_tokens
+from sluicegate.estimate import estimate_input_tokens
 from sluicegate.types import Request, coerce_messages
 
 from .helpers import Ask, UsageTransport, usage_client

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from sluicegate.cost import cost_of
+from sluicegate.cost.price_file import load_price_file
+from sluicegate.cost.prices import MAX_PRICE_PER_MTOK, ModelPrice
+from sluicegate.cost.rates import cost_of
 from sluicegate.errors import BadInputError, ConfigError
-from sluicegate.price_file import load_price_file
-from sluicegate.prices import MAX_PRICE_PER_MTOK, ModelPrice
 from sluicegate.providers.checks import MAX_TOKEN_COUNT
 from sluicegate.types import Usage
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sluicegate import BadInputError, Client
-from sluicegate.price_file import PRICES_ENV, load_price_file
+from sluicegate.cost.price_file import PRICES_ENV, load_price_file
 
 GOOD = """\
 # negotiated prices

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sluicegate import Client, ConfigError, ModelPrice, PriceTable, ProviderSettings
-from sluicegate.price_data import MOCK_PRICES, OPENAI_PRICES, PRICES_AS_OF
-from sluicegate.prices import base_model_name
+from sluicegate.cost.price_data import MOCK_PRICES, OPENAI_PRICES, PRICES_AS_OF
+from sluicegate.cost.prices import base_model_name
 
 from .helpers import BASE_URL, KEY
 
@@ -79,7 +79,10 @@ def test_user_prices_override_plugin_prices() -> None:
 
 def test_a_plugin_price_without_a_source_is_credited_to_its_plugin() -> None:
     table = PriceTable.from_contributions(
-        [("sluicegate.builtin", [ModelPrice("a/b", 1, 1)]), ("acme", [ModelPrice("c/d", 1, 1)])]
+        [
+            ("sluicegate.builtin", [ModelPrice("a/b", 1, 1)]),
+            ("acme", [ModelPrice("c/d", 1, 1)]),
+        ]
     )
     assert [p.source for p in table.entries()] == ["builtin", "plugin acme"]
 

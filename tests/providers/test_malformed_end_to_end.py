@@ -22,8 +22,8 @@ from hostile_server import (
     openai_answer,
 )
 from sluicegate import Budget, Client, ProviderSettings
+from sluicegate.cost.prices import ModelPrice
 from sluicegate.errors import BudgetExceededError, ResponseFormatError, StreamError
-from sluicegate.prices import ModelPrice
 
 pytestmark = pytest.mark.anyio
 

@@ -26,7 +26,7 @@ from sluicegate import Client, MiddlewareSpec, Phase, ProviderSettings
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.clock import Clock, FakeClock
 from sluicegate.middleware import deadline as deadline_stage
-from sluicegate.middleware import retry as retry_stage
+from sluicegate.retry import stage as retry_stage
 from sluicegate.transports.base import HttpRequest, HttpResponse, TransportFailure
 from sluicegate.types import Request
 
@@ -35,7 +35,7 @@ T = TypeVar("T")
 KEY = "sk-test-0123456789abcdefghijklmnop"
 PROVIDERS = {"openai": ProviderSettings(api_key=KEY, base_url="http://127.0.0.1:9/v1")}
 DEADLINE_PHASE = Phase.DEADLINE
-OTHER_STAGES = ("breaker", "fallback", "rate-limit", "idempotency", "cost")
+OTHER_STAGES = ("breaker", "fallback", "rate_limit", "idempotency", "cost")
 
 
 def ok(text: str = "hi") -> Answer:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sluicegate.backoff import Backoff, full_jitter
 from sluicegate.errors import ConfigError
+from sluicegate.retry.backoff import Backoff, full_jitter
 
 finite = st.floats(min_value=0.0, max_value=1e6, allow_nan=False, allow_infinity=False)
 attempts = st.one_of(

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sluicegate.errors import ConfigError
-from sluicegate.retry_budget import RetryBudget
+from sluicegate.retry.budget import RetryBudget
 
 # one event of a run: after `gap` seconds, either a new request arrives (a deposit) or a
 # failed attempt asks for a retry; under 100% failure every attempt fails, so any request

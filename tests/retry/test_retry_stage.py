@@ -35,8 +35,8 @@ from sluicegate import (
 )
 from sluicegate.clock import FakeClock
 from sluicegate.errors import AuthenticationError, ConfigError
-from sluicegate.middleware import retry as retry_stage
-from sluicegate.middleware.retry import RetryMiddleware, RetryPolicy
+from sluicegate.retry import stage as retry_stage
+from sluicegate.retry.stage import RetryMiddleware, RetryPolicy
 from sluicegate.transports.base import TransportFailure
 
 pytestmark = pytest.mark.anyio

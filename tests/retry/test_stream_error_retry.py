@@ -89,7 +89,7 @@ def make_client(
         providers={"openai": ProviderSettings(api_key=KEY, base_url=base_url)},
         transport=transport,
         load_entry_points=False,
-        disable=["breaker", "rate-limit", "idempotency"],
+        disable=["breaker", "rate_limit", "idempotency"],
         stage_settings={"retry": RetryPolicy(attempts=3, instant=True) if retry is None else retry},
         rng=random.Random(0),
     )

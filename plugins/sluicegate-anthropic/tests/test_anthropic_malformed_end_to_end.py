@@ -20,8 +20,8 @@ from hostile_server import (
     json_response,
 )
 from sluicegate import Budget, Client, ProviderSettings
+from sluicegate.cost.prices import ModelPrice
 from sluicegate.errors import ResponseFormatError, StreamError
-from sluicegate.prices import ModelPrice
 from sluicegate_anthropic import plugin
 
 pytestmark = pytest.mark.anyio

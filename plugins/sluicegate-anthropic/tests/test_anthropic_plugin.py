@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import sluicegate
-from sluicegate.plugin_manager import ENTRY_POINT_GROUP, collect, make_plugin_manager
+from sluicegate.plugins.manager import ENTRY_POINT_GROUP, collect, make_plugin_manager
 from sluicegate_anthropic import plugin
 from sluicegate_anthropic.codec import AnthropicProvider
 

@@ -122,7 +122,7 @@ def client_with(transport: Any, base_url: str = "https://api.anthropic.com") -> 
         providers={"anthropic": ProviderSettings(base_url=base_url, api_key=KEY)},
         plugins=[plugin],
         transport=transport,
-        disable=["breaker", "rate-limit"],
+        disable=["breaker", "rate_limit"],
         stage_settings={"retry": RetryPolicy(attempts=3, instant=True)},
     )
 

@@ -41,9 +41,9 @@ from sluicegate.batch.api import (
 from sluicegate.batch.planner import Chunk, ChunkPlanner
 from sluicegate.batch.watch import JobWatch
 from sluicegate.clock import Clock
-from sluicegate.cost import cost_of
+from sluicegate.cost.prices import PriceTable
+from sluicegate.cost.rates import cost_of
 from sluicegate.errors import BatchUnsupportedError, ConfigError
-from sluicegate.prices import PriceTable
 from sluicegate.providers.base import BoundProvider
 from sluicegate.types import Request, Response, Usage
 

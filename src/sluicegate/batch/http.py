@@ -25,11 +25,11 @@ from typing import Any, Self
 
 import anyio
 
-from sluicegate.backoff import Backoff
 from sluicegate.batch.api import BatchBinding, BatchOutcome
 from sluicegate.batch.lines import LineSplitter
 from sluicegate.errors import ProviderError, RequestTimeoutError, TransportError
 from sluicegate.logs import get_logger
+from sluicegate.retry.backoff import Backoff
 from sluicegate.transports.base import HttpRequest, HttpResponse, HttpStream, TransportFailure
 from sluicegate.types import Request
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sluicegate.batch.run import BatchRunOutcome
 from sluicegate.bulk.summary import RunOutcome, render_summary
-from sluicegate.cost import format_usd
+from sluicegate.cost.rates import format_usd
 
 __all__ = ["render_batch_summary"]
 

@@ -5,7 +5,7 @@ A job takes minutes to hours. Polling at a fixed short interval wastes requests 
 counts against the provider's rate limits); polling at a fixed long one collects late.
 So each provider's jobs are polled on a schedule that starts at the provider's minimum
 interval and grows exponentially up to its maximum, each wait drawn with full jitter
-(uniform below the current ceiling, as :mod:`sluicegate.backoff` does for retries) and
+(uniform below the current ceiling, as :mod:`sluicegate.retry.backoff` does for retries) and
 never below the minimum: a run of many processes does not poll in lock-step, and no
 draw polls faster than the provider allows. A job added later (a resubmission) starts
 its provider's schedule again from the minimum.
@@ -23,9 +23,9 @@ from typing import Self
 
 import anyio
 
-from sluicegate.backoff import Backoff
 from sluicegate.batch.api import BatchApi, BatchJob, BatchLimits
 from sluicegate.clock import Clock
+from sluicegate.retry.backoff import Backoff
 
 __all__ = ["JobWatch", "PollSchedule", "poll_delay"]
 

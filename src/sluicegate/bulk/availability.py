@@ -14,7 +14,7 @@ Transient or final (:func:`is_transient`)
     request too large for a rate limit, a budget refusal) is a final result. Anything that
     may succeed later (a retryable :class:`~sluicegate.errors.SluicegateError`: 5xx,
     timeouts, transport errors, cut streams, malformed answers, 429; and
-    :class:`~sluicegate.breaker.CircuitOpenError` and
+    :class:`~sluicegate.breaker.state.CircuitOpenError` and
     :class:`~sluicegate.errors.RequestTimeoutError`, which are not flagged retryable so
     that the chain does not wait them out itself) is *transient*: the line is not answered
     yet, and is tried again later in the run or left pending for the next run.
@@ -49,7 +49,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sluicegate.backoff import Backoff
 from sluicegate.breaker import CircuitOpenError, CircuitState
 from sluicegate.clock import Clock
 from sluicegate.errors import (
@@ -60,6 +59,7 @@ from sluicegate.errors import (
     SluicegateError,
 )
 from sluicegate.middleware.fallback import AllModelsFailedError
+from sluicegate.retry.backoff import Backoff
 
 __all__ = [
     "DEFAULT_PATIENCE_S",

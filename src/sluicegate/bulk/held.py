@@ -30,8 +30,8 @@ import math
 import random
 from dataclasses import dataclass
 
-from sluicegate.backoff import Backoff
 from sluicegate.bulk.availability import ModelAvailability
+from sluicegate.retry.backoff import Backoff
 from sluicegate.types import Request
 
 __all__ = [

@@ -48,7 +48,7 @@ class Progress(Protocol):
 def format_cost(cost: float, unpriced: int = 0) -> str:
     """``$0.0123``, with ``+?`` when some answers had no known price (their cost is
     unknown, not zero)."""
-    from sluicegate.cost import format_usd
+    from sluicegate.cost.rates import format_usd
 
     text = format_usd(cost)
     return f"{text}+?" if unpriced else text

@@ -45,7 +45,7 @@ def answer_columns(results: list[Any], console_width: int) -> Any:
     from rich.panel import Panel
     from rich.text import Text
 
-    from sluicegate.cost import format_usd
+    from sluicegate.cost.rates import format_usd
 
     per_row = max(1, min(len(results), (console_width + 1) // (_MIN_WIDTH + 2)))
     width = max(_MIN_WIDTH, (console_width - 2 * per_row) // per_row)

@@ -30,7 +30,7 @@ async def _fanout(
     from rich.table import Table
     from rich.text import Text
 
-    from sluicegate.cost import format_usd
+    from sluicegate.cost.rates import format_usd
 
     results = await ask_models(prompt, models, max_tokens, total_timeout)
     table = Table(title=Text(f"fan-out: {prompt[:60]!r}"), show_lines=True)

@@ -13,7 +13,7 @@ def command() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from sluicegate.plugin_manager import collect, make_plugin_manager
+    from sluicegate.plugins.manager import collect, make_plugin_manager
 
     pm, errors = make_plugin_manager()
     registry = collect(pm, errors)

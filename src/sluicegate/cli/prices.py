@@ -29,11 +29,11 @@ def command(price_file: str | None, pattern: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from sluicegate.cost.price_data import PRICES_AS_OF
+    from sluicegate.cost.price_file import load_price_file
+    from sluicegate.cost.prices import PriceTable
     from sluicegate.errors import SluicegateError
-    from sluicegate.plugin_manager import collect, make_plugin_manager
-    from sluicegate.price_data import PRICES_AS_OF
-    from sluicegate.price_file import load_price_file
-    from sluicegate.prices import PriceTable
+    from sluicegate.plugins.manager import collect, make_plugin_manager
 
     try:
         overrides = load_price_file(price_file) if price_file else []

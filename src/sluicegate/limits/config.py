@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sluicegate.errors import ConfigError
-from sluicegate.limits.estimate import TokenEstimate
+from sluicegate.estimate import TokenEstimate
 from sluicegate.types import Request
 
 __all__ = ["Adaptive", "Limit", "RateLimits", "coerce_settings"]
@@ -187,7 +187,7 @@ class RateLimits:
     for its Retry-After).
     ``default_output_tokens``: the output estimate for a request without ``max_tokens``
     (never charged beyond a bucket's size). ``estimate``: replaces the built-in token
-    estimate (:mod:`sluicegate.limits.estimate`) with your own tokenizer.
+    estimate (:mod:`sluicegate.estimate`) with your own tokenizer.
     """
 
     rules: Sequence[Limit] = ()

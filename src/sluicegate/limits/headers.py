@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sluicegate.retry_after import parse_retry_after
+from sluicegate.retry.retry_after import parse_retry_after
 
 __all__ = ["LimitReading", "ServerLimits", "parse_duration_ns", "parse_reset_ns", "read_headers"]
 

@@ -7,7 +7,7 @@ It sits inside retry (each attempt costs the provider a request and tokens) and 
 the timeout (time spent waiting for room is not the provider's fault). Per attempt:
 
 1. the model's :class:`~sluicegate.limits.plan.Plan` is looked up (built on first use);
-2. tokens are estimated (prompt plus ``max_tokens``; see :mod:`sluicegate.limits.estimate`)
+2. tokens are estimated (prompt plus ``max_tokens``; see :mod:`sluicegate.estimate`)
    if any bucket counts tokens, and a request bigger than a bucket fails at once with
    :class:`~sluicegate.limits.errors.RequestTooLargeError`;
 3. the gate admits it into every dimension at once, first come, first served
@@ -32,10 +32,10 @@ from typing import Any
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.clock import Clock
 from sluicegate.errors import ProviderError, RateLimitedError, StreamError
+from sluicegate.estimate import TokenEstimate, estimate_tokens
 from sluicegate.limits.adaptive import AdaptiveRate
 from sluicegate.limits.config import RateLimits, coerce_settings
 from sluicegate.limits.dimensions import INPUT_TOKENS, TOKENS, HeldTooLong
-from sluicegate.limits.estimate import TokenEstimate, estimate_tokens
 from sluicegate.limits.gate import acquire, now_ns
 from sluicegate.limits.headers import read_headers
 from sluicegate.limits.plan import Plan, Planner
@@ -188,14 +188,14 @@ class RateLimiter:
             reaction = adaptive.rate_limited(mark, now, wait or None)
             if reaction.cut:
                 self._log.info(
-                    "ratelimit.decrease",
+                    "rate_limit.decrease",
                     model=plan.model,
                     rate_rpm=round((adaptive.rate or 0.0) * 60, 3),
                     retry_after_s=retry_after,
                 )
             elif reaction.storm:
                 self._log.warning(
-                    "ratelimit.storm",
+                    "rate_limit.storm",
                     model=plan.model,
                     pause_s=round(reaction.hold_ns / 1e9, 3),
                     storms=adaptive.storms,

@@ -6,7 +6,7 @@ A request names fallbacks with ``client.chat(model, messages, fallbacks=[...])``
 answered (``Response.model`` and ``Response.provider``).
 
 The rule for moving on (:func:`should_fall_back`): the model's circuit is open
-(:class:`~sluicegate.breaker.CircuitOpenError`), or the error is retryable, which, because
+(:class:`~sluicegate.breaker.state.CircuitOpenError`), or the error is retryable, which, because
 this stage sits outside retry, means the retries for that model are spent (or the retry
 stage gave up early: budget, deadline). Errors that are not retryable (400, 401, 403, 404,
 422, ``insufficient_quota``, a budget stop) are raised at once: the request or the account

@@ -20,7 +20,7 @@ from sluicegate.errors import (
     RateLimitedError,
     ResponseFormatError,
 )
-from sluicegate.retry_after import parse_retry_after
+from sluicegate.retry.retry_after import parse_retry_after
 from sluicegate.secrets import holds_secret, scrub_mapping
 
 NEVER_RETRY_TYPES = frozenset({"insufficient_quota", "billing_error", "invalid_api_key"})
@@ -39,7 +39,7 @@ def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers worth keeping on a response or error: what a server says about its rate
     limits, including the upstream's wait a LiteLLM relay passes on as
     ``llm_provider-retry-after`` / ``-ms`` (its own ``retry-after`` is often a bare 0), so
-    whoever reads ``error.headers`` later sees the wait :mod:`sluicegate.retry_after`
+    whoever reads ``error.headers`` later sees the wait :mod:`sluicegate.retry.retry_after`
     honoured. Transports give lower-case names.
 
     A server that echoes the key in one of them (``x-ratelimit-key: sk-…``) gets it

@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from sluicegate.batch.api import BatchApiSpec, BatchBinding, BatchLimits
-from sluicegate.hookspecs import hookimpl
+from sluicegate.plugins.hookspecs import hookimpl
 from sluicegate.providers.base import ProviderSpec
 
 if TYPE_CHECKING:
-    from sluicegate.prices import ModelPrice
+    from sluicegate.cost.prices import ModelPrice
     from sluicegate_anthropic.batch import AnthropicBatchApi
     from sluicegate_anthropic.codec import AnthropicProvider
 

@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from sluicegate.cost.prices import ModelPrice, price_problem
 from sluicegate.errors import BadInputError, ConfigError
-from sluicegate.prices import ModelPrice, price_problem
 
 __all__ = ["PRICES_ENV", "load_price_file"]
 

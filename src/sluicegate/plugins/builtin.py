@@ -5,24 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sluicegate import limits
 from sluicegate.batch.api import BatchApiSpec
+from sluicegate.breaker import stage as breaker
 from sluicegate.chain import MiddlewareSpec, Phase
-from sluicegate.hookspecs import hookimpl
-from sluicegate.middleware import (
-    auth,
-    breaker,
-    cost,
-    deadline,
-    fallback,
-    idempotency,
-    logging,
-    ratelimit,
-    retry,
-)
-from sluicegate.price_data import builtin_prices
-from sluicegate.prices import ModelPrice
+from sluicegate.cost import stage as cost
+from sluicegate.cost.price_data import builtin_prices
+from sluicegate.cost.prices import ModelPrice
+from sluicegate.middleware import auth, deadline, fallback, idempotency, logging
+from sluicegate.plugins.hookspecs import hookimpl
 from sluicegate.providers import mock, openai
 from sluicegate.providers.base import ProviderSpec
+from sluicegate.retry import stage as retry
 
 
 @hookimpl
@@ -40,8 +34,8 @@ def sluicegate_middleware() -> Sequence[MiddlewareSpec]:
         MiddlewareSpec("fallback", Phase.FALLBACK, fallback.build),
         MiddlewareSpec("retry", Phase.RETRY, retry.build),
         MiddlewareSpec("breaker", Phase.BREAKER, breaker.build),
-        MiddlewareSpec("rate-limit", Phase.RATE_LIMIT, ratelimit.build),
-        MiddlewareSpec("attempt-logging", Phase.ATTEMPT, logging.build_attempt_logger),
+        MiddlewareSpec("rate_limit", Phase.RATE_LIMIT, limits.build),
+        MiddlewareSpec("attempt_logging", Phase.ATTEMPT, logging.build_attempt_logger),
         MiddlewareSpec("auth", Phase.AUTH, auth.build),
     ]
 

@@ -1,7 +1,7 @@
 """The ledger: what a client's requests used and cost, per model, per tag and in total.
 
 The cost stage records every logical request once, when it ends (a stream: when it ends
-or is cut). Totals are kept exactly (:mod:`sluicegate.exact`), so the total cost equals
+or is cut). Totals are kept exactly (:mod:`sluicegate.cost.exact`), so the total cost equals
 ``math.fsum`` of the responses' costs, in whatever order concurrent requests finished.
 Recording is synchronous, with no await, so concurrent requests on one event loop never
 interleave inside it.
@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from sluicegate.exact import to_float, to_units
+from sluicegate.cost.exact import to_float, to_units
 from sluicegate.types import Usage
 
 __all__ = ["Ledger", "LedgerSnapshot", "Totals"]

@@ -10,7 +10,7 @@ stage only reads the flag, so a new provider or stage gets retries right by sett
 How long to wait: the server's own pushback first (``retry-after-ms`` / ``Retry-After``,
 already parsed onto ``error.retry_after``), honoured exactly; a wait of 0, or none, gets
 exponential backoff with full jitter drawn from the client's injected ``rng`` (see
-:mod:`sluicegate.backoff`). A named wait longer than ``max_retry_after`` (say
+:mod:`sluicegate.retry.backoff`). A named wait longer than ``max_retry_after`` (say
 ``Retry-After: 86400``, a day's quota gone) is not slept on: the error is raised at once,
 carrying the wait in ``retry_after``, so a bulk run can set the model aside until then.
 Waits go through the injected clock, so tests cover minutes of retries in milliseconds.
@@ -23,7 +23,7 @@ to see; a note on the exception says why no further attempt was made):
   would end at or past the deadline is never begun, since the attempt after it could not
   finish in time anyway; the error is the last real failure, not a timeout, because no
   time limit was hit yet;
-- the retry budget (:mod:`sluicegate.retry_budget`) is empty: in a total outage retries
+- the retry budget (:mod:`sluicegate.retry.budget`) is empty: in a total outage retries
   add at most ``budget_ratio`` (20%) to the traffic instead of multiplying it by the
   attempt count.
 
@@ -51,120 +51,18 @@ instant mode is rarely needed.
 from __future__ import annotations
 
 import logging
-import math
 import random
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from sluicegate.backoff import Backoff
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.clock import Clock
 from sluicegate.errors import ConfigError, ProviderError, SluicegateError
 from sluicegate.logs import get_logger, is_enabled
 from sluicegate.middleware.deadline import current_deadline
-from sluicegate.retry_budget import RetryBudget
+from sluicegate.retry.budget import RetryBudget
+from sluicegate.retry.policy import RetryPolicy, is_testing, set_testing, with_testing
 from sluicegate.streaming import EventStream
 from sluicegate.types import Done, Request, StreamEvent
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How the retry stage behaves. Pass it as ``stage_settings={"retry": RetryPolicy(...)}``
-    (or a dict of these fields); ``False`` there turns retries off.
-
-    - ``attempts``: attempts in total, the first included (4: three retries, the count
-      the official OpenAI and Anthropic SDKs settle near, after which an outage is better
-      reported than waited out).
-    - ``base`` / ``cap``: backoff ceiling for retry n is ``min(cap, base·2^(n-1))``
-      seconds; the wait is drawn uniformly below it (0.5 s doubling to 30 s: long enough
-      for a 429 window to roll over, short enough not to stall a batch).
-    - ``max_retry_after``: a server's Retry-After is honoured up to this many seconds
-      (60 s, the OpenAI SDK's cap); a longer one ends the retries at once, the error
-      carrying the wait, instead of being cut short into a retry the server refuses.
-    - ``budget_ratio``, ``budget_min_per_second``, ``budget_window``: the retry budget
-      (Finagle's defaults: 20% of requests plus 10 retries per second, over 10 s); a
-      ``budget_ratio`` of None turns the budget off, leaving only ``attempts``.
-    - ``instant``: never wait between attempts (tests); everything else still applies.
-    """
-
-    attempts: int = 4
-    base: float = 0.5
-    cap: float = 30.0
-    max_retry_after: float = 60.0
-    budget_ratio: float | None = 0.2
-    budget_min_per_second: float = 10.0
-    budget_window: float = 10.0
-    instant: bool = False
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.attempts, int) and self.attempts >= 1):
-            raise ConfigError(f"retry attempts must be an integer >= 1, got {self.attempts!r}")
-        value = self.max_retry_after
-        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-            raise ConfigError(f"retry max_retry_after must be a finite number >= 0, got {value!r}")
-        self.backoff()  # validates base and cap
-        if self.budget_ratio is not None:
-            self.budget(None)  # validates the budget fields
-
-    def backoff(self) -> Backoff:
-        """The backoff schedule for these settings."""
-        return Backoff(self.base, self.cap)
-
-    def budget(self, start: float | None) -> RetryBudget | None:
-        """A fresh retry budget for these settings (None when the budget is off)."""
-        if self.budget_ratio is None:
-            return None
-        return RetryBudget(
-            ratio=self.budget_ratio,
-            min_per_second=self.budget_min_per_second,
-            window=self.budget_window,
-            start=start,
-        )
-
-    @classmethod
-    def from_setting(cls, value: Any) -> RetryPolicy | None:
-        """The policy a ``stage_settings["retry"]`` value asks for: None or True for the
-        defaults, False for no retries, a RetryPolicy, or a mapping of its fields."""
-        if value is None or value is True:
-            return cls()
-        if value is False:
-            return None
-        if isinstance(value, RetryPolicy):
-            return value
-        if isinstance(value, Mapping):
-            known = {f.name for f in fields(cls)}
-            unknown = sorted(set(value) - known)
-            if unknown:
-                raise ConfigError(f"unknown retry setting(s) {unknown}; known: {sorted(known)}")
-            return cls(**value)
-        raise ConfigError(
-            f"retry setting must be a RetryPolicy, a mapping, None or False, got {value!r}"
-        )
-
-
-_testing: dict[str, Any] | None = None
-
-
-def set_testing(testing: bool, *, attempts: int | None = None) -> None:
-    """Make retries instant in every client built from now on (and, with ``attempts``,
-    cap their number), so a test suite need not wait for backoff; ``False`` restores the
-    configured behaviour. Like ``stamina.set_testing``; clients already built keep their
-    policy, since the stage reads nothing global per request."""
-    global _testing
-    if not testing:
-        _testing = None
-        return
-    changes: dict[str, Any] = {"instant": True}
-    if attempts is not None:
-        changes["attempts"] = attempts
-    RetryPolicy(**changes)  # validate now, not at the next client build
-    _testing = changes
-
-
-def is_testing() -> bool:
-    """Whether :func:`set_testing` is on."""
-    return _testing is not None
 
 
 class _NoBudget:
@@ -362,10 +260,7 @@ class _RetryingStream:
 
 
 def _policy(context: ChainContext) -> RetryPolicy | None:
-    policy = RetryPolicy.from_setting(context.settings.get("retry"))
-    if policy is not None and _testing is not None:
-        policy = replace(policy, **_testing)
-    return policy
+    return with_testing(RetryPolicy.from_setting(context.settings.get("retry")))
 
 
 def build(context: ChainContext) -> RetryMiddleware | None:

@@ -1,6 +1,6 @@
 """The plugin hooks: how providers, middleware, prices and observers join a client.
 
-Built-in parts register through these same hooks (see :mod:`sluicegate.builtin`). Hooks
+Built-in parts register through these same hooks (see :mod:`sluicegate.plugins.builtin`). Hooks
 are called while a client is being built, never per request: pluggy's dispatch costs
 microseconds a call, which a bulk run would pay millions of times. The two observer hooks
 are the exception in kind but not in cost: their implementations are collected once and
@@ -17,8 +17,8 @@ import pluggy
 if TYPE_CHECKING:
     from sluicegate.batch.api import BatchApiSpec
     from sluicegate.chain import MiddlewareSpec
+    from sluicegate.cost.prices import ModelPrice
     from sluicegate.observers import AttemptFailed, RequestFinished
-    from sluicegate.prices import ModelPrice
     from sluicegate.providers.base import ProviderSpec
 
 PROJECT = "sluicegate"

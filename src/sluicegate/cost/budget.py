@@ -28,7 +28,7 @@ per four characters: a real tokenizer counts more for code or non-Latin text; pa
 own with ``CostPolicy(estimate=...)``). A request that used more than it reserved is
 logged (``budget.overrun``), and the budget then refuses until there is room again.
 
-Amounts are kept exactly (:mod:`sluicegate.exact`), so a limit of $1 is not passed by a
+Amounts are kept exactly (:mod:`sluicegate.cost.exact`), so a limit of $1 is not passed by a
 rounding error after a million small requests.
 """
 
@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import math
 
+from sluicegate.cost.exact import to_float, to_units
 from sluicegate.errors import BudgetExceededError, ConfigError
-from sluicegate.exact import to_float, to_units
 
 __all__ = ["Budget", "admit", "settle"]
 

@@ -6,9 +6,9 @@ zero would silently report a paid run as free.
 Where prices come from, later sources overriding earlier ones for the same model:
 
 1. every plugin's ``sluicegate_prices`` hook (the built-in plugin contributes
-   :mod:`sluicegate.price_data`, the Anthropic plugin its Claude models);
+   :mod:`sluicegate.cost.price_data`, the Anthropic plugin its Claude models);
 2. the user's price file (``Client(prices="prices.toml")`` or ``SLUICEGATE_PRICES``,
-   read by :mod:`sluicegate.price_file`) or a list of :class:`ModelPrice`.
+   read by :mod:`sluicegate.cost.price_file`) or a list of :class:`ModelPrice`.
 
 The table is built once per client, when it is opened; a lookup then is one dict read
 (misses and dated snapshots are remembered too), so pricing costs nothing per request

@@ -14,7 +14,7 @@ so that it sees each logical request once:
   its end is charged by the text counted so far (four characters a token; the input from
   the reported usage, else the request's estimate), recorded as a cut stream, and the
   estimate is put on the :class:`~sluicegate.errors.StreamError` (``.cost``).
-- **budgets**: see :mod:`sluicegate.budget`. A request under a budget whose model (or a
+- **budgets**: see :mod:`sluicegate.cost.budget`. A request under a budget whose model (or a
   fallback) has no price is refused with
   :class:`~sluicegate.errors.UnknownPriceError`: its cost could not be bounded.
 
@@ -28,20 +28,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sluicegate.budget import Budget, admit, settle
 from sluicegate.chain import CallNext, ChainContext, Reply
-from sluicegate.cost import CostRates
+from sluicegate.cost.budget import Budget, admit, settle
+from sluicegate.cost.exact import to_float, to_units
+from sluicegate.cost.ledger import Ledger
+from sluicegate.cost.prices import PriceTable
+from sluicegate.cost.rates import CostRates
 from sluicegate.errors import ConfigError, StreamError, UnknownPriceError
-from sluicegate.exact import to_float, to_units
-from sluicegate.ledger import Ledger
-from sluicegate.limits.estimate import (
+from sluicegate.estimate import (
     CHARS_PER_TOKEN,
     TokenEstimate,
     estimate_input_tokens,
     estimate_tokens,
 )
 from sluicegate.logs import get_logger
-from sluicegate.prices import PriceTable
 from sluicegate.streaming import EventStream
 from sluicegate.types import (
     Done,

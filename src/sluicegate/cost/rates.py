@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sluicegate.prices import ModelPrice
+from sluicegate.cost.prices import ModelPrice
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sluicegate.prices import ModelPrice
+from sluicegate.cost.prices import ModelPrice
 
 __all__ = ["MOCK_PRICES", "OPENAI_PRICES", "PRICES_AS_OF", "builtin_prices"]
 

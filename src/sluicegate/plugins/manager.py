@@ -16,17 +16,19 @@ from typing import Any
 
 import pluggy
 
-from sluicegate import builtin, hookspecs
 from sluicegate.batch.api import BatchApiSpec
 from sluicegate.chain import MiddlewareSpec
+from sluicegate.cost.prices import ModelPrice
 from sluicegate.errors import PluginError
 from sluicegate.logs import get_logger
-from sluicegate.prices import ModelPrice
+from sluicegate.plugins import builtin, hookspecs
 from sluicegate.providers.base import ProviderSpec
 
 ENTRY_POINT_GROUP = "sluicegate"
 DISABLE_ENV = "SLUICEGATE_DISABLE_PLUGINS"
 BUILTIN_NAME = "sluicegate.builtin"
+"""The built-in plugin's registered name (shown by `sluicegate plugins`), kept from before
+its module moved to :mod:`sluicegate.plugins.builtin`."""
 
 
 def disabled_plugins() -> frozenset[str]:

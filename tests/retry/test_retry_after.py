@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sluicegate.retry_after import MAX_RETRY_AFTER_S, parse_retry_after
+from sluicegate.retry.retry_after import MAX_RETRY_AFTER_S, parse_retry_after
 
 NOW = 1_800_000_000.0
 

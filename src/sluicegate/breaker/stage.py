@@ -2,7 +2,7 @@
 
 The stage sits inside retry, so every attempt is admitted and counted on its own: a burst
 of retried 503s opens the circuit as quickly as it should, and once it is open the next
-attempt fails with :class:`~sluicegate.breaker.CircuitOpenError` (not retryable), which
+attempt fails with :class:`~sluicegate.breaker.state.CircuitOpenError` (not retryable), which
 stops the remaining retries at once and lets the fallback stage, outside retry, move on to
 the next model. Nothing is sent while the circuit is open.
 
@@ -23,12 +23,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sluicegate.breaker import (
-    BreakerPolicy,
-    CircuitBreaker,
-    CircuitOpenError,
-    CircuitState,
-)
+from sluicegate.breaker.errors import CircuitOpenError
+from sluicegate.breaker.policy import BreakerPolicy
+from sluicegate.breaker.state import CircuitBreaker, CircuitState
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.clock import Clock
 from sluicegate.logs import get_logger, is_enabled

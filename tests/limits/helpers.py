@@ -6,9 +6,9 @@ from typing import Any
 
 from sluicegate import Client, MiddlewareSpec, Phase, ProviderSettings
 from sluicegate.chain import ChainContext
+from sluicegate.limits import build
 from sluicegate.limits.stage import RateLimiter
 from sluicegate.logs import get_logger
-from sluicegate.middleware.ratelimit import build
 from sluicegate.testing.mock_app import MockApp, MockConfig, create_app
 from sluicegate.transports.memory import MemoryTransport
 
@@ -49,7 +49,7 @@ def make_client(
         transport=MemoryTransport(app),
         clock=clock,
         load_entry_points=False,
-        middleware=[MiddlewareSpec("rate-limit", Phase.RATE_LIMIT, factory)],
+        middleware=[MiddlewareSpec("rate_limit", Phase.RATE_LIMIT, factory)],
         stage_settings={"rate_limit": settings},
         disable=OTHER_STAGES,
         logger=QUIET,

@@ -24,7 +24,7 @@ from sluicegate import (
     Request,
     hookimpl,
 )
-from sluicegate import plugin_manager as pm_module
+from sluicegate.plugins import manager as pm_module
 from sluicegate.providers.openai import OpenAIProvider
 
 pytestmark = pytest.mark.anyio
@@ -73,7 +73,7 @@ async def test_middleware_runs_in_phase_order_and_none_factories_cost_nothing() 
         plugins=[OrderPlugin(seen)],
         # attempt-logging is present only when debug logging is on: leave it out so the
         # expected order does not depend on what another test did to the log level.
-        disable=["attempt-logging"],
+        disable=["attempt_logging"],
         load_entry_points=False,
     ) as client:
         await client.chat("openai/m", "hi")
@@ -86,7 +86,7 @@ async def test_middleware_runs_in_phase_order_and_none_factories_cost_nothing() 
             "fallback",
             "retry",
             "breaker",
-            "rate-limit",
+            "rate_limit",
             "inner",
             "auth",
         ]
@@ -101,13 +101,13 @@ async def test_a_spec_with_a_builtin_name_replaces_it_and_disable_removes_stages
         transport=scripted(),
         middleware=[replacement],
         disable=[
-            "attempt-logging",
+            "attempt_logging",
             "deadline",
             "cost",
             "fallback",
             "retry",
             "breaker",
-            "rate-limit",
+            "rate_limit",
         ],
         load_entry_points=False,
     ) as client:
@@ -290,9 +290,9 @@ async def test_stage_settings_take_either_spelling_of_a_stage_name() -> None:
         providers=settings(),
         transport=scripted(),
         load_entry_points=False,
-        stage_settings={"rate-limit": False},
+        stage_settings={"rate_limit": False},
     ) as client:
-        assert "rate-limit" not in client.stages
+        assert "rate_limit" not in client.stages
 
 
 async def test_total_timeout_and_a_deadline_setting_together_are_refused() -> None:

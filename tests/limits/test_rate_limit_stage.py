@@ -9,9 +9,9 @@ import anyio
 import pytest
 
 from sluicegate import ConfigError, ProviderError, ProviderSettings, RateLimitedError
-from sluicegate.limits import Adaptive, Limit, RateLimits, RequestTooLargeError, TokenEstimate
+from sluicegate.estimate import TOKENS_PER_MESSAGE, TokenEstimate, estimate_input_tokens
+from sluicegate.limits import Adaptive, Limit, RateLimits, RequestTooLargeError
 from sluicegate.limits.dimensions import REQUESTS, TOKENS, RateDimension
-from sluicegate.limits.estimate import TOKENS_PER_MESSAGE, estimate_input_tokens
 from sluicegate.limits.gate import now_ns
 from sluicegate.limits.headers import LimitReading, ServerLimits
 from sluicegate.testing.content import count_input_tokens
@@ -315,14 +315,14 @@ async def test_stage_settings() -> None:
     clock = VirtualClock()
     app = mock_app(clock)
     for value, stages in (
-        (None, ["rate-limit"]),
+        (None, ["rate_limit"]),
         (False, []),
         (RateLimits(adaptive=False), []),
-        (Limit(MODEL, rpm=5), ["rate-limit"]),
-        ([Limit(MODEL, rpm=5), Limit("openai", concurrency=2)], ["rate-limit"]),
+        (Limit(MODEL, rpm=5), ["rate_limit"]),
+        ([Limit(MODEL, rpm=5), Limit("openai", concurrency=2)], ["rate_limit"]),
     ):
         async with make_client(app, clock, value) as client:
-            assert [s for s in client.stages if s == "rate-limit"] == stages, value
+            assert [s for s in client.stages if s == "rate_limit"] == stages, value
     with pytest.raises(ConfigError, match="stage_settings\\['rate_limit'\\]"):
         async with make_client(app, clock, {"rpm": 5}):
             pass

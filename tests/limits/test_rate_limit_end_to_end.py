@@ -162,7 +162,7 @@ async def test_with_the_whole_default_chain_every_request_gets_through() -> None
     async with anyio.create_task_group() as group:
         group.start_soon(clock.run)
         async with client:
-            assert "rate-limit" in client.stages and "retry" in client.stages
+            assert "rate_limit" in client.stages and "retry" in client.stages
             async with anyio.create_task_group() as callers:
                 for first in range(8):
                     callers.start_soon(caller, first)

@@ -1,0 +1,157 @@
+"""The plugin author's module: everything a provider, middleware, batch-API, price or
+observer plugin needs, and nothing it should not depend on.
+
+A plugin is a module or object with :func:`hookimpl`-marked functions (the hooks are in
+:mod:`~sluicegate.plugins.hookspecs`), registered through the ``sluicegate`` entry-point
+group or ``Client(plugins=[...])``. See docs/plugins.md.
+
+- **Providers**: :class:`ProviderSpec` (how a kind is built and found), the
+  :class:`Provider` codec protocol and its :class:`StreamDecoder`; the codec encodes the
+  body, URL and its own protocol headers (the credential, ``Idempotency-Key`` and caller
+  headers are the dispatcher's); :class:`HttpRequest`, :class:`HttpResponse`,
+  :class:`SSEEvent` are what it turns requests and answers into and from; the checks and
+  typed-error helpers below turn a malformed answer into a typed error.
+- **Middleware**: :class:`MiddlewareSpec`, :class:`Phase`, :class:`ChainContext`,
+  :class:`Middleware`, :class:`CallNext`, :class:`Reply`, :class:`EventStream`.
+- **Transports**: :class:`Transport`, :class:`HttpStream`, :class:`TransportFailure`.
+- **Batch APIs**: :class:`BatchApiSpec`, :class:`BatchApi`, :class:`BatchBinding`,
+  :class:`BatchLimits`, :class:`BatchJob`, :class:`JobState`, :class:`JobCounts`,
+  :class:`BatchOutcome`, :class:`ResultStream`, and :class:`BatchHttp` for the HTTP.
+- **Prices**: :class:`ModelPrice`. **Observers**: :class:`RequestFinished`,
+  :class:`AttemptFailed`.
+
+Names load when first used, so ``import sluicegate`` does not pay for the batch helpers.
+The module paths behind them may change between releases; these names do not.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from sluicegate.plugins.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from sluicegate.batch.api import (
+        BatchApi,
+        BatchApiSpec,
+        BatchBinding,
+        BatchJob,
+        BatchLimits,
+        BatchOutcome,
+        JobCounts,
+        JobState,
+        ResultStream,
+    )
+    from sluicegate.batch.http import BatchHttp, LineResults
+    from sluicegate.chain import CallNext, ChainContext, Middleware, MiddlewareSpec, Phase, Reply
+    from sluicegate.cost.prices import ModelPrice
+    from sluicegate.observers import AttemptFailed, RequestFinished
+    from sluicegate.providers.base import Provider, ProviderSettings, ProviderSpec, StreamDecoder
+    from sluicegate.providers.checks import MAX_TOKEN_COUNT, MalformedField, mapping, token_count
+    from sluicegate.providers.http_errors import error_for_status, excerpt, malformed_answer
+    from sluicegate.sse import SSEEvent
+    from sluicegate.streaming import EventStream
+    from sluicegate.transports.base import (
+        HttpRequest,
+        HttpResponse,
+        HttpStream,
+        Transport,
+        TransportFailure,
+    )
+
+_WHERE: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "BatchApi",
+            "BatchApiSpec",
+            "BatchBinding",
+            "BatchJob",
+            "BatchLimits",
+            "BatchOutcome",
+            "JobCounts",
+            "JobState",
+            "ResultStream",
+        ),
+        "sluicegate.batch.api",
+    ),
+    **dict.fromkeys(("BatchHttp", "LineResults"), "sluicegate.batch.http"),
+    **dict.fromkeys(
+        ("CallNext", "ChainContext", "Middleware", "MiddlewareSpec", "Phase", "Reply"),
+        "sluicegate.chain",
+    ),
+    "ModelPrice": "sluicegate.cost.prices",
+    **dict.fromkeys(("AttemptFailed", "RequestFinished"), "sluicegate.observers"),
+    **dict.fromkeys(
+        ("Provider", "ProviderSettings", "ProviderSpec", "StreamDecoder"),
+        "sluicegate.providers.base",
+    ),
+    **dict.fromkeys(
+        ("MAX_TOKEN_COUNT", "MalformedField", "mapping", "token_count"),
+        "sluicegate.providers.checks",
+    ),
+    **dict.fromkeys(
+        ("error_for_status", "excerpt", "malformed_answer"), "sluicegate.providers.http_errors"
+    ),
+    "SSEEvent": "sluicegate.sse",
+    "EventStream": "sluicegate.streaming",
+    **dict.fromkeys(
+        ("HttpRequest", "HttpResponse", "HttpStream", "Transport", "TransportFailure"),
+        "sluicegate.transports.base",
+    ),
+}
+
+__all__ = [
+    "MAX_TOKEN_COUNT",
+    "AttemptFailed",
+    "BatchApi",
+    "BatchApiSpec",
+    "BatchBinding",
+    "BatchHttp",
+    "BatchJob",
+    "BatchLimits",
+    "BatchOutcome",
+    "CallNext",
+    "ChainContext",
+    "EventStream",
+    "HttpRequest",
+    "HttpResponse",
+    "HttpStream",
+    "JobCounts",
+    "JobState",
+    "LineResults",
+    "MalformedField",
+    "Middleware",
+    "MiddlewareSpec",
+    "ModelPrice",
+    "Phase",
+    "Provider",
+    "ProviderSettings",
+    "ProviderSpec",
+    "Reply",
+    "RequestFinished",
+    "ResultStream",
+    "SSEEvent",
+    "StreamDecoder",
+    "Transport",
+    "TransportFailure",
+    "error_for_status",
+    "excerpt",
+    "hookimpl",
+    "malformed_answer",
+    "mapping",
+    "token_count",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sluicegate.plugins' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
