@@ -10,6 +10,19 @@ no subclass or later assignment can forget it. Foreign exceptions (a transport's
 decoder's, which may quote a body or a header) are cut from the cause/context chain by
 :func:`detach_foreign` where they enter, the terminal stage; what they said that matters
 is in the message, scrubbed.
+
+Where errors are defined: the roots (:class:`SluicegateError`, :class:`ConfigError`,
+:class:`BadInputError`, :class:`ProviderError`) and the errors several concerns raise are
+here. An error that belongs to one concern lives in that concern's package, next to the
+code that raises it, and is exported from ``sluicegate``:
+
+- :class:`~sluicegate.breaker.errors.CircuitOpenError` in ``breaker/errors.py``;
+- :class:`~sluicegate.limits.errors.RequestTooLargeError` in ``limits/errors.py``;
+- :class:`~sluicegate.middleware.fallback.AllModelsFailedError` in the fallback stage;
+- :class:`~sluicegate.bulk.availability.ModelUnavailableError` and the file errors of a
+  bulk run (``bulk/file_errors.py``) in ``bulk/``.
+
+docs/errors.md lists them all with what each means.
 """
 
 from __future__ import annotations
