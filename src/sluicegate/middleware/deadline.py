@@ -26,7 +26,7 @@ the error is a :class:`StreamError` with the same ``error_type`` and the text re
 far in ``partial_text``, as any stream cut mid-way.
 
 Where it sits: outside every stage that spends time on the request's behalf (see
-``builtin.py``), inside the request logger so the timeout is logged as the request's
+``plugins/builtin.py``), inside the request logger so the timeout is logged as the request's
 outcome.
 
 The client's default (``Client(total_timeout=600.0)``, :data:`DEFAULT_TOTAL_TIMEOUT`) is
