@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sluicegate.errors import (
@@ -13,6 +13,7 @@ from sluicegate.errors import (
     RequestTimeoutError,
     TransportError,
 )
+from sluicegate.stage_settings import stage_policy
 
 __all__ = ["RATE_LIMIT_ERROR_TYPES", "BreakerPolicy", "counts_as_failure"]
 
@@ -99,23 +100,6 @@ class BreakerPolicy:
 
     @classmethod
     def from_setting(cls, value: Any) -> BreakerPolicy | None:
-        """Read ``settings["breaker"]``: None or True → defaults, False → no breaker, a
-        BreakerPolicy as is, a mapping → its fields (as a config file would give them)."""
-        if value is None or value is True:
-            return cls()
-        if value is False:
-            return None
-        if isinstance(value, BreakerPolicy):
-            return value
-        if isinstance(value, Mapping):
-            known = {f.name for f in fields(cls)}
-            unknown = sorted(set(value) - known)
-            if unknown:
-                raise ConfigError(
-                    f"breaker settings: unknown option(s) {unknown}; known: {sorted(known)}"
-                )
-            return cls(**value)
-        raise ConfigError(
-            "breaker settings must be a BreakerPolicy, a mapping of its fields, None "
-            f"(defaults) or False (off), got {type(value).__name__}"
-        )
+        """Read ``stage_settings["breaker"]`` by the rules every stage shares
+        (:func:`~sluicegate.stage_settings.stage_policy`); None: no breaker."""
+        return stage_policy("breaker", cls, value)

@@ -42,6 +42,7 @@ from sluicegate.estimate import (
     estimate_tokens,
 )
 from sluicegate.logs import get_logger
+from sluicegate.stage_settings import stage_policy
 from sluicegate.streaming import EventStream
 from sluicegate.types import (
     Done,
@@ -80,23 +81,9 @@ class CostPolicy:
 
     @classmethod
     def from_setting(cls, value: Any) -> CostPolicy | None:
-        """Read ``settings["cost"]``: None or True → defaults, False → stage off, a
-        policy, or a mapping of its fields."""
-        if value is None or value is True:
-            return cls()
-        if value is False:
-            return None
-        if isinstance(value, CostPolicy):
-            return value
-        if isinstance(value, Mapping):
-            try:
-                return cls(**value)
-            except TypeError as exc:
-                raise ConfigError(f"cost settings: {exc}") from None
-        raise ConfigError(
-            "cost settings must be a CostPolicy, a mapping of its fields, None (defaults) "
-            f"or False (off), got {type(value).__name__}"
-        )
+        """Read ``stage_settings["cost"]`` by the rules every stage shares
+        (:func:`~sluicegate.stage_settings.stage_policy`); None: the stage is off."""
+        return stage_policy("cost", cls, value)
 
 
 @dataclass(frozen=True, slots=True)

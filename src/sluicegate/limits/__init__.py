@@ -34,8 +34,8 @@ __all__ = ["Adaptive", "Gcra", "Limit", "RateLimits", "RequestTooLargeError", "b
 
 def build(context: ChainContext) -> RateLimiter | None:
     """The stage from ``context.settings["rate_limit"]``: None means the defaults (AIMD
-    per model, no fixed limits), False leaves the stage out, else a :class:`RateLimits`,
-    a :class:`Limit` or a list of them."""
+    per model, no fixed limits), False leaves the stage out, else a :class:`RateLimits`
+    (or a mapping of its fields), a :class:`Limit` or a list of them."""
     from sluicegate.limits.stage import build_limiter
 
     return build_limiter(context)

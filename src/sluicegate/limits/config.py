@@ -26,9 +26,10 @@ from typing import Any
 
 from sluicegate.errors import ConfigError
 from sluicegate.estimate import TokenEstimate
+from sluicegate.stage_settings import ExtraForm, stage_policy
 from sluicegate.types import Request
 
-__all__ = ["Adaptive", "Limit", "RateLimits", "coerce_settings"]
+__all__ = ["Adaptive", "Limit", "RateLimits"]
 
 
 def _positive(owner: str, name: str, value: int | None) -> None:
@@ -217,21 +218,22 @@ class RateLimits:
             return Adaptive()
         return self.adaptive or None
 
+    @classmethod
+    def from_setting(cls, value: Any) -> RateLimits | None:
+        """Read ``stage_settings["rate_limit"]`` by the rules every stage shares
+        (:func:`~sluicegate.stage_settings.stage_policy`), and one :class:`Limit` or a
+        list of them for ``rules``; None: the stage is off."""
+        return stage_policy("rate_limit", cls, value, _RULES)
 
-def coerce_settings(value: Any) -> RateLimits | None:
-    """The stage's settings from what a user may pass: None (defaults), False (off),
-    a :class:`RateLimits`, one :class:`Limit` or a list of them."""
-    if value is None or value is True:
-        return RateLimits()
-    if value is False:
-        return None
-    if isinstance(value, RateLimits):
-        return value
+
+def _rules(value: Any) -> RateLimits | None:
     if isinstance(value, Limit):
         return RateLimits(rules=(value,))
-    if isinstance(value, list | tuple) and all(isinstance(v, Limit) for v in value):
-        return RateLimits(rules=tuple(value))
-    raise ConfigError(
-        f"stage_settings['rate_limit'] must be RateLimits, a Limit, a list of Limits, None "
-        f"or False, got {type(value).__name__}"
-    )
+    if isinstance(value, list | tuple):
+        return RateLimits(rules=tuple(value))  # which refuses what is not a Limit
+    return None
+
+
+_RULES = ExtraForm("a Limit, a list of Limits", _rules)
+"""The rate limiter's shorthand: ``stage_settings={"rate_limit": [Limit(...)]}`` is
+``RateLimits(rules=[...])``."""

@@ -34,7 +34,7 @@ from sluicegate.clock import Clock
 from sluicegate.errors import ProviderError, RateLimitedError, StreamError
 from sluicegate.estimate import TokenEstimate, estimate_tokens
 from sluicegate.limits.adaptive import AdaptiveRate
-from sluicegate.limits.config import RateLimits, coerce_settings
+from sluicegate.limits.config import RateLimits
 from sluicegate.limits.dimensions import INPUT_TOKENS, TOKENS, HeldTooLong
 from sluicegate.limits.gate import acquire, now_ns
 from sluicegate.limits.headers import read_headers
@@ -333,9 +333,9 @@ class _SettlingSource:
 def build_limiter(context: ChainContext) -> RateLimiter | None:
     """The stage from ``context.settings["rate_limit"]``: None means the defaults (AIMD
     per model, no fixed limits), False leaves the stage out, else a
-    :class:`~sluicegate.limits.RateLimits`, a :class:`~sluicegate.limits.Limit` or a list
-    of them."""
-    settings = coerce_settings(context.settings.get("rate_limit"))
+    :class:`~sluicegate.limits.RateLimits` (or a mapping of its fields), a
+    :class:`~sluicegate.limits.Limit` or a list of them."""
+    settings = RateLimits.from_setting(context.settings.get("rate_limit"))
     if settings is None:
         return None
     planner = Planner(settings, context.providers, context.clock)

@@ -45,8 +45,8 @@ deadline (or the watchdog's). A deadline the caller gave
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -54,6 +54,7 @@ import anyio
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.clock import AnyioClock, Clock
 from sluicegate.errors import ConfigError, RequestTimeoutError, StreamError
+from sluicegate.stage_settings import ExtraForm, stage_policy
 from sluicegate.streaming import EventStream
 from sluicegate.types import Request, StreamEvent, TextDelta
 
@@ -150,27 +151,20 @@ class DeadlinePolicy:
 
     @classmethod
     def from_setting(cls, value: Any) -> DeadlinePolicy | None:
-        """The policy a ``stage_settings["deadline"]`` value asks for: None or True for the
-        defaults, False to ignore deadlines, a number of seconds for ``total``, a
-        DeadlinePolicy or a mapping of its fields."""
-        if value is None or value is True:
-            return cls()
-        if value is False:
-            return None
-        if isinstance(value, DeadlinePolicy):
-            return value
-        if isinstance(value, int | float):
-            return cls(total=value)
-        if isinstance(value, Mapping):
-            known = {f.name for f in fields(cls)}
-            unknown = sorted(set(value) - known)
-            if unknown:
-                raise ConfigError(f"unknown deadline setting(s) {unknown}; known: {sorted(known)}")
-            return cls(**value)
-        raise ConfigError(
-            f"deadline setting must be a DeadlinePolicy, seconds, a mapping, None or False, "
-            f"got {value!r}"
-        )
+        """Read ``stage_settings["deadline"]`` by the rules every stage shares
+        (:func:`~sluicegate.stage_settings.stage_policy`), and a number of seconds for
+        ``total``; None: deadlines are ignored."""
+        return stage_policy("deadline", cls, value, _SECONDS)
+
+
+def _seconds(value: Any) -> DeadlinePolicy | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return DeadlinePolicy(total=value)
+    return None
+
+
+_SECONDS = ExtraForm("seconds", _seconds)
+"""The deadline's shorthand: ``stage_settings={"deadline": 30}`` is ``total=30``."""
 
 
 class DeadlineMiddleware:

@@ -34,6 +34,7 @@ from typing import Any
 from sluicegate.breaker import CircuitOpenError
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.errors import ConfigError, ProviderError, SluicegateError
+from sluicegate.stage_settings import stage_policy
 from sluicegate.streaming import EventStream
 from sluicegate.types import Request, StreamEvent
 
@@ -52,17 +53,9 @@ class FallbackPolicy:
 
     @classmethod
     def from_setting(cls, value: Any) -> FallbackPolicy | None:
-        """Read ``settings["fallback"]``: None or True → defaults, False → off."""
-        if value is None or value is True:
-            return cls()
-        if value is False:
-            return None
-        if isinstance(value, FallbackPolicy):
-            return value
-        raise ConfigError(
-            "fallback settings must be a FallbackPolicy, None (defaults) or False (off), "
-            f"got {type(value).__name__}"
-        )
+        """Read ``stage_settings["fallback"]`` by the rules every stage shares
+        (:func:`~sluicegate.stage_settings.stage_policy`); None: the stage is off."""
+        return stage_policy("fallback", cls, value)
 
 
 class AllModelsFailedError(ProviderError):

@@ -62,7 +62,6 @@ import os
 import re
 import secrets
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +69,7 @@ import anyio
 
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.errors import BadInputError, ConfigError
+from sluicegate.stage_settings import stage_policy
 from sluicegate.stores import MemoryStore, StateStore
 from sluicegate.streaming import EventStream
 from sluicegate.types import (
@@ -131,23 +131,9 @@ class IdempotencyPolicy:
 
     @classmethod
     def from_setting(cls, value: Any) -> IdempotencyPolicy | None:
-        """Read ``settings["idempotency"]``: None or True → defaults, False → off (None),
-        a policy, or a mapping of its fields (as read from a config file)."""
-        if value is None or value is True:
-            return cls()
-        if value is False:
-            return None
-        if isinstance(value, IdempotencyPolicy):
-            return value
-        if isinstance(value, Mapping):
-            try:
-                return cls(**value)
-            except TypeError as exc:
-                raise ConfigError(f"idempotency settings: {exc}") from None
-        raise ConfigError(
-            "idempotency settings must be an IdempotencyPolicy, a mapping of its fields, "
-            f"None (defaults) or False (off), got {type(value).__name__}"
-        )
+        """Read ``stage_settings["idempotency"]`` by the rules every stage shares
+        (:func:`~sluicegate.stage_settings.stage_policy`); None: the stage is off."""
+        return stage_policy("idempotency", cls, value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,13 +4,13 @@ client's retries instant in a test suite (:func:`set_testing`)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sluicegate.errors import ConfigError
 from sluicegate.retry.backoff import Backoff
 from sluicegate.retry.budget import RetryBudget
+from sluicegate.stage_settings import stage_policy
 
 __all__ = ["RetryPolicy", "is_testing", "set_testing", "with_testing"]
 
@@ -71,23 +71,9 @@ class RetryPolicy:
 
     @classmethod
     def from_setting(cls, value: Any) -> RetryPolicy | None:
-        """The policy a ``stage_settings["retry"]`` value asks for: None or True for the
-        defaults, False for no retries, a RetryPolicy, or a mapping of its fields."""
-        if value is None or value is True:
-            return cls()
-        if value is False:
-            return None
-        if isinstance(value, RetryPolicy):
-            return value
-        if isinstance(value, Mapping):
-            known = {f.name for f in fields(cls)}
-            unknown = sorted(set(value) - known)
-            if unknown:
-                raise ConfigError(f"unknown retry setting(s) {unknown}; known: {sorted(known)}")
-            return cls(**value)
-        raise ConfigError(
-            f"retry setting must be a RetryPolicy, a mapping, None or False, got {value!r}"
-        )
+        """Read ``stage_settings["retry"]`` by the rules every stage shares
+        (:func:`~sluicegate.stage_settings.stage_policy`); None: no retries."""
+        return stage_policy("retry", cls, value)
 
 
 _testing: dict[str, Any] | None = None
