@@ -33,10 +33,13 @@ from sluicegate import (
     Client,
     ProviderSettings,
     RateLimits,
+    RequestTimeoutError,
     Response,
     RetryPolicy,
     SluicegateError,
+    hookimpl,
 )
+from sluicegate.plugins import AttemptFailed
 from sluicegate.testing import FaultPlan, MockConfig, serve_mock
 
 pytestmark = pytest.mark.anyio
@@ -108,6 +111,14 @@ class Outcomes:
     errors: dict[int, Exception] = field(default_factory=dict)
     keys: dict[int, str] = field(default_factory=dict)
     """Caller-given idempotency keys, by request index."""
+    timed_out: Counter[str] = field(default_factory=Counter)
+    """Attempts that timed out, by idempotency key (an ``attempt_failed`` observer)."""
+
+    @hookimpl
+    def sluicegate_attempt_failed(self, event: AttemptFailed) -> None:
+        key = event.request.metadata.idempotency_key
+        if isinstance(event.error, RequestTimeoutError) and key is not None:
+            self.timed_out[key] += 1
 
 
 def budget_bound(requests: int, duration_s: float, policy: RetryPolicy) -> int:
@@ -184,6 +195,7 @@ async def test_requests_through_faults_end_typed_once_and_within_budget(
         client = Client(
             providers={"openai": ProviderSettings(base_url=server.openai_base_url, api_key=KEY)},
             load_entry_points=False,
+            plugins=[outcomes],
             concurrency=CONCURRENCY,
             timeout=READ_TIMEOUT_S,
             stage_settings={"retry": RETRY, "breaker": BREAKER, "rate_limit": RATE_LIMIT},
@@ -218,12 +230,20 @@ async def test_requests_through_faults_end_typed_once_and_within_budget(
     assert len(stats.idempotency) == REQUESTS
     assert sum(received.values()) == stats.requests
     assert set(outcomes.keys.values()) <= set(stats.idempotency)
+    # One exception, which no client can avoid: an attempt the client timed out but the
+    # server went on to answer. On a loaded machine a healthy answer can miss the 1 s read
+    # timeout, and the retry is then a second success. Such a key is allowed at most one
+    # extra success per attempt the client saw time out for it, and nothing else is.
     twice = {key: n for key, n in succeeded.items() if n > 1}
-    assert not twice, f"keys answered successfully more than once: {twice}"
+    unexplained = {k: n for k, n in twice.items() if n - 1 > outcomes.timed_out[k]}
+    assert not unexplained, f"keys answered successfully more than once: {unexplained}"
     assert stats.replayed == 0
-    assert sum(succeeded.values()) == stats.succeeded == len(outcomes.responses)
+    assert sum(succeeded.values()) == stats.succeeded
+    timeouts = sum(outcomes.timed_out.values())
+    assert len(outcomes.responses) <= stats.succeeded <= len(outcomes.responses) + timeouts
     for index, key in outcomes.keys.items():
-        assert succeeded[key] == (1 if index in outcomes.responses else 0), (index, key)
+        answered = 1 if index in outcomes.responses else 0
+        assert answered <= succeeded[key] <= answered + outcomes.timed_out[key], (index, key)
 
     # Retries made a difference, for plain and streamed calls alike.
     retried = Counter(
