@@ -9,8 +9,6 @@ from __future__ import annotations
 import ast
 import importlib
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pytest
 import sluicegate
 import sluicegate.plugins
 import sluicegate.testing
+from fresh_import import loaded_before_and_after
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS_DOC = ROOT / "docs" / "plugins.md"
@@ -122,11 +121,9 @@ def test_every_name_resolves_to_the_object_of_its_module() -> None:
 
 
 def test_importing_sluicegate_does_not_import_the_batch_helpers() -> None:
-    code = (
-        "import sys, sluicegate, sluicegate.plugins; "
-        "print('sluicegate.batch.http' in sys.modules); "
-        "sluicegate.plugins.BatchHttp; "
-        "print('sluicegate.batch.http' in sys.modules)"
+    loaded = loaded_before_and_after(
+        "import sluicegate, sluicegate.plugins",
+        "sluicegate.plugins.BatchHttp",
+        "sluicegate.batch.http",
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "True"]
+    assert loaded == (False, True)

@@ -6,15 +6,13 @@ body helpers decode to the answer they describe."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import anyio
 import anyio.lowlevel
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fresh_import import loaded_before_and_after
 from sluicegate import Client, ProviderSettings, StreamError, TransportError, Usage
 from sluicegate.clock import FakeClock
 from sluicegate.testing import (
@@ -204,11 +202,9 @@ async def test_a_client_decodes_what_the_openai_helpers_describe() -> None:
 
 
 def test_importing_sluicegate_testing_does_not_import_the_transport() -> None:
-    code = (
-        "import sys, sluicegate.testing as t; "
-        "print('sluicegate.testing.scripted' in sys.modules); "
-        "t.ScriptedTransport; "
-        "print('sluicegate.testing.scripted' in sys.modules)"
+    loaded = loaded_before_and_after(
+        "import sluicegate.testing",
+        "sluicegate.testing.ScriptedTransport",
+        "sluicegate.testing.scripted",
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "True"]
+    assert loaded == (False, True)
