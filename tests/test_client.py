@@ -8,7 +8,6 @@ import pytest
 import structlog
 
 import sluicegate
-from scripted_transport import Answer, ScriptedTransport, openai_completion, openai_sse
 from sluicegate import (
     AuthenticationError,
     Client,
@@ -21,6 +20,7 @@ from sluicegate import (
     TextDelta,
     TransportError,
 )
+from sluicegate.testing import Answer, ScriptedTransport, openai_completion, openai_sse
 from sluicegate.transports.base import TransportFailure
 
 pytestmark = pytest.mark.anyio

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import structlog
 
-from scripted_transport import Answer, ScriptedTransport, openai_completion, openai_sse
 from sluicegate import Client, Done, ProviderError, ProviderSettings
+from sluicegate.testing import Answer, ScriptedTransport, openai_completion, openai_sse
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-log-0123456789abcdefghijklmn"

@@ -20,13 +20,11 @@ from sluicegate import (
     StreamError,
     TextDelta,
 )
-from sluicegate.testing import MockConfig, serve_mock
+from sluicegate.testing import Answer, MockConfig, ScriptedTransport, openai_completion, serve_mock
 from sluicegate.testing.mock_app import create_app
 from sluicegate.transports.base import HttpRequest, RequestTimeouts, TransportOptions
 from sluicegate.transports.httpx_client import HttpxTransport
 from sluicegate.transports.memory import MemoryTransport
-
-from .scripted_transport import Answer, ScriptedTransport, openai_completion
 
 pytestmark = pytest.mark.anyio
 

@@ -39,7 +39,8 @@ from sluicegate.errors import ResponseFormatError, StreamError, TransportError
 from sluicegate.providers.base import BoundProvider
 from sluicegate.providers.openai import SPEC as OPENAI
 from sluicegate.secrets import scrub
-from sluicegate.transports.base import HttpRequest, HttpResponse, HttpStream, TransportFailure
+from sluicegate.testing import ScriptedTransport
+from sluicegate.transports.base import HttpRequest, TransportFailure
 
 KEY = "sk-proj-SECRETSECRETSECRET1234567890"
 
@@ -259,24 +260,13 @@ def test_a_foreign_exception_in_the_chain_is_cut_off() -> None:
     assert_key_absent(error, ECHOED)
 
 
-class _FailingTransport:
-    """A transport whose every call fails the way a real one does: a TransportFailure
-    raised while handling the library's own exception, which quotes what the server sent."""
-
-    async def _fail(self) -> NoReturn:
-        try:
-            raise ValueError(f"illegal status line: b'HTTP/1.1 abc {ECHOED}'")
-        except ValueError as exc:
-            raise TransportFailure("read", f"{type(exc).__name__}: {exc}") from None
-
-    async def send(self, request: HttpRequest) -> HttpResponse:
-        await self._fail()
-
-    async def open_stream(self, request: HttpRequest) -> HttpStream:
-        await self._fail()
-
-    async def aclose(self) -> None:
-        pass
+def _fail_like_a_real_transport(request: HttpRequest) -> NoReturn:
+    """Every call fails the way a real transport's does: a TransportFailure raised while
+    handling the library's own exception, which quotes what the server sent."""
+    try:
+        raise ValueError(f"illegal status line: b'HTTP/1.1 abc {ECHOED}'")
+    except ValueError as exc:
+        raise TransportFailure("read", f"{type(exc).__name__}: {exc}") from None
 
 
 @pytest.mark.anyio
@@ -287,7 +277,7 @@ async def test_a_batch_call_s_transport_error_keeps_no_foreign_context(anyio_bac
         spec=OPENAI,
         codec=OPENAI.factory("openai", "http://127.0.0.1:9/v1", {}),
         base_url="http://127.0.0.1:9/v1",
-        transport=_FailingTransport(),  # type: ignore[arg-type]
+        transport=ScriptedTransport(_fail_like_a_real_transport),
     )
     binding = BatchBinding(
         bound, BatchLimits(max_requests=10, max_bytes=1000), FakeClock(), random.Random(0)

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from batch.helpers import with_autojump
-from scripted_transport import Answer, ScriptedTransport, openai_completion
 from sluicegate import (
     AuthenticationError,
     Client,
@@ -30,6 +29,7 @@ from sluicegate.errors import BatchItemError, ResponseFormatError
 from sluicegate.providers.base import BoundProvider
 from sluicegate.providers.openai import SPEC, OpenAIProvider
 from sluicegate.secrets import Secret
+from sluicegate.testing import Answer, ScriptedTransport, openai_completion
 from sluicegate.transports.base import TransportFailure
 from sluicegate.types import Metadata
 

@@ -1,8 +1,9 @@
 """Helpers for the breaker and fallback stage tests.
 
-- :class:`ModelTransport` answers each request by the model named in its body, from a
-  script per model (the last answer repeats), can hold answers behind a gate to test
-  concurrency, and records which models were sent.
+- :class:`ModelTransport` is a :class:`~sluicegate.testing.ScriptedTransport` that answers
+  each request by the model named in its body, from a script per model (the last answer
+  repeats), can hold answers behind a gate to test concurrency, and records which models
+  were sent.
 - :func:`make_rig` builds a client whose chain holds only the stages under test (every
   other registered stage is disabled, so these tests do not change meaning when the retry,
   rate-limit or idempotency stages land), with a fake clock.
@@ -13,13 +14,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
-from scripted_transport import Answer, openai_completion, openai_sse
 from sluicegate import Client, MiddlewareSpec, Phase, ProviderSettings, SluicegateError
 from sluicegate.breaker import stage as breaker_stage
 from sluicegate.breaker.stage import BreakerStage
@@ -27,7 +27,8 @@ from sluicegate.breaker.state import CircuitBreaker
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.clock import FakeClock
 from sluicegate.middleware import fallback as fallback_stage
-from sluicegate.transports.base import HttpRequest, HttpResponse, TransportFailure
+from sluicegate.testing import Answer, ScriptedTransport, openai_completion, openai_sse
+from sluicegate.transports.base import HttpRequest, TransportFailure
 from sluicegate.types import Request
 
 KEY = "sk-test-0123456789abcdefghijklmnop"
@@ -63,27 +64,7 @@ def cut() -> TransportFailure:
     return TransportFailure("read", "cut by script")
 
 
-class _Stream:
-    def __init__(self, answer: Answer) -> None:
-        self.status = answer.status
-        self.headers = answer.headers
-        self._answer = answer
-        self.closed = False
-
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
-        for chunk in self._answer.chunks:
-            yield chunk
-        if self._answer.cut:
-            raise TransportFailure("read", "cut by script")
-
-    async def read(self) -> bytes:
-        return b"".join(self._answer.chunks)
-
-    async def aclose(self) -> None:
-        self.closed = True
-
-
-class ModelTransport:
+class ModelTransport(ScriptedTransport):
     """Answers by model (the body's ``model`` field): ``scripts[model]`` is a list whose
     items are used in turn, the last one repeating; an exception item is raised."""
 
@@ -96,14 +77,13 @@ class ModelTransport:
         clock: FakeClock | None = None,
         delay: float = 0.0,
     ) -> None:
+        super().__init__(self._by_model, clock=clock)
         self.scripts = {model: list(items) for model, items in scripts.items()}
         self.sent: list[str] = []
         self.bodies: list[dict[str, Any]] = []
         self.gate: anyio.Event | None = None
         self._next_holds: list[anyio.Event] = []
         self.waiting = 0
-        self.streams: list[_Stream] = []
-        self.clock = clock
         self.delay = delay
 
     def hold(self) -> anyio.Event:
@@ -120,7 +100,7 @@ class ModelTransport:
     def count(self, model: str) -> int:
         return self.sent.count(model)
 
-    async def _answer(self, request: HttpRequest) -> Answer:
+    async def _by_model(self, request: HttpRequest) -> Answer:
         body = json.loads(request.body)
         model = body["model"]
         self.sent.append(model)
@@ -139,18 +119,6 @@ class ModelTransport:
         if isinstance(item, BaseException):
             raise item
         return item
-
-    async def send(self, request: HttpRequest) -> HttpResponse:
-        answer = await self._answer(request)
-        return HttpResponse(answer.status, answer.headers, b"".join(answer.chunks))
-
-    async def open_stream(self, request: HttpRequest) -> _Stream:
-        stream = _Stream(await self._answer(request))
-        self.streams.append(stream)
-        return stream
-
-    async def aclose(self) -> None:
-        pass
 
 
 class CountingRetry:

@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from breaker.helpers import Rig, make_rig
-from scripted_transport import Answer, ScriptedTransport, openai_completion, openai_sse
 from sluicegate import Client, ProviderError, RateLimitedError
 from sluicegate.breaker import BreakerPolicy, CircuitOpenError, CircuitState
+from sluicegate.testing import Answer, ScriptedTransport, openai_completion, openai_sse
 from sluicegate.transports.base import HttpRequest
 
 pytestmark = pytest.mark.anyio

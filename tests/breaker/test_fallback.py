@@ -189,7 +189,7 @@ async def test_stream_falls_back_when_it_fails_before_its_first_event() -> None:
 
 
 async def test_stream_failing_after_its_first_event_does_not_fall_back() -> None:
-    from scripted_transport import Answer, openai_sse
+    from sluicegate.testing import Answer, openai_sse
 
     partial = Answer(200, {}, openai_sse(["a1 "], done=False)[:1], cut=True)
     transport = ModelTransport({"gpt-4o": [partial], "model-b": [stream_ok("b")]})

@@ -9,10 +9,10 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from scripted_transport import openai_completion
 from sluicegate import Client, ProviderSettings
 from sluicegate.clock import Clock
 from sluicegate.logs import get_logger
+from sluicegate.testing import openai_completion
 from sluicegate.transports.base import HttpRequest, HttpResponse
 
 BASE_URL = "http://outage.test/v1"

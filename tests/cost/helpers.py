@@ -1,18 +1,16 @@
-"""A transport that answers each request with the usage its prompt asks for, and counts
-what it received: the peer for cost, ledger and budget tests."""
+"""A scripted transport that answers each request with the usage its prompt asks for, and
+counts what it received: the peer for cost, ledger and budget tests."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
-import anyio
-import anyio.lowlevel
-
 from sluicegate import Client, ProviderSettings
-from sluicegate.transports.base import HttpRequest, HttpResponse
+from sluicegate.testing import Answer, ScriptedTransport
+from sluicegate.transports.base import HttpRequest
 
 KEY = "sk-cost-0123456789abcdefghijklmn"
 BASE_URL = "http://127.0.0.1:9/v1"
@@ -55,57 +53,37 @@ def _sse(data: Mapping[str, Any]) -> bytes:
     return b"data: " + json.dumps(data).encode() + b"\n\n"
 
 
-class _Stream:
-    def __init__(self, chunks: list[bytes], turns: int) -> None:
-        self.status = 200
-        self.headers = {"content-type": "text/event-stream"}
-        self._chunks = chunks
-        self._turns = turns
-
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
-        for chunk in self._chunks:
-            for _ in range(self._turns):
-                await anyio.lowlevel.checkpoint()
-            yield chunk
-
-    async def read(self) -> bytes:
-        return b"".join(self._chunks)
-
-    async def aclose(self) -> None:
-        return None
-
-
-class UsageTransport:
+class UsageTransport(ScriptedTransport):
     """Answers an OpenAI chat request with the usage written in its last message (an
     :class:`Ask` as JSON), and records every prompt it received, in order."""
 
     name = "usage"
 
     def __init__(self, fail_models: frozenset[str] = frozenset()) -> None:
+        super().__init__(self._usage_answer)
         self.received: list[str] = []
         self.fail_models = fail_models
         """Models (as the provider names them) answered with a retryable 503."""
 
-    def _ask(self, request: HttpRequest) -> dict[str, Any]:
+    def _usage_answer(self, request: HttpRequest) -> Answer:
         body = json.loads(request.body)
         prompt = body["messages"][-1]["content"]
         self.received.append(prompt)
         ask: dict[str, Any] = json.loads(prompt)
-        return ask
-
-    async def send(self, request: HttpRequest) -> HttpResponse:
-        ask = self._ask(request)
-        if json.loads(request.body)["model"] in self.fail_models:
-            error = {"error": {"message": "overloaded", "type": "server_error"}}
-            return HttpResponse(
-                503, {"content-type": "application/json"}, json.dumps(error).encode()
-            )
-        for _ in range(ask["t"]):
-            await anyio.lowlevel.checkpoint()
-        body = {
+        if body.get("stream"):
+            chunks = [
+                _sse({"choices": [{"index": 0, "delta": {"content": ask["x"]}}]}),
+                _sse({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+                _sse({"choices": [], "usage": _usage(ask)}),
+                b"data: [DONE]\n\n",
+            ]
+            return Answer(200, {"content-type": "text/event-stream"}, chunks, turns=ask["t"])
+        if body["model"] in self.fail_models:
+            return Answer.json(503, {"error": {"message": "overloaded", "type": "server_error"}})
+        completion = {
             "id": "chatcmpl-cost",
             "object": "chat.completion",
-            "model": json.loads(request.body)["model"],
+            "model": body["model"],
             "choices": [
                 {
                     "index": 0,
@@ -115,20 +93,7 @@ class UsageTransport:
             ],
             "usage": _usage(ask),
         }
-        return HttpResponse(200, {"content-type": "application/json"}, json.dumps(body).encode())
-
-    async def open_stream(self, request: HttpRequest) -> _Stream:
-        ask = self._ask(request)
-        chunks = [
-            _sse({"choices": [{"index": 0, "delta": {"content": ask["x"]}}]}),
-            _sse({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
-            _sse({"choices": [], "usage": _usage(ask)}),
-            b"data: [DONE]\n\n",
-        ]
-        return _Stream(chunks, ask["t"])
-
-    async def aclose(self) -> None:
-        return None
+        return replace(Answer.json(200, completion), turns=ask["t"])
 
 
 def usage_client(transport: Any, **kwargs: Any) -> Client:

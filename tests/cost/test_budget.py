@@ -300,7 +300,7 @@ async def test_costs_match_the_price_table() -> None:
 
 
 async def test_an_answer_without_usage_keeps_its_reservation_as_spent() -> None:
-    from scripted_transport import Answer, ScriptedTransport, openai_completion
+    from sluicegate.testing import Answer, ScriptedTransport, openai_completion
 
     body = openai_completion("no usage")
     del body["usage"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import structlog
 
-from scripted_transport import Answer, ScriptedTransport, openai_completion, openai_sse
 from sluicegate import (
     ConfigError,
     ModelPrice,
@@ -19,6 +18,7 @@ from sluicegate import (
     cost_of,
 )
 from sluicegate.estimate import estimate_input_tokens
+from sluicegate.testing import Answer, ScriptedTransport, openai_completion, openai_sse
 from sluicegate.types import Request, coerce_messages
 
 from .helpers import Ask, UsageTransport, usage_client

@@ -10,7 +10,6 @@ from typing import Any
 import anyio
 import pytest
 
-from scripted_transport import Answer, ScriptedTransport, openai_completion, openai_sse
 from sluicegate import (
     BadInputError,
     Client,
@@ -40,6 +39,7 @@ from sluicegate.middleware.idempotency import (
 )
 from sluicegate.stores import MemoryStore
 from sluicegate.streaming import EventStream, ResponseBuilder
+from sluicegate.testing import Answer, ScriptedTransport, openai_completion, openai_sse
 from sluicegate.transports.base import HttpRequest, HttpResponse
 
 pytestmark = pytest.mark.anyio

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from scripted_transport import Answer, ScriptedTransport, openai_completion
 from sluicegate import (
     CallNext,
     Client,
@@ -26,6 +25,7 @@ from sluicegate import (
 )
 from sluicegate.plugins import manager as pm_module
 from sluicegate.providers.openai import OpenAIProvider
+from sluicegate.testing import Answer, ScriptedTransport, openai_completion
 
 pytestmark = pytest.mark.anyio
 

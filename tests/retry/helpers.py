@@ -1,8 +1,8 @@
 """Helpers for the retry and deadline tests.
 
-- :class:`ClockedTransport` is a :class:`ScriptedTransport` that notes the (fake) clock time
-  of every request, can take a latency on that clock, and can hang (:class:`Hang`) before
-  answering or in the middle of a stream (:class:`HangingStream`), for deadline tests.
+- :class:`ClockedTransport` is a :class:`~sluicegate.testing.ScriptedTransport` on a (fake)
+  clock, with the waits between its requests; an ``Answer(hang=True)`` never comes, and
+  one with chunks stops in the middle of a stream, for deadline tests.
 - :func:`make_client` builds a client with the stages under test on a fake clock and a
   seeded rng; other resilience stages (breaker, rate limit, idempotency...) are disabled by
   name so these tests keep their meaning when those stages land in the default chain.
@@ -15,19 +15,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
 
-from scripted_transport import Answer, ScriptedTransport, openai_completion, openai_sse
 from sluicegate import Client, MiddlewareSpec, Phase, ProviderSettings
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.clock import Clock, FakeClock
 from sluicegate.middleware import deadline as deadline_stage
 from sluicegate.retry import stage as retry_stage
-from sluicegate.transports.base import HttpRequest, HttpResponse, TransportFailure
+from sluicegate.testing import Answer, ScriptedTransport, openai_completion, openai_sse
+from sluicegate.testing.scripted import Step
 from sluicegate.types import Request
 
 T = TypeVar("T")
@@ -63,72 +62,17 @@ def stream_cut_after(*texts: str) -> Answer:
     return Answer(200, {}, openai_sse(list(texts), done=False)[: len(texts)], cut=True)
 
 
-@dataclass
-class Hang(Answer):
-    """An answer that never comes (the transport waits forever)."""
-
-
-@dataclass
-class HangingStream(Answer):
-    """A stream that delivers its chunks, then hangs instead of ending."""
-
-
-class _ClockedStream:
-    def __init__(self, answer: Answer) -> None:
-        self.status = answer.status
-        self.headers = answer.headers
-        self._answer = answer
-        self.closed = False
-
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
-        for chunk in self._answer.chunks:
-            yield chunk
-        if isinstance(self._answer, HangingStream):
-            await anyio.sleep_forever()
-        if self._answer.cut:
-            raise TransportFailure("read", "cut by script")
-
-    async def read(self) -> bytes:
-        return b"".join(self._answer.chunks)
-
-    async def aclose(self) -> None:
-        self.closed = True
-
-
 class ClockedTransport(ScriptedTransport):
-    """A scripted transport that records when each request arrived on ``clock``."""
+    """A scripted transport on ``clock``: it notes when each request arrived (``times``)
+    and can take ``latency`` on that clock before each answer."""
 
     def __init__(
         self,
         clock: Clock,
-        *answers: Answer | Callable[[HttpRequest], Answer] | BaseException,
+        *script: Step,
         latency: float = 0.0,
     ) -> None:
-        super().__init__(*answers)
-        self.clock = clock
-        self.latency = latency
-        self.times: list[float] = []
-        self.open_streams: list[_ClockedStream] = []
-
-    async def _arrive(self, request: HttpRequest) -> Answer:
-        self.times.append(self.clock.now())
-        answer = self._next(request)
-        if self.latency:
-            await self.clock.sleep(self.latency)
-        if isinstance(answer, Hang):
-            await anyio.sleep_forever()
-        return answer
-
-    async def send(self, request: HttpRequest) -> HttpResponse:
-        answer = await self._arrive(request)
-        if answer.cut:
-            raise TransportFailure("read", "cut by script")
-        return HttpResponse(answer.status, answer.headers, b"".join(answer.chunks))
-
-    async def open_stream(self, request: HttpRequest) -> _ClockedStream:  # type: ignore[override]
-        stream = _ClockedStream(await self._arrive(request))
-        self.open_streams.append(stream)
-        return stream
+        super().__init__(*script, clock=clock, latency=latency)
 
     @property
     def waits(self) -> list[float]:

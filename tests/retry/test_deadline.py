@@ -13,8 +13,6 @@ from retry.helpers import (
     PROVIDERS,
     ClockedTransport,
     CountingClock,
-    Hang,
-    HangingStream,
     Spy,
     error,
     jumping,
@@ -23,7 +21,6 @@ from retry.helpers import (
     stage_specs,
     stream_ok,
 )
-from scripted_transport import openai_sse
 from sluicegate import Client, Phase, ProviderError, RequestTimeoutError, StreamError, TextDelta
 from sluicegate.chain import ChainContext
 from sluicegate.clock import AnyioClock, FakeClock
@@ -36,6 +33,7 @@ from sluicegate.middleware.deadline import (
     DefaultDeadlineMiddleware,
 )
 from sluicegate.observers import Observers
+from sluicegate.testing import Answer, openai_sse
 
 pytestmark = pytest.mark.anyio
 
@@ -44,7 +42,7 @@ MODEL = "openai/gpt-4o-mini"
 
 async def test_a_hanging_attempt_ends_exactly_at_the_deadline() -> None:
     clock = FakeClock()
-    transport = ClockedTransport(clock, Hang())
+    transport = ClockedTransport(clock, Answer(hang=True))
     deadline = clock.now() + 30
     async with make_client(transport, clock) as client:
         with pytest.raises(RequestTimeoutError) as info:
@@ -57,7 +55,9 @@ async def test_a_hanging_attempt_ends_exactly_at_the_deadline() -> None:
 
 async def test_the_deadline_covers_retries_and_their_waits() -> None:
     clock = FakeClock()
-    transport = ClockedTransport(clock, error(500, None, {"retry-after": "4"}), error(503), Hang())
+    transport = ClockedTransport(
+        clock, error(500, None, {"retry-after": "4"}), error(503), Answer(hang=True)
+    )
     deadline = clock.now() + 10
     async with make_client(transport, clock) as client:
         with pytest.raises(RequestTimeoutError):
@@ -79,7 +79,7 @@ async def test_retry_gives_up_with_the_real_error_when_no_time_is_left_to_wait()
 
 async def test_a_client_default_total_stamps_the_deadline_for_inner_stages() -> None:
     clock = FakeClock()
-    transport = ClockedTransport(clock, Hang())
+    transport = ClockedTransport(clock, Answer(hang=True))
     spy = Spy()
     extra = [spy.spec("spy", Phase.RETRY + 1)]
     async with make_client(transport, clock, deadline=7.5, extra=extra) as client:
@@ -91,7 +91,7 @@ async def test_a_client_default_total_stamps_the_deadline_for_inner_stages() -> 
 
 async def test_a_request_deadline_wins_over_the_client_default() -> None:
     clock = FakeClock()
-    transport = ClockedTransport(clock, Hang())
+    transport = ClockedTransport(clock, Answer(hang=True))
     async with make_client(transport, clock, deadline={"total": 100}) as client:
         with pytest.raises(RequestTimeoutError):
             await jumping(clock, lambda: client.chat(MODEL, "hi", deadline=clock.now() + 3))
@@ -102,7 +102,7 @@ async def test_total_timeout_per_client_and_per_call_in_seconds() -> None:
     """The friendly forms: ``Client(total_timeout=)`` and a call's ``total_timeout=``
     (seconds from now on the client's clock), the call's winning."""
     clock = FakeClock()
-    transport = ClockedTransport(clock, Hang())
+    transport = ClockedTransport(clock, Answer(hang=True))
     async with Client(
         providers=PROVIDERS,
         transport=transport,
@@ -151,7 +151,7 @@ async def test_requests_without_a_deadline_cost_no_clock_read() -> None:
 
 async def test_a_stream_whose_first_event_never_comes_times_out() -> None:
     clock = FakeClock()
-    transport = ClockedTransport(clock, HangingStream(200, {}, []))
+    transport = ClockedTransport(clock, Answer(200, {}, [], hang=True))
 
     async def read() -> None:
         async with client.stream(MODEL, "hi", deadline=clock.now() + 5) as stream:
@@ -161,13 +161,13 @@ async def test_a_stream_whose_first_event_never_comes_times_out() -> None:
         with pytest.raises(RequestTimeoutError) as info:
             await jumping(clock, read)
     assert info.value.error_type == DEADLINE_EXCEEDED and clock.now() == 1_005.0
-    assert transport.open_streams[0].closed
+    assert transport.streams[0].closed
 
 
 async def test_a_stream_hanging_mid_way_raises_a_stream_error_with_the_partial_text() -> None:
     clock = FakeClock()
     chunks = openai_sse(["Hello ", "wor"], done=False)[:2]
-    transport = ClockedTransport(clock, HangingStream(200, {}, chunks))
+    transport = ClockedTransport(clock, Answer(200, {}, chunks, hang=True))
     received: list[str] = []
 
     async def read() -> None:
@@ -200,7 +200,7 @@ async def test_a_stream_read_in_time_is_complete() -> None:
 
 async def test_on_the_loop_clock_a_cancel_scope_enforces_the_deadline() -> None:
     clock = AnyioClock()
-    transport = ClockedTransport(clock, Hang())
+    transport = ClockedTransport(clock, Answer(hang=True))
     started = time.perf_counter()
     async with make_client(transport, clock) as client:
         with pytest.raises(RequestTimeoutError):
@@ -211,7 +211,7 @@ async def test_on_the_loop_clock_a_cancel_scope_enforces_the_deadline() -> None:
 async def test_on_the_loop_clock_a_stream_hanging_mid_way_is_cut_at_the_deadline() -> None:
     clock = AnyioClock()
     chunks = openai_sse(["par"], done=False)[:1]
-    transport = ClockedTransport(clock, HangingStream(200, {}, chunks))
+    transport = ClockedTransport(clock, Answer(200, {}, chunks, hang=True))
     async with make_client(transport, clock) as client:
         with pytest.raises(StreamError) as info:
             async with client.stream(MODEL, "hi", deadline=clock.now() + 0.05) as stream:
@@ -221,7 +221,7 @@ async def test_on_the_loop_clock_a_stream_hanging_mid_way_is_cut_at_the_deadline
 
 async def test_cancellation_from_outside_is_not_turned_into_a_timeout() -> None:
     clock = FakeClock()
-    transport = ClockedTransport(clock, Hang())
+    transport = ClockedTransport(clock, Answer(hang=True))
     async with make_client(transport, clock) as client:
         with anyio.CancelScope() as scope:
 

@@ -171,8 +171,8 @@ def test_rate_limit_headers_keep_the_relayed_waits() -> None:
 
 @pytest.mark.anyio
 async def test_a_litellm_429_carries_the_upstreams_wait_and_headers() -> None:
-    from scripted_transport import Answer, ScriptedTransport
     from sluicegate import Client, ProviderSettings, RateLimitedError
+    from sluicegate.testing import Answer, ScriptedTransport
 
     relayed = {"retry-after": "0", RELAYED: "7", "x-litellm-model-id": "abc"}
     transport = ScriptedTransport(

@@ -22,7 +22,6 @@ from retry.helpers import (
     stream_error_event,
     stream_ok,
 )
-from scripted_transport import Answer
 from sluicegate import (
     Client,
     Done,
@@ -37,6 +36,7 @@ from sluicegate.clock import FakeClock
 from sluicegate.errors import AuthenticationError, ConfigError
 from sluicegate.retry import stage as retry_stage
 from sluicegate.retry.stage import RetryMiddleware, RetryPolicy
+from sluicegate.testing import Answer
 from sluicegate.transports.base import TransportFailure
 
 pytestmark = pytest.mark.anyio
@@ -271,7 +271,7 @@ async def test_a_stream_failing_before_its_first_event_is_replaced_transparently
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["fresh ", "answer"]
     assert isinstance(events[-1], Done) and events[-1].response.attempts == 2
     assert [r.metadata.attempt for r in spy.requests] == [1, 2]
-    assert all(s.closed for s in transport.open_streams)
+    assert all(s.closed for s in transport.streams)
 
 
 async def test_a_stream_cut_after_its_first_event_is_not_retried_and_keeps_the_text() -> None:

@@ -20,10 +20,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scripted_transport import Answer, ScriptedTransport, openai_sse
 from sluicegate import Client, ProviderSettings, RetryPolicy, StreamError
 from sluicegate.streaming import EventStream
-from sluicegate.testing import FaultPlan, MockConfig, create_app
+from sluicegate.testing import (
+    Answer,
+    FaultPlan,
+    MockConfig,
+    ScriptedTransport,
+    create_app,
+    openai_sse,
+)
 from sluicegate.testing.content import generate_answer
 from sluicegate.transports.memory import MemoryTransport
 from sluicegate.types import (

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anthropic.types.messages as sdk
@@ -19,7 +19,7 @@ from sluicegate.clock import FakeClock
 from sluicegate.errors import BatchItemError, ResponseFormatError
 from sluicegate.providers.base import BoundProvider
 from sluicegate.secrets import Secret
-from sluicegate.transports.base import HttpRequest, HttpResponse
+from sluicegate.testing import Answer, ScriptedTransport
 from sluicegate.types import Metadata
 from sluicegate_anthropic import plugin
 from sluicegate_anthropic.batch import AnthropicBatchApi, parse_message_batch
@@ -66,49 +66,6 @@ def message(text: str = "hello") -> dict[str, Any]:
     }
 
 
-class Stream:
-    def __init__(self, status: int, chunks: list[bytes]) -> None:
-        self.status = status
-        self.headers: dict[str, str] = {}
-        self._chunks = chunks
-        self.closed = False
-
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
-        for chunk in self._chunks:
-            yield chunk
-
-    async def read(self) -> bytes:
-        return b"".join(self._chunks)
-
-    async def aclose(self) -> None:
-        self.closed = True
-
-
-class Script:
-    """Answers requests in order with (status, body bytes or chunks)."""
-
-    name = "script"
-
-    def __init__(self, *answers: tuple[int, Any]) -> None:
-        self.answers = list(answers)
-        self.requests: list[HttpRequest] = []
-
-    def _next(self, request: HttpRequest) -> tuple[int, Any]:
-        self.requests.append(request)
-        return self.answers.pop(0)
-
-    async def send(self, request: HttpRequest) -> HttpResponse:
-        status, body = self._next(request)
-        return HttpResponse(status, {}, json.dumps(body).encode())
-
-    async def open_stream(self, request: HttpRequest) -> Stream:
-        status, chunks = self._next(request)
-        return Stream(status, chunks)
-
-    async def aclose(self) -> None:
-        pass
-
-
 def batch_api(transport: Any) -> AnthropicBatchApi:
     bound = BoundProvider(
         name="anthropic",
@@ -124,7 +81,7 @@ def batch_api(transport: Any) -> AnthropicBatchApi:
 
 
 async def test_create_sends_custom_ids_and_the_live_params_with_the_key() -> None:
-    transport = Script((200, message_batch()))
+    transport = ScriptedTransport(Answer.json(200, message_batch()))
     api = batch_api(transport)
     async with Client() as client:
         first = client.request(
@@ -189,7 +146,9 @@ def decode(result: dict[str, Any], custom_id: str = "r1") -> BatchOutcome | None
             model="anthropic/claude-haiku-4-5", messages=(), metadata=Metadata(caller_id="r1")
         )
     }.get
-    return batch_api(Script()).decode_line(json.dumps(line).encode(), lookup, "msgbatch_01")
+    return batch_api(ScriptedTransport()).decode_line(
+        json.dumps(line).encode(), lookup, "msgbatch_01"
+    )
 
 
 def error_result(kind: str, text: str = "nope") -> dict[str, Any]:
@@ -237,7 +196,7 @@ async def test_results_are_read_through_the_configured_base_url_line_by_line() -
         {"custom_id": "b", "result": {"type": "expired"}},
     ]
     data = "".join(json.dumps(line) + "\n" for line in lines).encode()
-    transport = Script((200, [data[:17], data[17:40], data[40:]]))
+    transport = ScriptedTransport(Answer(200, {}, [data[:17], data[17:40], data[40:]]))
     api = batch_api(transport)
     job = parse_message_batch(
         "anthropic",

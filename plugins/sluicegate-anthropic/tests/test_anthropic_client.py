@@ -5,7 +5,7 @@ replays the recorded streams byte for byte. Every test runs on asyncio and on tr
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,8 @@ from sluicegate import (
     ResponseFormatError,
     StreamError,
 )
-from sluicegate.testing import MockConfig, serve_mock
+from sluicegate.testing import Answer, MockConfig, ScriptedTransport, serve_mock
 from sluicegate.testing.content import generate_answer
-from sluicegate.transports.base import HttpRequest, HttpResponse
 from sluicegate.types import Done, TextDelta, ToolCallDelta, Usage
 from sluicegate_anthropic import plugin
 
@@ -248,53 +247,14 @@ async def test_cut_stream_is_a_retryable_stream_error() -> None:
 # -- replaying recorded streams through the client --------------------------------------
 
 
-class _ReplayStream:
-    def __init__(self, status: int, headers: dict[str, str], chunks: Sequence[bytes]) -> None:
-        self.status = status
-        self.headers = headers
-        self._chunks = chunks
-        self.closed = False
-
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
-        for chunk in self._chunks:
-            yield chunk
-
-    async def read(self) -> bytes:
-        return b"".join(self._chunks)
-
-    async def aclose(self) -> None:
-        self.closed = True
+def replay(status: int, body: bytes, chunk_size: int = 37) -> ScriptedTransport:
+    """A transport answering every request with one recorded stream, cut into
+    ``chunk_size``-byte chunks (so events and UTF-8 characters straddle chunks)."""
+    chunks = [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)]
+    return ScriptedTransport(Answer(status, {"content-type": "text/event-stream"}, chunks))
 
 
-class ReplayTransport:
-    """Answers every request with one recorded answer, and keeps what it was sent."""
-
-    name = "replay"
-
-    def __init__(self, status: int, body: bytes, chunk_size: int = 37) -> None:
-        self.status = status
-        self.body = body
-        self.chunk_size = chunk_size
-        self.sent: list[HttpRequest] = []
-        self.streams: list[_ReplayStream] = []
-
-    async def send(self, request: HttpRequest) -> HttpResponse:
-        self.sent.append(request)
-        return HttpResponse(self.status, {"request-id": "req_replay"}, self.body)
-
-    async def open_stream(self, request: HttpRequest) -> _ReplayStream:
-        self.sent.append(request)
-        size = self.chunk_size
-        chunks = [self.body[i : i + size] for i in range(0, len(self.body), size)]
-        stream = _ReplayStream(self.status, {"content-type": "text/event-stream"}, chunks)
-        self.streams.append(stream)
-        return stream
-
-    async def aclose(self) -> None:
-        return None
-
-
-def replay_client(transport: ReplayTransport) -> sluicegate.Client:
+def replay_client(transport: ScriptedTransport) -> sluicegate.Client:
     return client_for(
         "https://api.anthropic.com", api_key="sk-ant-replay-key-000000", transport=transport
     )
@@ -304,13 +264,13 @@ Recorded = Callable[[str], bytes]
 
 
 async def test_replayed_tool_use_stream(recorded: Recorded) -> None:
-    transport = ReplayTransport(200, recorded("stream_tool_use"))
+    transport = replay(200, recorded("stream_tool_use"))
     async with replay_client(transport) as client:
         async with client.stream(
             "anthropic/claude-sonnet-4-5", "weather in SF?", tools=[WEATHER_TOOL]
         ) as s:
             response = await s.final_response()
-    [sent] = transport.sent
+    [sent] = transport.requests
     assert sent.url == "https://api.anthropic.com/v1/messages"
     assert sent.headers["x-api-key"] == "sk-ant-replay-key-000000"
     assert sent.headers["anthropic-version"] == "2023-06-01"
@@ -325,7 +285,7 @@ async def test_replayed_tool_use_stream(recorded: Recorded) -> None:
 
 
 async def test_replayed_overloaded_stream(recorded: Recorded) -> None:
-    transport = ReplayTransport(200, recorded("stream_overloaded"), chunk_size=5)
+    transport = replay(200, recorded("stream_overloaded"), chunk_size=5)
     async with replay_client(transport) as client:
         with pytest.raises(StreamError) as info:
             async with client.stream("anthropic/claude-sonnet-4-5", "hi") as stream:
@@ -341,7 +301,7 @@ async def test_replayed_overloaded_stream(recorded: Recorded) -> None:
 
 async def test_replayed_529_before_the_stream_starts() -> None:
     body = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
-    transport = ReplayTransport(529, body)
+    transport = replay(529, body)
     async with replay_client(transport) as client:
         with pytest.raises(ProviderError) as info:
             async with client.stream("anthropic/claude-sonnet-4-5", "hi"):

@@ -20,9 +20,8 @@ from typing import Any
 import pytest
 
 import sluicegate
-from scripted_transport import Answer, ScriptedTransport
 from sluicegate import ProviderSettings, RetryPolicy, StreamError
-from sluicegate.testing import FaultPlan, MockConfig, create_app
+from sluicegate.testing import Answer, FaultPlan, MockConfig, ScriptedTransport, create_app
 from sluicegate.testing.content import generate_answer
 from sluicegate.transports.memory import MemoryTransport
 from sluicegate.types import Done, StreamEvent, TextDelta, ToolCallDelta, Usage, UsageEvent

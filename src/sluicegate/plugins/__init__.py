@@ -9,16 +9,25 @@ group or ``Client(plugins=[...])``. See docs/plugins.md.
   :class:`Provider` codec protocol and its :class:`StreamDecoder`; the codec encodes the
   body, URL and its own protocol headers (the credential, ``Idempotency-Key`` and caller
   headers are the dispatcher's); :class:`HttpRequest`, :class:`HttpResponse`,
-  :class:`SSEEvent` are what it turns requests and answers into and from; the checks and
-  typed-error helpers below turn a malformed answer into a typed error.
+  :class:`SSEEvent` are what it turns requests and answers into and from; the typed reads
+  (:func:`parse_json`, :func:`mapping`, :func:`array`, :func:`text`, :func:`index`,
+  :func:`token_count`, raising :class:`MalformedField`; :data:`UNEXPECTED_SHAPE` for the
+  decoder's boundary) and :func:`error_for_status`, :func:`malformed_answer`,
+  :func:`excerpt` turn a malformed or failed answer into a typed error.
+  :data:`ContentPart` is the union a message's parts are read as.
 - **Middleware**: :class:`MiddlewareSpec`, :class:`Phase`, :class:`ChainContext`,
   :class:`Middleware`, :class:`CallNext`, :class:`Reply`, :class:`EventStream`.
-- **Transports**: :class:`Transport`, :class:`HttpStream`, :class:`TransportFailure`.
+- **Transports**: :class:`Transport`, :class:`HttpStream`, :class:`TransportFailure`, and
+  :class:`TransportOptions` (what a ``ProviderSpec.transport_factory`` is called with).
 - **Batch APIs**: :class:`BatchApiSpec`, :class:`BatchApi`, :class:`BatchBinding`,
   :class:`BatchLimits`, :class:`BatchJob`, :class:`JobState`, :class:`JobCounts`,
-  :class:`BatchOutcome`, :class:`ResultStream`, and :class:`BatchHttp` for the HTTP.
+  :class:`BatchOutcome`, :class:`ResultStream`, :data:`RequestLookup`, and
+  :class:`BatchHttp`, :class:`LineResults` for the HTTP and the JSONL results.
 - **Prices**: :class:`ModelPrice`. **Observers**: :class:`RequestFinished`,
   :class:`AttemptFailed`.
+
+User-facing names (errors such as :class:`~sluicegate.ProviderError`, the request and
+response types, :class:`~sluicegate.Secret`) are imported from :mod:`sluicegate` itself.
 
 Names load when first used, so ``import sluicegate`` does not pay for the batch helpers.
 The module paths behind them may change between releases; these names do not.
@@ -41,6 +50,7 @@ if TYPE_CHECKING:
         BatchOutcome,
         JobCounts,
         JobState,
+        RequestLookup,
         ResultStream,
     )
     from sluicegate.batch.http import BatchHttp, LineResults
@@ -48,7 +58,18 @@ if TYPE_CHECKING:
     from sluicegate.cost.prices import ModelPrice
     from sluicegate.observers import AttemptFailed, RequestFinished
     from sluicegate.providers.base import Provider, ProviderSettings, ProviderSpec, StreamDecoder
-    from sluicegate.providers.checks import MAX_TOKEN_COUNT, MalformedField, mapping, token_count
+    from sluicegate.providers.checks import (
+        MAX_TOKEN_COUNT,
+        UNEXPECTED_SHAPE,
+        MalformedField,
+        array,
+        describe,
+        index,
+        mapping,
+        parse_json,
+        text,
+        token_count,
+    )
     from sluicegate.providers.http_errors import error_for_status, excerpt, malformed_answer
     from sluicegate.sse import SSEEvent
     from sluicegate.streaming import EventStream
@@ -58,7 +79,9 @@ if TYPE_CHECKING:
         HttpStream,
         Transport,
         TransportFailure,
+        TransportOptions,
     )
+    from sluicegate.types import ContentPart
 
 _WHERE: dict[str, str] = {
     **dict.fromkeys(
@@ -71,6 +94,7 @@ _WHERE: dict[str, str] = {
             "BatchOutcome",
             "JobCounts",
             "JobState",
+            "RequestLookup",
             "ResultStream",
         ),
         "sluicegate.batch.api",
@@ -87,7 +111,18 @@ _WHERE: dict[str, str] = {
         "sluicegate.providers.base",
     ),
     **dict.fromkeys(
-        ("MAX_TOKEN_COUNT", "MalformedField", "mapping", "token_count"),
+        (
+            "MAX_TOKEN_COUNT",
+            "UNEXPECTED_SHAPE",
+            "MalformedField",
+            "array",
+            "describe",
+            "index",
+            "mapping",
+            "parse_json",
+            "text",
+            "token_count",
+        ),
         "sluicegate.providers.checks",
     ),
     **dict.fromkeys(
@@ -96,13 +131,22 @@ _WHERE: dict[str, str] = {
     "SSEEvent": "sluicegate.sse",
     "EventStream": "sluicegate.streaming",
     **dict.fromkeys(
-        ("HttpRequest", "HttpResponse", "HttpStream", "Transport", "TransportFailure"),
+        (
+            "HttpRequest",
+            "HttpResponse",
+            "HttpStream",
+            "Transport",
+            "TransportFailure",
+            "TransportOptions",
+        ),
         "sluicegate.transports.base",
     ),
+    "ContentPart": "sluicegate.types",
 }
 
 __all__ = [
     "MAX_TOKEN_COUNT",
+    "UNEXPECTED_SHAPE",
     "AttemptFailed",
     "BatchApi",
     "BatchApiSpec",
@@ -113,6 +157,7 @@ __all__ = [
     "BatchOutcome",
     "CallNext",
     "ChainContext",
+    "ContentPart",
     "EventStream",
     "HttpRequest",
     "HttpResponse",
@@ -130,16 +175,23 @@ __all__ = [
     "ProviderSpec",
     "Reply",
     "RequestFinished",
+    "RequestLookup",
     "ResultStream",
     "SSEEvent",
     "StreamDecoder",
     "Transport",
     "TransportFailure",
+    "TransportOptions",
+    "array",
+    "describe",
     "error_for_status",
     "excerpt",
     "hookimpl",
+    "index",
     "malformed_answer",
     "mapping",
+    "parse_json",
+    "text",
     "token_count",
 ]
 

@@ -1,8 +1,10 @@
 """Test helpers: the mock LLM server (OpenAI- and Anthropic-compatible), its fault plans
-and deterministic content.
+and deterministic content; and :class:`ScriptedTransport`, a transport that answers from a
+script of exact HTTP answers (:class:`Answer`), with :func:`openai_completion` and
+:func:`openai_sse` to write OpenAI bodies in one line.
 
-Importing this package is cheap: the app (Starlette) and the server (hypercorn) are
-imported on first use of the names that need them.
+Importing this package is cheap: the app (Starlette), the server (hypercorn) and the
+scripted transport are imported on first use of the names that need them.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from sluicegate.testing.faults import (
 
 if TYPE_CHECKING:
     from sluicegate.testing.mock_app import MockApp, MockConfig, MockStats, create_app
+    from sluicegate.testing.openai_bodies import openai_completion, openai_sse
+    from sluicegate.testing.scripted import Answer, ScriptedStream, ScriptedTransport
     from sluicegate.testing.server import MockServer, run_mock_server, serve_mock
 
 __all__ = [
     "FAULT_HEADER",
     "FAULT_KINDS",
+    "Answer",
     "FaultKind",
     "FaultPlan",
     "MockApp",
@@ -31,7 +36,11 @@ __all__ = [
     "MockConnectionCut",
     "MockServer",
     "MockStats",
+    "ScriptedStream",
+    "ScriptedTransport",
     "create_app",
+    "openai_completion",
+    "openai_sse",
     "run_mock_server",
     "serve_mock",
 ]
@@ -44,6 +53,11 @@ _LAZY = {
     "MockServer": "sluicegate.testing.server",
     "run_mock_server": "sluicegate.testing.server",
     "serve_mock": "sluicegate.testing.server",
+    "Answer": "sluicegate.testing.scripted",
+    "ScriptedStream": "sluicegate.testing.scripted",
+    "ScriptedTransport": "sluicegate.testing.scripted",
+    "openai_completion": "sluicegate.testing.openai_bodies",
+    "openai_sse": "sluicegate.testing.openai_bodies",
 }
 
 

@@ -14,7 +14,7 @@ The calls, as the API reference has them (paths under the host root, like the co
 ``params`` is exactly the body the codec sends live (:func:`encode_body`), so a batch
 answer is decoded by the same codec into the same Response; an ``errored`` result into the
 same typed error a live call would have raised (its HTTP status restored from the error
-type). ``canceled`` and ``expired`` become :class:`~sluicegate.errors.BatchItemError`.
+type). ``canceled`` and ``expired`` become :class:`~sluicegate.BatchItemError`.
 
 States: ``in_progress`` is running, ``canceling`` cancelling, and ``ended`` completed, or
 cancelled when a cancel was asked for (``cancel_initiated_at``). Request counts stay
@@ -27,26 +27,33 @@ Limits: 100,000 requests or 256 MB of request body per batch; custom ids must ma
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sluicegate.batch.api import (
-    BatchBinding,
+from sluicegate import (
+    BatchItemError,
     BatchJob,
-    BatchOutcome,
-    JobCounts,
     JobState,
-    RequestLookup,
+    Metadata,
+    ProviderError,
+    Request,
+    ResponseFormatError,
 )
-from sluicegate.batch.http import BatchHttp, LineResults, dumps, loads
-from sluicegate.errors import BatchItemError, ProviderError, ResponseFormatError
-from sluicegate.providers.http_errors import malformed_answer
-from sluicegate.transports.base import HttpResponse
-from sluicegate.types import Metadata, Request
+from sluicegate.plugins import (
+    BatchBinding,
+    BatchHttp,
+    BatchOutcome,
+    HttpResponse,
+    JobCounts,
+    LineResults,
+    RequestLookup,
+    malformed_answer,
+)
 from sluicegate_anthropic.request import encode_body
-from sluicegate_anthropic.wire import API_VERSION
+from sluicegate_anthropic.wire import API_VERSION, dumps
 
 __all__ = ["AnthropicBatchApi", "parse_message_batch"]
 
@@ -212,7 +219,7 @@ class AnthropicBatchApi:
     ) -> BatchOutcome | None:
         """One line of a results file as an outcome (None: not a result line)."""
         try:
-            line = loads(raw)
+            line = json.loads(raw)
         except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply
             return None
         if not isinstance(line, Mapping) or not isinstance(line.get("custom_id"), str):
@@ -277,7 +284,7 @@ class AnthropicBatchApi:
 
     def _json(self, answer: HttpResponse) -> Any:
         try:
-            return loads(answer.body)
+            return json.loads(answer.body)
         except ValueError:
             raise self._malformed(answer) from None
 

@@ -7,7 +7,7 @@ proxy or gateway that mounts the API under a prefix is given as ``https://host/p
 This differs from OpenAI-style base URLs, which end in ``/v1``.
 
 Like every sluicegate provider the codec does no I/O: it builds an
-:class:`~sluicegate.transports.base.HttpRequest` and reads answers handed to it, so it is
+:class:`~sluicegate.plugins.HttpRequest` and reads answers handed to it, so it is
 tested with bytes alone and shares retry, rate limiting and cost accounting with every
 other provider.
 """
@@ -18,17 +18,19 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sluicegate.errors import ProviderError, ResponseFormatError
-from sluicegate.providers.checks import (
+from sluicegate import ProviderError, Request, Response, ResponseFormatError, ToolCall
+from sluicegate.plugins import (
     UNEXPECTED_SHAPE,
+    HttpRequest,
+    HttpResponse,
     MalformedField,
     describe,
+    error_for_status,
+    excerpt,
+    malformed_answer,
     parse_json,
     text,
 )
-from sluicegate.providers.http_errors import error_for_status, excerpt, malformed_answer
-from sluicegate.transports.base import HttpRequest, HttpResponse
-from sluicegate.types import Request, Response, ToolCall
 from sluicegate_anthropic.request import encode_body
 from sluicegate_anthropic.stream import AnthropicStreamDecoder
 from sluicegate_anthropic.wire import (
@@ -38,11 +40,11 @@ from sluicegate_anthropic.wire import (
     finish_reason,
     usage_from,
 )
+from sluicegate_anthropic.wire import dumps as _dumps
 
 MESSAGES_PATH = "/v1/messages"
 """Appended to the base URL, which is the host root (see the module docstring)."""
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _dump_input = json.JSONEncoder(ensure_ascii=False).encode
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from sluicegate.batch.api import BatchApiSpec, BatchBinding, BatchLimits
-from sluicegate.plugins.hookspecs import hookimpl
-from sluicegate.providers.base import ProviderSpec
+from sluicegate import BatchApiSpec, BatchLimits, ProviderSpec, hookimpl
 
 if TYPE_CHECKING:
-    from sluicegate.cost.prices import ModelPrice
+    from sluicegate import ModelPrice
+    from sluicegate.plugins import BatchBinding
     from sluicegate_anthropic.batch import AnthropicBatchApi
     from sluicegate_anthropic.codec import AnthropicProvider
 

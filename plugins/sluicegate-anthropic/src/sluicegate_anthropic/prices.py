@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sluicegate.cost.prices import ModelPrice
+from sluicegate import ModelPrice
 
 PRICES_AS_OF: Final = "2026-11-30"
 SOURCE: Final = "plugin sluicegate-anthropic"

@@ -27,8 +27,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from sluicegate.errors import BadInputError
-from sluicegate.types import ContentPart, Message, Request, TextPart, Tool, ToolCall
+from sluicegate import BadInputError, Message, Request, TextPart, Tool, ToolCall
+from sluicegate.plugins import ContentPart
 
 DEFAULT_MAX_TOKENS: Final = 1024
 """Sent as ``max_tokens`` when the request sets none: the Messages API requires the field

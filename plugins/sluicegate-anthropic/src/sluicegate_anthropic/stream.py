@@ -16,22 +16,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluicegate.errors import ProviderError, ResponseFormatError
-from sluicegate.providers.checks import (
+from sluicegate import (
+    FinishEvent,
+    ProviderError,
+    ResponseFormatError,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    UsageEvent,
+)
+from sluicegate.plugins import (
     MalformedField,
+    SSEEvent,
     describe,
     index,
     parse_json,
     text,
     token_count,
-)
-from sluicegate.sse import SSEEvent
-from sluicegate.types import (
-    FinishEvent,
-    StreamEvent,
-    TextDelta,
-    ToolCallDelta,
-    UsageEvent,
 )
 from sluicegate_anthropic.wire import (
     NEVER_RETRY_CODES,
@@ -155,7 +156,7 @@ class AnthropicStreamDecoder:
     def _usage(self, data: object, path: str) -> UsageEvent:
         """The counts so far; a field the event leaves out keeps its earlier value, since
         ``message_delta`` may or may not repeat the input counts of ``message_start``.
-        Every count is checked (:func:`sluicegate.providers.checks.token_count`)."""
+        Every count is checked (:func:`sluicegate.plugins.token_count`)."""
         usage = _object(data, path)
         value = usage.get("input_tokens")
         if value is not None:
@@ -175,7 +176,7 @@ class AnthropicStreamDecoder:
 
     def _error(self, data: dict[str, Any]) -> ProviderError:
         """The ``error`` event as a ProviderError with status 200. The dispatcher turns it
-        into a :class:`~sluicegate.errors.StreamError` (same type, flag and request id)
+        into a :class:`~sluicegate.StreamError` (same type, flag and request id)
         whose ``partial_text`` is the text already delivered; the retry and fallback
         stages replace the stream while no text or tool-call delta reached the caller,
         which the usage of ``message_start`` does not count as."""

@@ -7,11 +7,12 @@ drifting apart (a plain call and a stream must end in the same :class:`Response`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Final
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
-from sluicegate.providers.checks import MAX_TOKEN_COUNT, MalformedField, mapping, token_count
-from sluicegate.types import Usage
+from sluicegate import Usage
+from sluicegate.plugins import MAX_TOKEN_COUNT, MalformedField, mapping, token_count
 
 API_VERSION: Final = "2023-06-01"
 """The ``anthropic-version`` header: the API version whose shapes this codec speaks.
@@ -34,6 +35,12 @@ STOP_REASONS: Final[Mapping[str, str]] = {
 """Anthropic ``stop_reason`` -> sluicegate's (OpenAI-style) finish reason, so callers and
 fallback rules test one vocabulary. A reason not listed here (``pause_turn``, or one added
 later) passes through unchanged; a plain Response keeps the original in ``raw``."""
+
+dumps: Final[Callable[[Any], str]] = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":")
+).encode
+"""JSON as the plugin sends it, live and in batches: compact, non-ASCII text kept as is (a
+batch item's ``params`` are then byte for byte the body of the live call)."""
 
 RETRYABLE_STREAM_ERRORS: Final = frozenset(
     {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
@@ -66,7 +73,7 @@ def finish_reason(stop_reason: object) -> str | None:
 
 def usage_from(data: object, path: str = "usage") -> Usage:
     """Usage from an Anthropic ``usage`` object, every count checked
-    (:func:`sluicegate.providers.checks.token_count`; raises MalformedField).
+    (:func:`sluicegate.plugins.token_count`; raises MalformedField).
 
     Anthropic's ``input_tokens`` counts only the tokens after the last cache breakpoint;
     the prompt's full size, which is what sluicegate calls input, also counts the tokens
