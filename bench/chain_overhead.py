@@ -7,7 +7,10 @@ body, in one process pinned to one core, many requests, best of several rounds. 
 times each piece of the hot path on its own (building the Request, auth's copy, encode,
 decode, the loggers, the latency stamp, and what a timeout scope would cost), so a
 regression or a target miss can be pinned to a line. ``--profile`` adds a cProfile
-listing of the chain.
+listing of the chain. ``--stream`` also times streamed calls: a stream of no deltas and
+one of ``STREAM_DELTAS``, with every stage that wraps a stream engaged (a caller's
+idempotency key and a concurrency limit, which the default chain would leave unwrapped),
+so the difference divided by the deltas is the chain's cost per streamed event.
 
 Run: ``python bench/chain_overhead.py`` (about 20 s).
 """
@@ -50,34 +53,87 @@ BODY = json.dumps(
 ).encode()
 
 
-class NullTransport:
-    """Answers every request at once with the same body: the chain's cost alone."""
+STREAM_DELTAS = 40
+"""Text deltas in the long bench stream (each its own chunk, so each is one event)."""
 
-    name = "null"
 
-    def __init__(self) -> None:
-        self._response = HttpResponse(200, {"content-type": "application/json"}, BODY)
+def _sse(body: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
 
-    async def send(self, request: HttpRequest) -> HttpResponse:
-        return self._response
 
-    async def open_stream(self, request: HttpRequest) -> Any:
-        raise NotImplementedError
+def _stream_chunks(deltas: int) -> tuple[bytes, ...]:
+    """An OpenAI-style stream: ``deltas`` one-word text chunks, then the finish and usage
+    chunk and ``[DONE]``."""
+    chunks = [
+        _sse({"choices": [{"index": 0, "delta": {"content": "word "}}]}) for _ in range(deltas)
+    ]
+    chunks.append(
+        _sse(
+            {
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 9, "completion_tokens": deltas, "total_tokens": 9},
+            }
+        )
+    )
+    chunks.append(b"data: [DONE]\n\n")
+    return tuple(chunks)
+
+
+class NullStream:
+    """A streamed body already in memory: one chunk per read, no waiting."""
+
+    status = 200
+    headers = {"content-type": "text/event-stream"}
+
+    def __init__(self, chunks: tuple[bytes, ...]) -> None:
+        self._chunks = chunks
+
+    async def iter_bytes(self) -> Any:
+        for chunk in self._chunks:
+            yield chunk
+
+    async def read(self) -> bytes:
+        return b"".join(self._chunks)
 
     async def aclose(self) -> None:
         return None
 
 
-def _client(disable: tuple[str, ...] = ()) -> sluicegate.Client:
+class NullTransport:
+    """Answers every request at once with the same body: the chain's cost alone.
+    Streamed requests get ``stream_chunks`` (the long stream unless set otherwise)."""
+
+    name = "null"
+
+    def __init__(self) -> None:
+        self._response = HttpResponse(200, {"content-type": "application/json"}, BODY)
+        self.stream_chunks = _stream_chunks(STREAM_DELTAS)
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        return self._response
+
+    async def open_stream(self, request: HttpRequest) -> Any:
+        return NullStream(self.stream_chunks)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _client(
+    disable: tuple[str, ...] = (),
+    stage_settings: dict[str, Any] | None = None,
+    transport: NullTransport | None = None,
+) -> sluicegate.Client:
     return sluicegate.Client(
         providers={
             "openai": sluicegate.ProviderSettings(base_url="http://127.0.0.1:9/v1", api_key=API_KEY)
         },
         concurrency=1,
-        transport=NullTransport(),
+        transport=transport or NullTransport(),
         # a price for the bench model, so the cost stage does its usual work per request
         prices=[sluicegate.ModelPrice(MODEL, 0.15, 0.60, cached_input_per_mtok=0.075)],
         disable=disable,
+        stage_settings=stage_settings,
     )
 
 
@@ -100,6 +156,34 @@ async def _best_async_us(fn: Callable[[], Any], n: int, rounds: int) -> float:
             await fn()
         best = min(best, time.process_time() - t0)
     return best / n * 1e6
+
+
+async def measure_streams(n: int, rounds: int, disable: tuple[str, ...]) -> dict[str, float]:
+    """CPU µs per streamed call (read to its end), short and long, every stream stage on."""
+    out: dict[str, float] = {}
+    # a limit far above the bench's pace: the limiter admits and settles every stream
+    limits = [sluicegate.Limit("*", concurrency=1_000_000)]
+    transport = NullTransport()
+    async with _client(disable, {"rate_limit": limits}, transport) as client:
+        keys = iter(range(1 << 62))
+
+        async def stream() -> None:
+            key = f"bench-{next(keys)}"  # a caller's key: idempotency records the stream
+            async with client.stream(MODEL, MESSAGES, max_tokens=16, idempotency_key=key) as s:
+                async for _ in s:
+                    pass
+
+        totals = {}
+        for deltas in (0, STREAM_DELTAS):
+            transport.stream_chunks = _stream_chunks(deltas)
+            for _ in range(200):
+                await stream()
+            gc.collect()
+            totals[deltas] = await _best_async_us(stream, n, rounds)
+            out[f"client.stream() read to its end, {deltas} deltas"] = totals[deltas]
+        per_event = (totals[STREAM_DELTAS] - totals[0]) / STREAM_DELTAS
+        out["  per streamed event (difference / deltas)"] = per_event
+    return out
 
 
 async def measure(
@@ -212,6 +296,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cpu", type=int, default=0, help="pin to this core (-1: no pinning)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
+        "--stream", action="store_true", help="also time streamed calls (see the docstring)"
+    )
+    parser.add_argument(
         "--disable",
         action="append",
         default=[],
@@ -228,6 +315,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n{backend}: CPU µs per request, best of {args.rounds} x {args.requests}{without}")
         for name, us in results.items():
             print(f"  {us:8.2f}  {name}")
+        if args.stream:
+            streams = anyio.run(
+                measure_streams,
+                max(args.requests // 10, 1),
+                args.rounds,
+                tuple(args.disable),
+                backend=backend,
+            )
+            print(f"{backend}: streamed calls, best of {args.rounds} x {args.requests // 10}")
+            for name, us in streams.items():
+                print(f"  {us:8.2f}  {name}")
 
 
 if __name__ == "__main__":

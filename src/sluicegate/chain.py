@@ -3,7 +3,8 @@
 A middleware is an async callable ``(request, call_next) -> reply``, the shape of ASGI
 middleware and of tower's Service. A plain call's reply is a :class:`Response`; a streamed
 call's reply is an :class:`EventStream`, which a stage that must see the end of the stream
-(logging, cost, breaker) wraps with :meth:`EventStream.observe` instead of consuming it.
+(logging, cost, idempotency, breaker, rate limit) wraps with :meth:`EventStream.observe`
+instead of consuming it.
 
 The chain is composed once, when the client is built, into nested :class:`_Link` objects;
 per request there is no lookup, no list walk and no plugin call, only one plain call per

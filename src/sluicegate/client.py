@@ -50,7 +50,7 @@ from sluicegate.plugins.manager import (
 from sluicegate.providers.base import BoundProvider, ProviderSettings, ProviderSpec
 from sluicegate.providers.endpoint import resolve_endpoint
 from sluicegate.sse import MAX_EVENT_BYTES
-from sluicegate.streaming import EventStream
+from sluicegate.streaming import EventStream, expect_stream
 from sluicegate.transports import make_transport
 from sluicegate.transports.base import MAX_RESPONSE_BYTES, Transport, TransportOptions
 from sluicegate.types import (
@@ -549,13 +549,13 @@ class Client:
         handler = self._require_open()
         request = self._request(model, messages, params, stream=True)
         started = time.perf_counter()
-        reply = await handler(request)
-        if not isinstance(reply, EventStream):
-            raise ConfigError(
-                f"a middleware answered a streamed request for {model!r} without a stream"
-            )
+        reply = expect_stream(await handler(request), model)
         events = reply.observe(
-            on_done=lambda response: response.replace(latency=time.perf_counter() - started)
+            on_close=lambda response, _: (
+                None
+                if response is None
+                else response.replace(latency=time.perf_counter() - started)
+            )
         )
         try:
             yield ChatStream(events)

@@ -1,18 +1,26 @@
-"""Streamed replies: the event iterator that travels up the chain, and the accumulator
-that turns a stream's events into the same :class:`Response` a plain call gives.
+"""Streamed replies: the event iterator that travels up the chain, the two ways a stage
+handles one without consuming it, and the accumulator that turns a stream's events into
+the same :class:`Response` a plain call gives.
 
 An :class:`EventStream` is a plain class rather than an async generator: async generators
 left unfinished are finalised by the event loop at an arbitrary time (and differently on
 asyncio and trio), while an explicit ``aclose()`` releases the HTTP connection exactly when
-the caller is done. Middleware that must see the end of a stream wraps it with
-:meth:`EventStream.observe`; no task, thread or handler is created per chunk.
+the caller is done. No task, thread or handler is created per chunk.
+
+- A stage that must see a stream end (settle a breaker, a rate limit, a cost, record an
+  answer) wraps it with :meth:`EventStream.observe`: its ``on_close`` is told once how the
+  stream ended, whichever way it ended.
+- A stage that may put another stream in place of one that failed before any answer
+  reached the caller (retry, fallback) wraps it in a :class:`ReplaceableSource` with its
+  own :class:`StreamReplacement` policy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeAlias
 
+from sluicegate.errors import ConfigError, SluicegateError
 from sluicegate.types import (
     Done,
     FinishEvent,
@@ -24,6 +32,29 @@ from sluicegate.types import (
     Usage,
     UsageEvent,
 )
+
+CloseHook: TypeAlias = Callable[
+    [Response | None, BaseException | None], Response | Awaitable[Response | None] | None
+]
+""":meth:`EventStream.observe`'s ``on_close(response, error)``, called once, as the stream
+ended:
+
+- ``(response, None)``: Done passed with ``response``. A Response returned (or awaited)
+  replaces it in the Done the caller gets.
+- ``(None, error)``: reading the stream raised ``error``, which is then re-raised. A
+  cancellation is an error too (a ``BaseException`` that is not an ``Exception``): stages
+  that charge or count tell the two apart with ``isinstance(error, Exception)``.
+- ``(None, None)``: the stream was closed before Done (the caller's ``aclose()``: it
+  stopped reading, broke out of its loop or left its block), or its source ended without
+  Done.
+
+It may be an ``async`` function (the idempotency stage awaits a store); a synchronous one
+costs no coroutine. On a cancelled stream an awaiting hook is cancelled at its first
+checkpoint, so one that must finish its work should not await on the error path.
+"""
+
+EventHook: TypeAlias = Callable[[StreamEvent], object]
+""":meth:`EventStream.observe`'s ``on_event(event)``: each event before Done, as it passes."""
 
 
 class StreamSource(Protocol):
@@ -81,44 +112,178 @@ class EventStream:
     def observe(
         self,
         *,
+        on_event: EventHook | None = None,
+        on_close: CloseHook | None = None,
         on_done: Callable[[Response], Response | None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> EventStream:
-        """A stream that passes events through, letting ``on_done`` see (and replace) the
-        final Response and ``on_error`` see a failure, without buffering anything."""
-        return EventStream(_ObservedSource(self, on_done, on_error))
+        """A stream that passes these events through unbuffered, telling ``on_event`` of
+        each one before Done and ``on_close`` (see :data:`CloseHook`) exactly once how the
+        stream ended: with Done, with an error, or closed (or run dry) before Done.
+
+        ``on_done`` and ``on_error`` are the older, narrower form of ``on_close``: the
+        first sees (and may replace) the final Response, the second an error; neither
+        hears of an early close. Give either form, not both.
+
+        Per event this costs one type check and, with ``on_event``, one call: no task, no
+        allocation. The hooks are dropped once ``on_close`` has run.
+        """
+        if on_done is not None or on_error is not None:
+            if on_close is not None:
+                raise TypeError("EventStream.observe() takes on_close or on_done/on_error")
+            on_close = _DoneOrError(on_done, on_error)
+        return EventStream(_ObservedSource(self, on_event, on_close))
 
 
 class _ObservedSource:
-    __slots__ = ("_inner", "_on_done", "_on_error")
+    """The source of an observed stream: the one place a stream's end is told to a stage."""
+
+    __slots__ = ("_inner", "_on_close", "_on_event")
 
     def __init__(
-        self,
-        inner: EventStream,
-        on_done: Callable[[Response], Response | None] | None,
-        on_error: Callable[[BaseException], None] | None,
+        self, inner: EventStream, on_event: EventHook | None, on_close: CloseHook | None
     ) -> None:
         self._inner = inner
-        self._on_done = on_done
-        self._on_error = on_error
+        self._on_event = on_event
+        self._on_close = on_close
 
     async def next_event(self) -> StreamEvent:
         try:
             event = await self._inner.__anext__()
         except StopAsyncIteration:
+            if self._on_close is not None:  # ran dry without Done
+                pending = self._closed(None)
+                if pending is not None:
+                    await pending
             raise
         except BaseException as exc:
-            if self._on_error is not None:
-                self._on_error(exc)
+            if self._on_close is not None:
+                pending = self._closed(exc)
+                if pending is not None:
+                    await pending
             raise
-        if type(event) is Done and self._on_done is not None:
-            replaced = self._on_done(event.response)
-            if replaced is not None:
-                return Done(replaced)
+        if type(event) is Done:
+            on_close = self._on_close
+            if on_close is None:
+                return event
+            self._on_close = self._on_event = None
+            replaced = on_close(event.response, None)
+            if replaced is None:
+                return event
+            if not isinstance(replaced, Response):
+                replaced = await replaced
+                if replaced is None:
+                    return event
+            return Done(replaced)
+        on_event = self._on_event
+        if on_event is not None:
+            on_event(event)
         return event
 
+    def _closed(self, error: BaseException | None) -> Awaitable[Response | None] | None:
+        """Tell ``on_close`` of an end without Done; what to await if the hook is async."""
+        on_close = self._on_close
+        self._on_close = self._on_event = None
+        if on_close is None:
+            return None
+        result = on_close(None, error)
+        return None if result is None or isinstance(result, Response) else result
+
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        try:
+            if self._on_close is not None:  # closed before Done
+                pending = self._closed(None)
+                if pending is not None:
+                    await pending
+        finally:
+            await self._inner.aclose()
+
+
+class _DoneOrError:
+    """``on_close`` made of an ``on_done``/``on_error`` pair."""
+
+    __slots__ = ("_on_done", "_on_error")
+
+    def __init__(
+        self,
+        on_done: Callable[[Response], Response | None] | None,
+        on_error: Callable[[BaseException], None] | None,
+    ) -> None:
+        self._on_done = on_done
+        self._on_error = on_error
+
+    def __call__(self, response: Response | None, error: BaseException | None) -> Response | None:
+        if response is not None:
+            return self._on_done(response) if self._on_done is not None else None
+        if error is not None and self._on_error is not None:
+            self._on_error(error)
+        return None
+
+
+def expect_stream(reply: Response | EventStream, model: str) -> EventStream:
+    """``reply`` to a streamed request for ``model``, which must be a stream: a stage that
+    answers a streamed request with a plain Response is a middleware bug, named here."""
+    if isinstance(reply, EventStream):
+        return reply
+    raise ConfigError(f"a middleware answered a streamed request for {model!r} without a stream")
+
+
+class StreamReplacement(Protocol):
+    """A stage's rule for replacing a stream that failed before any content reached the
+    caller (see :class:`ReplaceableSource`), with its state for one request."""
+
+    @property
+    def model(self) -> str:
+        """The model the current stream is the answer of (named if a stage answers the
+        next attempt without a stream)."""
+        ...
+
+    def may_replace(self, error: SluicegateError) -> bool:
+        """Whether a stream failing with ``error`` may be replaced; False re-raises the
+        error as it is, and so may raising another (with notes) in its place."""
+        ...
+
+    async def open_next(self, error: SluicegateError) -> Response | EventStream:
+        """The reply that takes the failed stream's place (the old one is closed by
+        then); raise to end the stream with that error instead."""
+        ...
+
+
+class ReplaceableSource:
+    """A stream source that, while no text or tool-call delta has reached the caller,
+    replaces a stream failing with a :class:`SluicegateError` by the next one its policy
+    opens; after the first delta it only passes events through.
+
+    The current stream's ``content_delivered`` is the test: every event it delivered was
+    handed straight up, and a stream is only replaced while it is 0, so 0 on the current
+    stream means the caller has seen none of any replaced stream's answer either (at most
+    usage or finish bookkeeping, which the new stream reports afresh: its Done is built
+    from its own events only). ``delivered`` would be the wrong test: it counts
+    Anthropic's opening UsageEvent, which would make an ``overloaded_error`` right after
+    ``message_start`` final although the caller has no text.
+    """
+
+    __slots__ = ("_policy", "_stream")
+
+    def __init__(self, stream: EventStream, policy: StreamReplacement) -> None:
+        self._stream = stream
+        self._policy = policy
+
+    async def next_event(self) -> StreamEvent:
+        while True:
+            stream = self._stream
+            try:
+                return await stream.__anext__()
+            except SluicegateError as error:
+                if stream.content_delivered or not self._policy.may_replace(error):
+                    raise
+                failure = error
+            await stream.aclose()
+            reply = await self._policy.open_next(failure)
+            self._stream = expect_stream(reply, self._policy.model)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
 
 
 class ResponseBuilder:

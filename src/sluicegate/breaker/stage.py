@@ -13,14 +13,14 @@ and lives as long as the client.
 
 Per call, with the circuit closed, the stage costs a dict lookup, an identity check and, at
 the end, one clock read and an O(1) counter update. Streams are counted when they end: the
-stage wraps the stream's event source (no task, no buffering) and records success on the
-Done event, failure on an error, and nothing when the caller closes the stream early.
+stage observes the stream (:meth:`EventStream.observe`: no task, no buffering) and records
+success on the Done event, failure on an error, and nothing when the caller closes the
+stream early.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from sluicegate.breaker.errors import CircuitOpenError
@@ -30,7 +30,7 @@ from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.clock import Clock
 from sluicegate.logs import get_logger, is_enabled
 from sluicegate.streaming import EventStream
-from sluicegate.types import Done, Request, StreamEvent
+from sluicegate.types import Request, Response
 
 __all__ = ["BreakerPolicy", "BreakerStage", "CircuitOpenError", "build"]
 
@@ -79,7 +79,7 @@ class BreakerStage:
             slow = False
             if started is not None and self._slow is not None:
                 slow = self._clock.now() - started > self._slow
-            return EventStream(_CountedStream(reply, breaker, token, slow, self._is_failure))
+            return reply.observe(on_close=_StreamOutcome(self, breaker, token, slow))
         breaker.record(token, False, started)
         return reply
 
@@ -107,55 +107,30 @@ class BreakerStage:
             self._log.info("circuit." + new.value, model=breaker.name, previous=old.value)
 
 
-class _CountedStream:
-    """The stream source that reports a streamed call's outcome to its breaker, once."""
+class _StreamOutcome:
+    """Reports a streamed call's outcome to its breaker as the stream ends (its
+    ``on_close``): Done is a success (or a slow call), an error is judged as a plain call's
+    would be, and a stream closed before its end releases its token: the caller stopped
+    reading, which says nothing about the endpoint, and a half-open probe slot is given
+    back."""
 
-    __slots__ = ("_breaker", "_inner", "_is_failure", "_settled", "_slow", "_token")
+    __slots__ = ("_breaker", "_slow", "_stage", "_token")
 
     def __init__(
-        self,
-        inner: EventStream,
-        breaker: CircuitBreaker,
-        token: int,
-        slow: bool,
-        is_failure: Callable[[BaseException], bool],
+        self, stage: BreakerStage, breaker: CircuitBreaker, token: int, slow: bool
     ) -> None:
-        self._inner = inner
+        self._stage = stage
         self._breaker = breaker
         self._token = token
         self._slow = slow
-        self._is_failure = is_failure
-        self._settled = False
 
-    async def next_event(self) -> StreamEvent:
-        try:
-            event = await self._inner.__anext__()
-        except StopAsyncIteration:
-            self._release()
-            raise
-        except BaseException as exc:
-            if not self._settled:
-                self._settled = True
-                if self._is_failure(exc):
-                    self._breaker.record(self._token, True)
-                else:
-                    self._breaker.release(self._token)
-            raise
-        if type(event) is Done and not self._settled:
-            self._settled = True
+    def __call__(self, response: Response | None, error: BaseException | None) -> None:
+        if response is not None:
             self._breaker.record(self._token, self._slow)
-        return event
-
-    def _release(self) -> None:
-        if not self._settled:
-            self._settled = True
+        elif error is not None:
+            self._stage._settle_error(self._breaker, self._token, error)
+        else:
             self._breaker.release(self._token)
-
-    async def aclose(self) -> None:
-        # Closed before its end: the caller stopped reading, which says nothing about the
-        # endpoint; give a half-open probe slot back.
-        self._release()
-        await self._inner.aclose()
 
 
 def build(context: ChainContext) -> BreakerStage | None:

@@ -9,7 +9,7 @@ so that it sees each logical request once:
   (``price.unknown``) and its cost is None, never 0. A response without any reported
   usage is "unknown" too. An answer the idempotency stage replayed (``attempts == 0``)
   sent nothing, so it costs 0 and is counted as a replay, not a second request.
-- **streams**: the stage wraps the event stream, counting text as it passes. The final
+- **streams**: the stage observes the event stream, counting text as it passes. The final
   ``Done(response)`` carries the cost from the final usage. A stream cut or closed before
   its end is charged by the text counted so far (four characters a token; the input from
   the reported usage, else the request's estimate), recorded as a cut stream, and the
@@ -45,7 +45,6 @@ from sluicegate.logs import get_logger
 from sluicegate.stage_settings import stage_policy
 from sluicegate.streaming import EventStream
 from sluicegate.types import (
-    Done,
     Request,
     Response,
     StreamEvent,
@@ -185,7 +184,8 @@ class CostStage:
                 self._ledger.record_error(request.model, metadata.tags, type(exc).__name__)
             raise
         if isinstance(reply, EventStream):
-            return EventStream(_CostSource(self, request, reply, budgets, reserved))
+            charge = _StreamCharge(self, request, reply, budgets, reserved)
+            return reply.observe(on_event=charge.count, on_close=charge.ended)
         return self.charge(request, reply, budgets, reserved)
 
     def charge(
@@ -309,17 +309,17 @@ class CostStage:
         return estimate_input_tokens(request)
 
 
-class _CostSource:
-    """Passes a stream through, counting its text, and charges it when it ends."""
+class _StreamCharge:
+    """Counts a stream's text as it passes (its ``on_event``) and charges the stream when
+    it ends (its ``on_close``)."""
 
     __slots__ = (
         "_budgets",
         "_chars",
-        "_done",
-        "_inner",
         "_request",
         "_reserved",
         "_stage",
+        "_stream",
         "_usage",
     )
 
@@ -327,37 +327,22 @@ class _CostSource:
         self,
         stage: CostStage,
         request: Request,
-        inner: EventStream,
+        stream: EventStream,
         budgets: tuple[Budget, ...],
         reserved: int,
     ) -> None:
         self._stage = stage
         self._request = request
-        self._inner = inner
+        self._stream = stream
         self._budgets = budgets
         self._reserved = reserved
         self._chars = 0
         self._usage = Usage()
-        self._done = False
 
-    async def next_event(self) -> StreamEvent:
-        try:
-            event = await self._inner.__anext__()
-        except StopAsyncIteration:
-            raise
-        except Exception as exc:
-            self._ended(exc)
-            raise
+    def count(self, event: StreamEvent) -> None:
         kind = type(event)
         if kind is TextDelta:
             self._chars += len(event.text)  # type: ignore[union-attr]
-        elif kind is Done:
-            assert isinstance(event, Done)
-            if not self._done:
-                self._done = True
-                return Done(
-                    self._stage.charge(self._request, event.response, self._budgets, self._reserved)
-                )
         elif kind is ToolCallDelta:
             assert isinstance(event, ToolCallDelta)
             self._chars += len(event.arguments) + len(event.name or "")
@@ -370,27 +355,23 @@ class _CostSource:
                 new.cached_tokens or old.cached_tokens,
                 new.cache_write_tokens or old.cache_write_tokens,
             )
-        return event
 
-    def _ended(self, error: BaseException | None) -> None:
-        """The stream ended without Done: charge what it delivered, or nothing."""
-        if self._done:
-            return
-        self._done = True
+    def ended(self, response: Response | None, error: BaseException | None) -> Response | None:
+        """Done: the Response priced. Otherwise charge what the stream delivered, or
+        nothing."""
+        if response is not None:
+            return self._stage.charge(self._request, response, self._budgets, self._reserved)
+        if not isinstance(error, Exception):
+            error = None  # cancelled: charged as a stream its reader closed
         # Charged: a stream closed by its reader (the provider was answering), and one
         # cut after it began. Not charged: one that failed before its first event.
-        if error is None or self._inner.delivered or isinstance(error, StreamError):
+        if error is None or self._stream.delivered or isinstance(error, StreamError):
             self._stage.charge_cut(
                 self._request, error, self._usage, self._chars, self._budgets, self._reserved
             )
         else:
             self._stage.release(self._request, error, self._budgets, self._reserved)
-
-    async def aclose(self) -> None:
-        try:
-            await self._inner.aclose()
-        finally:
-            self._ended(None)
+        return None
 
 
 def build(context: ChainContext) -> CostStage | None:

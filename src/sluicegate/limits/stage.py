@@ -42,7 +42,7 @@ from sluicegate.limits.plan import Plan, Planner
 from sluicegate.logs import get_logger
 from sluicegate.middleware.deadline import admitted, current_deadline, queued
 from sluicegate.streaming import EventStream
-from sluicegate.types import Done, Request, Response, StreamEvent
+from sluicegate.types import Request, Response
 
 __all__ = ["RateLimiter", "build_limiter"]
 
@@ -125,7 +125,7 @@ class RateLimiter:
             ticket.failed(exc)
             raise
         if isinstance(reply, EventStream):
-            return EventStream(_SettlingSource(reply, ticket))
+            return reply.observe(on_close=ticket.stream_ended)
         ticket.succeeded(reply)
         return reply
 
@@ -302,32 +302,15 @@ class _Ticket:
             self.done = True
             self._release()
 
-
-class _SettlingSource:
-    """Passes a stream's events through and settles the ticket when it ends, fails or is
-    closed; no task and no per-event work beyond one type check."""
-
-    __slots__ = ("_inner", "_ticket")
-
-    def __init__(self, inner: EventStream, ticket: _Ticket) -> None:
-        self._inner = inner
-        self._ticket = ticket
-
-    async def next_event(self) -> StreamEvent:
-        try:
-            event = await self._inner.__anext__()
-        except StopAsyncIteration:
-            raise
-        except BaseException as exc:
-            self._ticket.failed(exc)
-            raise
-        if type(event) is Done:
-            self._ticket.succeeded(event.response)
-        return event
-
-    async def aclose(self) -> None:
-        self._ticket.abandoned()
-        await self._inner.aclose()
+    def stream_ended(self, response: Response | None, error: BaseException | None) -> None:
+        """A streamed attempt's end (its ``on_close``): settled on Done, failed on an
+        error, abandoned when closed before its end."""
+        if response is not None:
+            self.succeeded(response)
+        elif error is not None:
+            self.failed(error)
+        else:
+            self.abandoned()
 
 
 def build_limiter(context: ChainContext) -> RateLimiter | None:

@@ -33,10 +33,10 @@ from typing import Any
 
 from sluicegate.breaker import CircuitOpenError
 from sluicegate.chain import CallNext, ChainContext, Reply
-from sluicegate.errors import ConfigError, ProviderError, SluicegateError
+from sluicegate.errors import ProviderError, SluicegateError
 from sluicegate.stage_settings import stage_policy
-from sluicegate.streaming import EventStream
-from sluicegate.types import Request, StreamEvent
+from sluicegate.streaming import EventStream, ReplaceableSource
+from sluicegate.types import Request
 
 
 def should_fall_back(error: SluicegateError) -> bool:
@@ -137,9 +137,8 @@ class FallbackStage:
         failed: list[tuple[str, SluicegateError]] = []
         reply, index = await self.first_answer(request, models, 0, failed, call_next)
         if isinstance(reply, EventStream):
-            return EventStream(
-                _FallbackStream(self, reply, request, models, index, failed, call_next)
-            )
+            next_models = _NextModels(self, request, models, index, failed, call_next)
+            return EventStream(ReplaceableSource(reply, next_models))
         return reply
 
     async def first_answer(
@@ -173,29 +172,16 @@ class FallbackStage:
         failed.append((model, exc))
 
 
-class _FallbackStream:
-    """A stream source that moves on to the next model if the current stream fails before
-    its first text or tool-call delta has reached the caller.
+class _NextModels:
+    """The fallback stage's :class:`~sluicegate.streaming.StreamReplacement` for one
+    streamed request: a stream failing before its first delta, by the stage's rule, is
+    replaced by the next model's (:meth:`FallbackStage.first_answer`)."""
 
-    The current stream's ``EventStream.content_delivered`` is the test: a stream is only
-    replaced while it is 0, so a replaced one never delivered a delta either, and 0 on the
-    current stream means the caller has seen none of any model's answer.
-    """
-
-    __slots__ = (
-        "_call_next",
-        "_failed",
-        "_index",
-        "_models",
-        "_request",
-        "_stage",
-        "_stream",
-    )
+    __slots__ = ("_call_next", "_failed", "_index", "_models", "_request", "_stage")
 
     def __init__(
         self,
         stage: FallbackStage,
-        stream: EventStream,
         request: Request,
         models: tuple[str, ...],
         index: int,
@@ -203,34 +189,25 @@ class _FallbackStream:
         call_next: CallNext,
     ) -> None:
         self._stage = stage
-        self._stream = stream
         self._request = request
         self._models = models
         self._index = index
         self._failed = failed
         self._call_next = call_next
 
-    async def next_event(self) -> StreamEvent:
-        while True:
-            try:
-                return await self._stream.__anext__()
-            except SluicegateError as exc:
-                if self._stream.content_delivered:
-                    raise
-                self._stage.handle(self._models[self._index], exc, self._failed)
-                await self._stream.aclose()
-                reply, self._index = await self._stage.first_answer(
-                    self._request, self._models, self._index + 1, self._failed, self._call_next
-                )
-                if not isinstance(reply, EventStream):
-                    raise ConfigError(
-                        f"a middleware answered a streamed request for "
-                        f"{self._models[self._index]!r} without a stream"
-                    ) from None
-                self._stream = reply
+    @property
+    def model(self) -> str:
+        return self._models[self._index]
 
-    async def aclose(self) -> None:
-        await self._stream.aclose()
+    def may_replace(self, error: SluicegateError) -> bool:
+        self._stage.handle(self.model, error, self._failed)  # raises when it must not
+        return True
+
+    async def open_next(self, error: SluicegateError) -> Reply:
+        reply, self._index = await self._stage.first_answer(
+            self._request, self._models, self._index + 1, self._failed, self._call_next
+        )
+        return reply
 
 
 def build(context: ChainContext) -> FallbackStage | None:

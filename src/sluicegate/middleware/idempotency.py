@@ -305,9 +305,8 @@ class IdempotencyStage:
             return EventStream(_ReplaySource(known))
         reply = await call_next(request)
         if self._replays and isinstance(reply, EventStream):
-            return EventStream(
-                _RecordingSource(reply, self._store, _STORE_PREFIX + key, fingerprint, self._ttl_s)
-            )
+            recorder = _Recorder(self._store, _STORE_PREFIX + key, fingerprint, self._ttl_s)
+            return reply.observe(on_close=recorder)
         return reply
 
 
@@ -363,35 +362,28 @@ class _ReplaySource:
         self._events.clear()
 
 
-class _RecordingSource:
-    """Passes a caller-keyed stream through and records its final Response when Done
-    passes (a stream cut or closed early is not recorded: it was not a success)."""
+class _Recorder:
+    """Records a caller-keyed stream's final Response as Done passes (its ``on_close``);
+    a stream cut or closed early is not recorded: it was not a success."""
 
-    __slots__ = ("_fingerprint", "_inner", "_key", "_store", "_ttl_s")
+    __slots__ = ("_fingerprint", "_key", "_store", "_ttl_s")
 
     def __init__(
         self,
-        inner: EventStream,
         store: StateStore[IdempotencyRecord],
         key: str,
         fingerprint: bytes,
         ttl_s: float,
     ) -> None:
-        self._inner = inner
         self._store = store
         self._key = key
         self._fingerprint = fingerprint
         self._ttl_s = ttl_s
 
-    async def next_event(self) -> StreamEvent:
-        event = await self._inner.__anext__()
-        if type(event) is Done:
-            record = IdempotencyRecord(self._fingerprint, event.response)
+    async def __call__(self, response: Response | None, error: BaseException | None) -> None:
+        if response is not None:
+            record = IdempotencyRecord(self._fingerprint, response)
             await self._store.put(self._key, record, ttl_s=self._ttl_s)
-        return event
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 def build(context: ChainContext) -> IdempotencyStage | None:

@@ -56,13 +56,13 @@ from typing import Any
 
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.clock import Clock
-from sluicegate.errors import ConfigError, ProviderError, SluicegateError
+from sluicegate.errors import ProviderError, SluicegateError
 from sluicegate.logs import get_logger, is_enabled
 from sluicegate.middleware.deadline import current_deadline
 from sluicegate.retry.budget import RetryBudget
 from sluicegate.retry.policy import RetryPolicy, is_testing, set_testing, with_testing
-from sluicegate.streaming import EventStream
-from sluicegate.types import Done, Request, StreamEvent
+from sluicegate.streaming import EventStream, ReplaceableSource
+from sluicegate.types import Request, Response
 
 
 class _NoBudget:
@@ -125,11 +125,14 @@ class RetryMiddleware:
             failure = error
         else:
             if request.stream and isinstance(reply, EventStream):
-                return EventStream(_RetryingStream(self, request, call_next, reply, 1))
+                return EventStream(
+                    ReplaceableSource(reply, _Reattempts(self, request, call_next, 1))
+                )
             return reply
         reply, attempt = await self.again(request, call_next, failure, 1)
         if isinstance(reply, EventStream):
-            return EventStream(_RetryingStream(self, request, call_next, reply, attempt))
+            attempts = _Reattempts(self, request, call_next, attempt)
+            return EventStream(ReplaceableSource(_stamped(reply, attempt), attempts))
         return reply.replace(attempts=attempt)
 
     async def again(
@@ -202,61 +205,51 @@ def _gave_up(error: SluicegateError, attempts: int, reason: str) -> SluicegateEr
     return error
 
 
-class _RetryingStream:
-    """A stream source that, while no text or tool-call delta has reached the caller,
-    replaces a failed stream with a newly opened one; after the first delta it only passes
-    events through.
+class _Reattempts:
+    """The retry stage's :class:`~sluicegate.streaming.StreamReplacement` for one streamed
+    request: a retryable error before the first delta is followed by the next attempt, as
+    :meth:`RetryMiddleware.again` allows (count, wait, deadline, budget)."""
 
-    ``EventStream.content_delivered`` of the wrapped stream is the test: every event it
-    delivered was handed straight up, so 0 there means the caller has seen none of the
-    answer yet (at most usage or finish bookkeeping, which the new stream reports afresh:
-    its Done is built from its own events only). ``delivered`` would be the wrong test:
-    it counts Anthropic's opening UsageEvent, which would make an ``overloaded_error``
-    right after ``message_start`` final although the caller has no text.
-    """
-
-    __slots__ = ("_attempt", "_call_next", "_request", "_stage", "_stream")
+    __slots__ = ("_attempt", "_call_next", "_request", "_stage")
 
     def __init__(
-        self,
-        stage: RetryMiddleware,
-        request: Request,
-        call_next: CallNext,
-        stream: EventStream,
-        attempt: int,
+        self, stage: RetryMiddleware, request: Request, call_next: CallNext, attempt: int
     ) -> None:
         self._stage = stage
         self._request = request
         self._call_next = call_next
-        self._stream = stream
         self._attempt = attempt
 
-    async def next_event(self) -> StreamEvent:
-        while True:
-            stream = self._stream
-            try:
-                event = await stream.__anext__()
-            except SluicegateError as error:
-                if stream.content_delivered or not error.retryable:
-                    raise
-                failure = error
-            else:
-                if self._attempt > 1 and type(event) is Done:
-                    return Done(event.response.replace(attempts=self._attempt))
-                return event
-            await stream.aclose()
-            reply, self._attempt = await self._stage.again(
-                self._request, self._call_next, failure, self._attempt
-            )
-            if not isinstance(reply, EventStream):
-                raise ConfigError(
-                    f"a middleware answered a streamed request for {self._request.model!r} "
-                    "without a stream"
-                )
-            self._stream = reply
+    @property
+    def model(self) -> str:
+        return self._request.model
 
-    async def aclose(self) -> None:
-        await self._stream.aclose()
+    def may_replace(self, error: SluicegateError) -> bool:
+        return error.retryable
+
+    async def open_next(self, error: SluicegateError) -> Reply:
+        reply, self._attempt = await self._stage.again(
+            self._request, self._call_next, error, self._attempt
+        )
+        return _stamped(reply, self._attempt) if isinstance(reply, EventStream) else reply
+
+
+def _stamped(stream: EventStream, attempt: int) -> EventStream:
+    """A retried stream whose Done says how many attempts it took (only a retried stream
+    is observed for it: the first attempt's Response carries the default, 1)."""
+    return stream.observe(on_close=_AttemptsStamp(attempt))
+
+
+class _AttemptsStamp:
+    """A retried stream's ``on_close``: its Response with ``attempts`` set."""
+
+    __slots__ = ("_attempts",)
+
+    def __init__(self, attempts: int) -> None:
+        self._attempts = attempts
+
+    def __call__(self, response: Response | None, error: BaseException | None) -> Response | None:
+        return response.replace(attempts=self._attempts) if response is not None else None
 
 
 def _policy(context: ChainContext) -> RetryPolicy | None:
