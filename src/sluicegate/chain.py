@@ -43,8 +43,8 @@ class Phase(IntEnum):
     logical request, fallback outside retry, the breaker inside retry so it counts every
     attempt, the rate limiter admitting every attempt, auth innermost because the key
     depends on the provider that fallback chose. The total deadline sits just inside
-    logging, outside every stage that spends time on the request's behalf; per-attempt
-    timeouts are the transports' own timers.
+    logging, outside every stage that spends time on the request's behalf. There is no
+    per-attempt timeout phase: per-attempt timeouts are the transports' own timers.
     """
 
     LOGGING = 100
@@ -55,7 +55,6 @@ class Phase(IntEnum):
     RETRY = 500
     BREAKER = 600
     RATE_LIMIT = 700
-    TIMEOUT = 800
     ATTEMPT = 850
     AUTH = 900
 
