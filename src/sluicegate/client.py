@@ -4,6 +4,11 @@ Everything that can be decided once is decided in ``__aenter__``: plugins are lo
 asked for their providers and middleware, keys and base URLs are resolved, transports are
 opened with pools sized to the concurrency, and the chain is composed. A call then costs
 building one Request and one plain await per stage.
+
+Observers are told here and in the Dispatcher, never by a stage, so ``disable=`` cannot
+silence them: ``sluicegate_request_finished`` once per logical request, when a plain call
+returns or raises and when a stream ends, fails or is closed. A client nobody observes
+pays one empty-tuple check per call for it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 
@@ -39,7 +44,7 @@ from sluicegate.cost.stage import Accounting
 from sluicegate.dispatch import Dispatcher
 from sluicegate.errors import ConfigError, SluicegateError
 from sluicegate.middleware.deadline import DEFAULT_TOTAL_TIMEOUT, DeadlinePolicy
-from sluicegate.observers import Observers
+from sluicegate.observers import Observers, RequestFinished, StreamEnd
 from sluicegate.plugins.manager import (
     PluginRegistry,
     collect,
@@ -263,6 +268,9 @@ class Client:
         )
         self._registry: PluginRegistry | None = None
         self._providers: dict[str, BoundProvider] = {}
+        # one object for the client's life, updated in place by each build: the client,
+        # its Dispatcher and the stages' context hold it
+        self._observers = Observers()
         self._transports: dict[str, Transport] = {}
         self._handler: CallNext | None = None
         self._stages: list[str] = []
@@ -380,7 +388,7 @@ class Client:
         self._registry = collect(self._pm, self._plugin_errors)
         specs = {spec.name: spec for spec in self._registry.providers}
         self._providers = self._bind_providers(specs)
-        observers = Observers(
+        self._observers.update(
             observer_functions(self._pm, "sluicegate_request_finished"),
             observer_functions(self._pm, "sluicegate_attempt_failed"),
         )
@@ -392,7 +400,7 @@ class Client:
         accounting = Accounting(self._prices, self._ledger, self._budget, self._tag_budgets)
         context = ChainContext(
             providers=self._providers,
-            observers=observers,
+            observers=self._observers,
             settings={**self._stage_settings, "logger": self._logger, "accounting": accounting},
             clock=self._clock,
             rng=self._rng,
@@ -414,7 +422,12 @@ class Client:
         self._stages = names
         self._handler = compose(
             stages,
-            Dispatcher(self._providers, self._timeout, max_event_bytes=self._max_event_bytes),
+            Dispatcher(
+                self._providers,
+                self._timeout,
+                max_event_bytes=self._max_event_bytes,
+                observers=self._observers,
+            ),
         )
 
     def _check_stage_names(self, known: set[str]) -> None:
@@ -524,11 +537,28 @@ class Client:
         """Send a prepared plain Request through the chain."""
         handler = self._require_open()
         started = time.perf_counter()
+        if self._observers.request_finished:
+            return await self._send_observed(handler, request, started)
         reply = await handler(request)
         if isinstance(reply, EventStream):
-            await reply.aclose()
-            raise ConfigError("send() takes plain requests; use stream() for streamed ones")
+            await _refuse_stream(reply)
         return reply.replace(latency=time.perf_counter() - started)
+
+    async def _send_observed(self, handler: CallNext, request: Request, started: float) -> Response:
+        """:meth:`send` telling the observers how the request ended, answered or not."""
+        try:
+            reply = await handler(request)
+            if isinstance(reply, EventStream):
+                await _refuse_stream(reply)
+        except BaseException as exc:
+            latency = time.perf_counter() - started
+            self._observers.emit_request_finished(RequestFinished(request, None, exc, latency))
+            raise
+        response = reply.replace(latency=time.perf_counter() - started)
+        self._observers.emit_request_finished(
+            RequestFinished(request, response, None, response.latency)
+        )
+        return response
 
     def request(self, model: str, messages: MessagesInput, **params: Any) -> Request:
         """Build the Request that ``chat(model, messages, **params)`` would send, without
@@ -549,18 +579,37 @@ class Client:
         handler = self._require_open()
         request = self._request(model, messages, params, stream=True)
         started = time.perf_counter()
-        reply = await handler(request)
-        if not isinstance(reply, EventStream):
-            raise ConfigError(
-                f"a middleware answered a streamed request for {model!r} without a stream"
-            )
-        events = reply.observe(
-            on_done=lambda response: response.replace(latency=time.perf_counter() - started)
+        end = (
+            StreamEnd(self._observers, request, started)
+            if self._observers.request_finished
+            else None
         )
         try:
+            reply = await handler(request)
+            if not isinstance(reply, EventStream):
+                raise ConfigError(
+                    f"a middleware answered a streamed request for {model!r} without a stream"
+                )
+        except BaseException as exc:
+            if end is not None:
+                end.failed(exc)
+            raise
+        if end is None:
+            events = reply.observe(
+                on_done=lambda response: response.replace(latency=time.perf_counter() - started)
+            )
+        else:
+            events = reply.observe(on_done=end.done, on_error=end.failed)
+        try:
             yield ChatStream(events)
+        except BaseException as exc:
+            if end is not None:  # the caller's block raised before the stream's end
+                end.closed(exc)
+            raise
         finally:
             await events.aclose()
+            if end is not None:  # (told already if the stream ended or failed)
+                end.closed()
 
     async def fan_out(
         self, messages: MessagesInput, models: Sequence[str], **params: Any
@@ -633,6 +682,11 @@ class Client:
             self._concurrency if concurrency is None else concurrency,
             availability=availability,
         )
+
+
+async def _refuse_stream(reply: EventStream) -> NoReturn:
+    await reply.aclose()
+    raise ConfigError("send() takes plain requests; use stream() for streamed ones")
 
 
 def _user_prices(
