@@ -67,6 +67,12 @@ class ChainContext:
     waits, measures or jitters uses them, so tests replace both. ``settings`` holds each
     stage's configuration under its name (``"retry"``, ``"rate_limit"``...): None means
     the stage's defaults, False turns the stage off.
+
+    ``providers`` and ``observers`` are the client's own, updated in place when a plugin
+    registered later adds to them, while a stage built before is kept (see
+    :mod:`sluicegate.stage_builder`): a stage that needs a provider looks it up in
+    ``providers`` when it needs it, rather than copying the mapping at build, so that it
+    also serves a provider added after it was built.
     """
 
     providers: Mapping[str, BoundProvider]

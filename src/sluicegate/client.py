@@ -30,7 +30,6 @@ from sluicegate.bulk.map import BulkMap, RequestSource
 from sluicegate.chain import (
     CallNext,
     ChainContext,
-    Middleware,
     MiddlewareSpec,
     compose,
     order_specs,
@@ -42,7 +41,7 @@ from sluicegate.cost.ledger import Ledger
 from sluicegate.cost.prices import ModelPrice, PriceTable
 from sluicegate.cost.stage import Accounting
 from sluicegate.dispatch import Dispatcher
-from sluicegate.errors import ConfigError, SluicegateError
+from sluicegate.errors import ConfigError
 from sluicegate.middleware.deadline import DEFAULT_TOTAL_TIMEOUT, DeadlinePolicy
 from sluicegate.observers import Observers, RequestFinished, StreamEnd
 from sluicegate.plugins.manager import (
@@ -55,6 +54,7 @@ from sluicegate.plugins.manager import (
 from sluicegate.providers.base import BoundProvider, ProviderSettings, ProviderSpec
 from sluicegate.providers.endpoint import resolve_endpoint
 from sluicegate.sse import MAX_EVENT_BYTES
+from sluicegate.stage_builder import StageBuilder
 from sluicegate.streaming import EventStream
 from sluicegate.transports import make_transport
 from sluicegate.transports.base import MAX_RESPONSE_BYTES, Transport, TransportOptions
@@ -267,10 +267,13 @@ class Client:
             load_entry_points=load_entry_points, plugins=plugins
         )
         self._registry: PluginRegistry | None = None
+        # the providers and observers are one object each for the client's life, updated
+        # in place by each build: the stages and the Dispatcher hold them (see ChainContext)
         self._providers: dict[str, BoundProvider] = {}
-        # one object for the client's life, updated in place by each build: the client,
-        # its Dispatcher and the stages' context hold it
         self._observers = Observers()
+        self._accounting: Accounting | None = None
+        self._price_inputs: list[tuple[str, list[ModelPrice]]] = []
+        self._stage_builder = StageBuilder()
         self._transports: dict[str, Transport] = {}
         self._handler: CallNext | None = None
         self._stages: list[str] = []
@@ -287,7 +290,7 @@ class Client:
 
     async def __aenter__(self) -> Client:
         try:
-            self._build()
+            self._build(keep=False)
         except BaseException:
             # a bad setting found after the providers were bound (a misspelt stage, a
             # stage that fails to build) must not leave their HTTP sessions open
@@ -313,10 +316,15 @@ class Client:
                 await transport.aclose()
 
     def register_plugin(self, plugin: Any) -> None:
-        """Add a plugin at run time; an open client rebuilds its chain to include it."""
+        """Add a plugin at run time; an open client rebuilds its chain to include it.
+
+        The rebuild keeps every stage the plugin does not replace, with its state (open
+        circuits, rate-limit buckets and holds, the retry budget, idempotency records):
+        see :mod:`sluicegate.stage_builder`. A provider the plugin adds is reachable at once.
+        """
         register_runtime_plugin(self._pm, plugin, self._plugin_errors)
         if self._handler is not None:
-            self._build()
+            self._build(keep=True)
 
     @property
     def plugins(self) -> PluginRegistry:
@@ -383,45 +391,44 @@ class Client:
         batches: Batches = self._batches
         return batches
 
-    def _build(self) -> None:
+    def _build(self, *, keep: bool) -> None:
+        """Compose the chain. ``keep``: an open client rebuilding (a plugin registered), so
+        the bound providers and the stages whose inputs did not change are reused; else
+        (opening) everything is made anew, on the transports just opened."""
+        if not keep:
+            self._stage_builder.forget()
+            self._accounting = None
         self._batches = None
         self._registry = collect(self._pm, self._plugin_errors)
         specs = {spec.name: spec for spec in self._registry.providers}
-        self._providers = self._bind_providers(specs)
+        bound = self._bind_providers(specs, self._providers if keep else {})
+        self._providers.clear()
+        self._providers.update(bound)
         self._observers.update(
             observer_functions(self._pm, "sluicegate_request_finished"),
             observer_functions(self._pm, "sluicegate_attempt_failed"),
         )
-        self._prices = self._price_table(self._registry)
         if (self._budget is not None or self._tag_budgets) and "cost" in self._disabled:
             raise ConfigError(
                 "the 'cost' stage is disabled but the client has a budget: nothing would keep it"
             )
-        accounting = Accounting(self._prices, self._ledger, self._budget, self._tag_budgets)
         context = ChainContext(
             providers=self._providers,
             observers=self._observers,
-            settings={**self._stage_settings, "logger": self._logger, "accounting": accounting},
+            settings={
+                **self._stage_settings,
+                "logger": self._logger,
+                "accounting": self._accounting_for(self._registry),
+            },
             clock=self._clock,
             rng=self._rng,
         )
         all_specs = [*self._registry.middleware, *self._extra_middleware]
         self._check_stage_names({spec.name for spec in all_specs})
-        stages: list[Middleware] = []
-        names: list[str] = []
-        for spec in order_specs(all_specs, self._disabled):
-            try:
-                middleware = spec.factory(context)
-            except SluicegateError:
-                raise
-            except Exception as exc:
-                raise ConfigError(f"middleware {spec.name!r} failed to build: {exc!r}") from exc
-            if middleware is not None:
-                stages.append(middleware)
-                names.append(spec.name)
-        self._stages = names
+        stages = self._stage_builder.build(order_specs(all_specs, self._disabled), context)
+        self._stages = [name for name, _ in stages]
         self._handler = compose(
-            stages,
+            [middleware for _, middleware in stages],
             Dispatcher(
                 self._providers,
                 self._timeout,
@@ -429,6 +436,19 @@ class Client:
                 observers=self._observers,
             ),
         )
+
+    def _accounting_for(self, registry: PluginRegistry) -> Accounting:
+        """What the cost stage prices and counts with: the same object as before while the
+        plugins' prices are unchanged, so a rebuild keeps the cost stage (it is built anew,
+        on the client's own ledger and budgets, when a plugin brings prices)."""
+        price_inputs = [(c.plugin, c.prices) for c in registry.contributions]
+        if self._accounting is None or price_inputs != self._price_inputs:
+            self._prices = self._price_table(registry)
+            self._accounting = Accounting(
+                self._prices, self._ledger, self._budget, self._tag_budgets
+            )
+            self._price_inputs = price_inputs
+        return self._accounting
 
     def _check_stage_names(self, known: set[str]) -> None:
         """A misspelt stage in ``disable`` or ``stage_settings`` would be silently ignored,
@@ -444,7 +464,11 @@ class Client:
                 f"stage_settings: unknown stage(s) {unknown}; the stages are: {listing}"
             )
 
-    def _bind_providers(self, specs: Mapping[str, ProviderSpec]) -> dict[str, BoundProvider]:
+    def _bind_providers(
+        self, specs: Mapping[str, ProviderSpec], previous: Mapping[str, BoundProvider]
+    ) -> dict[str, BoundProvider]:
+        """Every provider bound to its kind's spec; one in ``previous`` whose spec did not
+        change is kept as it is (its codec, key and transport)."""
         names = list(specs) + [n for n in self._settings if n not in specs]
         bound: dict[str, BoundProvider] = {}
         for name in names:
@@ -456,6 +480,10 @@ class Client:
                 raise ConfigError(
                     f"provider {name!r}: unknown kind {kind!r} (registered kinds: {known})"
                 )
+            earlier = previous.get(name)
+            if earlier is not None and earlier.spec == spec:
+                bound[name] = earlier
+                continue
             endpoint = resolve_endpoint(name, spec, settings)  # checked: ConfigError if unusable
             base_url, credential = endpoint.base_url, endpoint.credential
             use_own_transport = (
