@@ -635,9 +635,9 @@ class Client:
                 end.closed(exc)
             raise
         finally:
-            await events.aclose()
-            if end is not None:  # (told already if the stream ended or failed)
+            if end is not None:  # (a no-op if the stream ended or failed first)
                 end.closed()
+            await events.aclose()
 
     async def fan_out(
         self, messages: MessagesInput, models: Sequence[str], **params: Any
