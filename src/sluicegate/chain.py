@@ -44,8 +44,8 @@ class Phase(IntEnum):
     logical request, fallback outside retry, the breaker inside retry so it counts every
     attempt, the rate limiter admitting every attempt, auth innermost because the key
     depends on the provider that fallback chose. The total deadline sits just inside
-    logging, outside every stage that spends time on the request's behalf; per-attempt
-    timeouts are the transports' own timers.
+    logging, outside every stage that spends time on the request's behalf. There is no
+    per-attempt timeout phase: per-attempt timeouts are the transports' own timers.
     """
 
     LOGGING = 100
@@ -56,7 +56,6 @@ class Phase(IntEnum):
     RETRY = 500
     BREAKER = 600
     RATE_LIMIT = 700
-    TIMEOUT = 800
     ATTEMPT = 850
     AUTH = 900
 
@@ -69,6 +68,12 @@ class ChainContext:
     waits, measures or jitters uses them, so tests replace both. ``settings`` holds each
     stage's configuration under its name (``"retry"``, ``"rate_limit"``...): None means
     the stage's defaults, False turns the stage off.
+
+    ``providers`` and ``observers`` are the client's own, updated in place when a plugin
+    registered later adds to them, while a stage built before is kept (see
+    :mod:`sluicegate.stage_builder`): a stage that needs a provider looks it up in
+    ``providers`` when it needs it, rather than copying the mapping at build, so that it
+    also serves a provider added after it was built.
     """
 
     providers: Mapping[str, BoundProvider]

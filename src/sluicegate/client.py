@@ -4,6 +4,11 @@ Everything that can be decided once is decided in ``__aenter__``: plugins are lo
 asked for their providers and middleware, keys and base URLs are resolved, transports are
 opened with pools sized to the concurrency, and the chain is composed. A call then costs
 building one Request and one plain await per stage.
+
+Observers are told here and in the Dispatcher, never by a stage, so ``disable=`` cannot
+silence them: ``sluicegate_request_finished`` once per logical request, when a plain call
+returns or raises and when a stream ends, fails or is closed. A client nobody observes
+pays one empty-tuple check per call for it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 
@@ -25,7 +30,6 @@ from sluicegate.bulk.map import BulkMap, RequestSource
 from sluicegate.chain import (
     CallNext,
     ChainContext,
-    Middleware,
     MiddlewareSpec,
     compose,
     order_specs,
@@ -37,9 +41,9 @@ from sluicegate.cost.ledger import Ledger
 from sluicegate.cost.prices import ModelPrice, PriceTable
 from sluicegate.cost.stage import Accounting
 from sluicegate.dispatch import Dispatcher
-from sluicegate.errors import ConfigError, SluicegateError
+from sluicegate.errors import ConfigError
 from sluicegate.middleware.deadline import DEFAULT_TOTAL_TIMEOUT, DeadlinePolicy
-from sluicegate.observers import Observers
+from sluicegate.observers import Observers, RequestFinished, StreamEnd
 from sluicegate.plugins.manager import (
     PluginRegistry,
     collect,
@@ -50,6 +54,7 @@ from sluicegate.plugins.manager import (
 from sluicegate.providers.base import BoundProvider, ProviderSettings, ProviderSpec
 from sluicegate.providers.endpoint import resolve_endpoint
 from sluicegate.sse import MAX_EVENT_BYTES
+from sluicegate.stage_builder import StageBuilder
 from sluicegate.streaming import EventStream, expect_stream
 from sluicegate.transports import make_transport
 from sluicegate.transports.base import MAX_RESPONSE_BYTES, Transport, TransportOptions
@@ -262,7 +267,13 @@ class Client:
             load_entry_points=load_entry_points, plugins=plugins
         )
         self._registry: PluginRegistry | None = None
+        # the providers and observers are one object each for the client's life, updated
+        # in place by each build: the stages and the Dispatcher hold them (see ChainContext)
         self._providers: dict[str, BoundProvider] = {}
+        self._observers = Observers()
+        self._accounting: Accounting | None = None
+        self._price_inputs: list[tuple[str, list[ModelPrice]]] = []
+        self._stage_builder = StageBuilder()
         self._transports: dict[str, Transport] = {}
         self._handler: CallNext | None = None
         self._stages: list[str] = []
@@ -279,7 +290,7 @@ class Client:
 
     async def __aenter__(self) -> Client:
         try:
-            self._build()
+            self._build(keep=False)
         except BaseException:
             # a bad setting found after the providers were bound (a misspelt stage, a
             # stage that fails to build) must not leave their HTTP sessions open
@@ -305,10 +316,15 @@ class Client:
                 await transport.aclose()
 
     def register_plugin(self, plugin: Any) -> None:
-        """Add a plugin at run time; an open client rebuilds its chain to include it."""
+        """Add a plugin at run time; an open client rebuilds its chain to include it.
+
+        The rebuild keeps every stage the plugin does not replace, with its state (open
+        circuits, rate-limit buckets and holds, the retry budget, idempotency records):
+        see :mod:`sluicegate.stage_builder`. A provider the plugin adds is reachable at once.
+        """
         register_runtime_plugin(self._pm, plugin, self._plugin_errors)
         if self._handler is not None:
-            self._build()
+            self._build(keep=True)
 
     @property
     def plugins(self) -> PluginRegistry:
@@ -375,47 +391,64 @@ class Client:
         batches: Batches = self._batches
         return batches
 
-    def _build(self) -> None:
+    def _build(self, *, keep: bool) -> None:
+        """Compose the chain. ``keep``: an open client rebuilding (a plugin registered), so
+        the bound providers and the stages whose inputs did not change are reused; else
+        (opening) everything is made anew, on the transports just opened."""
+        if not keep:
+            self._stage_builder.forget()
+            self._accounting = None
         self._batches = None
         self._registry = collect(self._pm, self._plugin_errors)
         specs = {spec.name: spec for spec in self._registry.providers}
-        self._providers = self._bind_providers(specs)
-        observers = Observers(
+        bound = self._bind_providers(specs, self._providers if keep else {})
+        self._providers.clear()
+        self._providers.update(bound)
+        self._observers.update(
             observer_functions(self._pm, "sluicegate_request_finished"),
             observer_functions(self._pm, "sluicegate_attempt_failed"),
         )
-        self._prices = self._price_table(self._registry)
         if (self._budget is not None or self._tag_budgets) and "cost" in self._disabled:
             raise ConfigError(
                 "the 'cost' stage is disabled but the client has a budget: nothing would keep it"
             )
-        accounting = Accounting(self._prices, self._ledger, self._budget, self._tag_budgets)
         context = ChainContext(
             providers=self._providers,
-            observers=observers,
-            settings={**self._stage_settings, "logger": self._logger, "accounting": accounting},
+            observers=self._observers,
+            settings={
+                **self._stage_settings,
+                "logger": self._logger,
+                "accounting": self._accounting_for(self._registry),
+            },
             clock=self._clock,
             rng=self._rng,
         )
         all_specs = [*self._registry.middleware, *self._extra_middleware]
         self._check_stage_names({spec.name for spec in all_specs})
-        stages: list[Middleware] = []
-        names: list[str] = []
-        for spec in order_specs(all_specs, self._disabled):
-            try:
-                middleware = spec.factory(context)
-            except SluicegateError:
-                raise
-            except Exception as exc:
-                raise ConfigError(f"middleware {spec.name!r} failed to build: {exc!r}") from exc
-            if middleware is not None:
-                stages.append(middleware)
-                names.append(spec.name)
-        self._stages = names
+        stages = self._stage_builder.build(order_specs(all_specs, self._disabled), context)
+        self._stages = [name for name, _ in stages]
         self._handler = compose(
-            stages,
-            Dispatcher(self._providers, self._timeout, max_event_bytes=self._max_event_bytes),
+            [middleware for _, middleware in stages],
+            Dispatcher(
+                self._providers,
+                self._timeout,
+                max_event_bytes=self._max_event_bytes,
+                observers=self._observers,
+            ),
         )
+
+    def _accounting_for(self, registry: PluginRegistry) -> Accounting:
+        """What the cost stage prices and counts with: the same object as before while the
+        plugins' prices are unchanged, so a rebuild keeps the cost stage (it is built anew,
+        on the client's own ledger and budgets, when a plugin brings prices)."""
+        price_inputs = [(c.plugin, c.prices) for c in registry.contributions]
+        if self._accounting is None or price_inputs != self._price_inputs:
+            self._prices = self._price_table(registry)
+            self._accounting = Accounting(
+                self._prices, self._ledger, self._budget, self._tag_budgets
+            )
+            self._price_inputs = price_inputs
+        return self._accounting
 
     def _check_stage_names(self, known: set[str]) -> None:
         """A misspelt stage in ``disable`` or ``stage_settings`` would be silently ignored,
@@ -431,7 +464,11 @@ class Client:
                 f"stage_settings: unknown stage(s) {unknown}; the stages are: {listing}"
             )
 
-    def _bind_providers(self, specs: Mapping[str, ProviderSpec]) -> dict[str, BoundProvider]:
+    def _bind_providers(
+        self, specs: Mapping[str, ProviderSpec], previous: Mapping[str, BoundProvider]
+    ) -> dict[str, BoundProvider]:
+        """Every provider bound to its kind's spec; one in ``previous`` whose spec did not
+        change is kept as it is (its codec, key and transport)."""
         names = list(specs) + [n for n in self._settings if n not in specs]
         bound: dict[str, BoundProvider] = {}
         for name in names:
@@ -443,6 +480,10 @@ class Client:
                 raise ConfigError(
                     f"provider {name!r}: unknown kind {kind!r} (registered kinds: {known})"
                 )
+            earlier = previous.get(name)
+            if earlier is not None and earlier.spec == spec:
+                bound[name] = earlier
+                continue
             endpoint = resolve_endpoint(name, spec, settings)  # checked: ConfigError if unusable
             base_url, credential = endpoint.base_url, endpoint.credential
             use_own_transport = (
@@ -524,11 +565,28 @@ class Client:
         """Send a prepared plain Request through the chain."""
         handler = self._require_open()
         started = time.perf_counter()
+        if self._observers.request_finished:
+            return await self._send_observed(handler, request, started)
         reply = await handler(request)
         if isinstance(reply, EventStream):
-            await reply.aclose()
-            raise ConfigError("send() takes plain requests; use stream() for streamed ones")
+            await _refuse_stream(reply)
         return reply.replace(latency=time.perf_counter() - started)
+
+    async def _send_observed(self, handler: CallNext, request: Request, started: float) -> Response:
+        """:meth:`send` telling the observers how the request ended, answered or not."""
+        try:
+            reply = await handler(request)
+            if isinstance(reply, EventStream):
+                await _refuse_stream(reply)
+        except BaseException as exc:
+            latency = time.perf_counter() - started
+            self._observers.emit_request_finished(RequestFinished(request, None, exc, latency))
+            raise
+        response = reply.replace(latency=time.perf_counter() - started)
+        self._observers.emit_request_finished(
+            RequestFinished(request, response, None, response.latency)
+        )
+        return response
 
     def request(self, model: str, messages: MessagesInput, **params: Any) -> Request:
         """Build the Request that ``chat(model, messages, **params)`` would send, without
@@ -549,17 +607,36 @@ class Client:
         handler = self._require_open()
         request = self._request(model, messages, params, stream=True)
         started = time.perf_counter()
-        reply = expect_stream(await handler(request), model)
-        events = reply.observe(
-            on_close=lambda response, _: (
-                None
-                if response is None
-                else response.replace(latency=time.perf_counter() - started)
-            )
+        end = (
+            StreamEnd(self._observers, request, started)
+            if self._observers.request_finished
+            else None
         )
         try:
+            reply = expect_stream(await handler(request), model)
+        except BaseException as exc:
+            if end is not None:
+                end.failed(exc)
+            raise
+        if end is None:
+            events = reply.observe(
+                on_close=lambda response, _: (
+                    None
+                    if response is None
+                    else response.replace(latency=time.perf_counter() - started)
+                )
+            )
+        else:
+            events = reply.observe(on_close=end.ended)
+        try:
             yield ChatStream(events)
+        except BaseException as exc:
+            if end is not None:  # the caller's block raised before the stream's end
+                end.closed(exc)
+            raise
         finally:
+            if end is not None:  # (a no-op if the stream ended or failed first)
+                end.closed()
             await events.aclose()
 
     async def fan_out(
@@ -633,6 +710,11 @@ class Client:
             self._concurrency if concurrency is None else concurrency,
             availability=availability,
         )
+
+
+async def _refuse_stream(reply: EventStream) -> NoReturn:
+    await reply.aclose()
+    raise ConfigError("send() takes plain requests; use stream() for streamed ones")
 
 
 def _user_prices(

@@ -2,7 +2,9 @@
 
 Everything below the chain's last middleware happens here, once per attempt. Transport
 failures, timeouts and error answers leave as typed errors that name the provider, model
-and status, with the retryable flag set, so the stages above never look at HTTP.
+and status, with the retryable flag set, so the stages above never look at HTTP. Every
+failed attempt, a stream that breaks included, is told to the ``attempt_failed`` observers
+here, below every stage, so no ``disable=`` silences them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sluicegate.errors import (
     TransportError,
     detach_foreign,
 )
+from sluicegate.observers import AttemptFailed, Observers
 from sluicegate.providers.base import BoundProvider, StreamDecoder
 from sluicegate.providers.http_errors import rate_limit_headers
 from sluicegate.sse import MAX_EVENT_BYTES, EventTooLarge, SSEDecoder
@@ -49,7 +52,9 @@ class Dispatcher:
     HttpRequest, which is copied for that only when the request set one.
 
     ``max_event_bytes`` bounds each SSE line and event of a stream (see
-    :class:`~sluicegate.sse.SSEDecoder`); the bound on a plain body is the transports'."""
+    :class:`~sluicegate.sse.SSEDecoder`); the bound on a plain body is the transports'.
+    ``observers`` are the client's: their ``attempt_failed`` is told of each failed
+    attempt (on the error path only: a successful attempt does not look at them)."""
 
     def __init__(
         self,
@@ -57,10 +62,12 @@ class Dispatcher:
         timeout: float | None,
         *,
         max_event_bytes: int | None = MAX_EVENT_BYTES,
+        observers: Observers | None = None,
     ) -> None:
         self._providers = dict(providers)
         self._timeout = timeout
         self._max_event_bytes = max_event_bytes
+        self._observers = observers if observers is not None else Observers()
 
     def bound(self, request: Request) -> BoundProvider:
         bound = self._providers.get(request.provider)
@@ -129,6 +136,8 @@ class Dispatcher:
         except ProviderError as error:
             error.attempts = metadata.attempt
             detach_foreign(error)  # a transport's or decoder's exception may quote the key
+            if self._observers.attempt_failed:
+                self._observers.emit_attempt_failed(AttemptFailed(request, error, metadata.attempt))
             raise
 
     async def _open_stream(
@@ -153,6 +162,7 @@ class Dispatcher:
             bound.codec.stream_decoder(request),
             self._read_timeout(request),
             self._max_event_bytes,
+            self._observers,
         )
         return EventStream(source)
 
@@ -174,6 +184,7 @@ class _ProviderStreamSource:
         "_ended",
         "_failure",
         "_http",
+        "_observers",
         "_pending",
         "_request",
         "_sse",
@@ -188,6 +199,7 @@ class _ProviderStreamSource:
         decoder: StreamDecoder,
         timeout: float | None,
         max_event_bytes: int | None = MAX_EVENT_BYTES,
+        observers: Observers | None = None,
     ) -> None:
         self._bound = bound
         self._request = request
@@ -200,6 +212,7 @@ class _ProviderStreamSource:
         self._timeout = timeout
         self._ended = False
         self._failure: dict[str, Any] | None = None
+        self._observers = observers if observers is not None else Observers()
 
     async def next_event(self) -> StreamEvent:
         while not self._pending:
@@ -234,6 +247,10 @@ class _ProviderStreamSource:
             **details,
         )
         error.attempts = self._request.metadata.attempt
+        if self._observers.attempt_failed:  # a broken stream is a failed attempt too
+            self._observers.emit_attempt_failed(
+                AttemptFailed(self._request, error, self._request.metadata.attempt)
+            )
         raise error
 
     async def _pull(self) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from plugins.helpers import Observer, echo_provider
 from sluicegate import (
     CallNext,
     Client,
@@ -24,7 +25,6 @@ from sluicegate import (
     hookimpl,
 )
 from sluicegate.plugins import manager as pm_module
-from sluicegate.providers.openai import OpenAIProvider
 from sluicegate.testing import Answer, ScriptedTransport, openai_completion
 
 pytestmark = pytest.mark.anyio
@@ -123,14 +123,7 @@ class EchoProviderPlugin:
 
     @hookimpl
     def sluicegate_providers(self) -> Sequence[ProviderSpec]:
-        return [
-            ProviderSpec(
-                name="echo",
-                factory=lambda name, url, headers: OpenAIProvider(url, headers, name=name),
-                default_base_url="http://127.0.0.1:1/v1",
-                needs_key=False,
-            )
-        ]
+        return [echo_provider()]
 
 
 async def test_plugin_registered_at_run_time_adds_a_provider_to_an_open_client() -> None:
@@ -211,22 +204,6 @@ def test_disabled_plugins_are_not_loaded(monkeypatch: pytest.MonkeyPatch) -> Non
     assert errors == []
     assert not pm.has_plugin("ghost")
     assert pm_module.disabled_plugins() == frozenset({"ghost", "other"})
-
-
-class Observer:
-    name = "observer"
-
-    def __init__(self) -> None:
-        self.finished: list[Any] = []
-        self.failed: list[Any] = []
-
-    @hookimpl
-    def sluicegate_request_finished(self, event: Any) -> None:
-        self.finished.append(event)
-
-    @hookimpl
-    def sluicegate_attempt_failed(self, event: Any) -> None:
-        self.failed.append(event)
 
 
 async def test_observers_see_finished_requests_and_failed_attempts() -> None:

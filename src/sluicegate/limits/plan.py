@@ -157,18 +157,22 @@ class Planner:
         self._rules = tuple(settings.rules)
         self._adaptive = settings.adaptive_settings
         self._max_hold_ns = round(settings.max_hold_s * NS_PER_SECOND)
-        self._credentials: dict[str, Secret | None] = {
-            name: bound.credential for name, bound in providers.items()
-        }
+        # the client's own mapping, read when a model's plan is made rather than copied,
+        # so a provider a plugin registered later adds is limited by this same planner
+        self._providers = providers
         for rule in self._rules:
             named = rule.scope[4:] if rule.scope.startswith("key:") else None
-            if named is not None and named != "*" and named not in self._credentials:
-                known = ", ".join(sorted(self._credentials)) or "none"
+            if named is not None and named != "*" and named not in providers:
+                known = ", ".join(sorted(providers)) or "none"
                 raise ConfigError(
                     f"rate limit {rule.scope!r}: no provider named {named!r} (known: {known})"
                 )
         self._scopes: dict[tuple[int, object], tuple[Dimension, ...]] = {}
         self.plans: dict[str, Plan] = {}
+
+    def _credential(self, provider: str) -> Secret | None:
+        bound = self._providers.get(provider)
+        return None if bound is None else bound.credential
 
     @property
     def active(self) -> bool:
@@ -187,12 +191,12 @@ class Planner:
         provider = model.partition("/")[0]
         scope = rule.scope
         if scope.startswith("key:"):
-            credential = self._credentials.get(provider)
+            credential = self._credential(provider)
             named = scope[4:]
             if named == "*":
                 key = credential if credential is not None else f"provider:{provider}"
                 return key, f"key of {provider}", False
-            if credential is None or credential != self._credentials.get(named):
+            if credential is None or credential != self._credential(named):
                 return None
             return scope, scope, False
         head, slash, tail = scope.partition("/")

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.errors import AuthenticationError
 from sluicegate.providers.base import BoundProvider
-from sluicegate.secrets import Secret
 from sluicegate.types import Request
 
 
@@ -27,25 +26,26 @@ def key_variable(bound: BoundProvider) -> str:
 
 
 class AuthMiddleware:
-    """Sets ``request.credential`` from the key resolved for the request's provider."""
+    """Sets ``request.credential`` from the key resolved for the request's provider.
+
+    ``providers`` is the client's own mapping, read per request rather than copied, so a
+    provider that a plugin registered later adds is served by this same stage."""
+
+    __slots__ = ("_providers",)
 
     def __init__(self, providers: Mapping[str, BoundProvider]) -> None:
-        self._keys: dict[str, Secret] = {}
-        self._missing: dict[str, str] = {}
-        for name, bound in providers.items():
-            if bound.credential is not None:
-                self._keys[name] = bound.credential
-            elif bound.spec.needs_key and bound.name == bound.spec.name:
-                self._missing[name] = key_variable(bound)
+        self._providers = providers
 
     async def __call__(self, request: Request, call_next: CallNext) -> Reply:
-        key = self._keys.get(request.provider)
+        bound = self._providers.get(request.provider)
+        if bound is None:  # the Dispatcher names the unknown provider
+            return await call_next(request)
+        key = bound.credential
         if key is not None:
             return await call_next(request.replace(credential=key))
-        variable = self._missing.get(request.provider)
-        if variable is not None:
+        if bound.spec.needs_key and bound.name == bound.spec.name:
             raise AuthenticationError(
-                f"no API key: set {variable} or pass "
+                f"no API key: set {key_variable(bound)} or pass "
                 f"providers={{'{request.provider}': ProviderSettings(api_key=...)}}",
                 provider=request.provider,
                 model=request.model_name,

@@ -4,7 +4,9 @@ Built-in parts register through these same hooks (see :mod:`sluicegate.plugins.b
 are called while a client is being built, never per request: pluggy's dispatch costs
 microseconds a call, which a bulk run would pay millions of times. The two observer hooks
 are the exception in kind but not in cost: their implementations are collected once and
-then called directly, in pluggy's order, only when a plugin implements them.
+then called directly, in pluggy's order, only when a plugin implements them; the client and
+its Dispatcher call them (see :mod:`sluicegate.observers`), so no disabled stage silences
+them.
 """
 
 from __future__ import annotations
@@ -54,9 +56,10 @@ def sluicegate_batch_apis() -> Sequence[BatchApiSpec]:
 
 @hookspec
 def sluicegate_request_finished(event: RequestFinished) -> None:
-    """Called after every logical request, with its response or its error."""
+    """Called once after every logical request, however many attempts it took: with its
+    response, its error, or (a stream the caller closed before its end) neither."""
 
 
 @hookspec
 def sluicegate_attempt_failed(event: AttemptFailed) -> None:
-    """Called after every failed attempt, retried or not."""
+    """Called after every attempt that went to the provider and failed, retried or not."""
