@@ -3,13 +3,17 @@
 Everything below the chain's last middleware happens here, once per attempt. Transport
 failures, timeouts and error answers leave as typed errors that name the provider, model
 and status, with the retryable flag set, so the stages above never look at HTTP.
+
+The headers every provider sends alike are added here, after the codec's ``encode``: the
+key (as the provider's :class:`~sluicegate.providers.base.CredentialHeader` says),
+``Idempotency-Key`` and the caller's ``metadata.headers``. A codec writes only its own
+protocol's headers, so one that forgets auth or idempotency cannot exist.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
 from typing import Any, NoReturn
 
 import anyio
@@ -46,7 +50,7 @@ class Dispatcher:
     Timeouts are the transports' own timers, configured once (``TransportOptions``), so an
     attempt costs no cancel scope here; ``timeout`` is kept only to word the error. A
     request's own ``timeout``/``connect_timeout`` (metadata) ride to the transport on the
-    HttpRequest, which is copied for that only when the request set one.
+    HttpRequest, set by :func:`for_attempt` with the headers every attempt carries.
 
     ``max_event_bytes`` bounds each SSE line and event of a stream (see
     :class:`~sluicegate.sse.SSEDecoder`); the bound on a plain body is the transports'."""
@@ -107,13 +111,8 @@ class Dispatcher:
 
     async def __call__(self, request: Request) -> Reply:
         bound = self.bound(request)
-        http_request = bound.codec.encode(request)
+        http_request = for_attempt(bound, request, bound.codec.encode(request))
         metadata = request.metadata
-        if metadata.timeout is not None or metadata.connect_timeout is not None:
-            http_request = replace(
-                http_request,
-                timeouts=RequestTimeouts(connect=metadata.connect_timeout, read=metadata.timeout),
-            )
         try:  # one frame for the whole attempt: a try costs nothing until something raises
             if request.stream:
                 return await self._open_stream(bound, request, http_request)
@@ -155,6 +154,34 @@ class Dispatcher:
             self._max_event_bytes,
         )
         return EventStream(source)
+
+
+def for_attempt(bound: BoundProvider, request: Request, encoded: HttpRequest) -> HttpRequest:
+    """The codec's message with what every attempt carries added: the key, written as
+    ``bound.spec.credential_header`` says (none when the request has no credential: a
+    keyless server), ``Idempotency-Key``, then the caller's ``metadata.headers`` (last, so
+    a caller's own header wins), and the request's own timers. The codec's headers are
+    copied, never changed, so a codec may return one shared mapping for every request;
+    a request that adds nothing (no key, no idempotency key, no headers, no timers) is
+    sent as the codec built it."""
+    credential = request.credential
+    metadata = request.metadata
+    idempotency_key = metadata.idempotency_key
+    caller_headers = metadata.headers
+    timeouts = encoded.timeouts
+    if metadata.timeout is not None or metadata.connect_timeout is not None:
+        timeouts = RequestTimeouts(connect=metadata.connect_timeout, read=metadata.timeout)
+    elif credential is None and not idempotency_key and not caller_headers:
+        return encoded
+    headers = dict(encoded.headers)
+    if credential is not None:
+        key_header = bound.spec.credential_header
+        headers[key_header.name] = key_header.value(credential)
+    if idempotency_key:
+        headers["idempotency-key"] = idempotency_key
+    if caller_headers:
+        headers.update(caller_headers)
+    return HttpRequest(encoded.method, encoded.url, headers, encoded.body, timeouts)
 
 
 class _ProviderStreamSource:

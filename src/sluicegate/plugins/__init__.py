@@ -8,9 +8,10 @@ group or ``Client(plugins=[...])``. See docs/plugins.md.
 - **Providers**: :class:`ProviderSpec` (how a kind is built and found), the
   :class:`Provider` codec protocol and its :class:`StreamDecoder`; the codec encodes the
   body, URL and its own protocol headers (the credential, ``Idempotency-Key`` and caller
-  headers are the dispatcher's); :class:`HttpRequest`, :class:`HttpResponse`,
-  :class:`SSEEvent` are what it turns requests and answers into and from; the checks and
-  typed-error helpers below turn a malformed answer into a typed error.
+  headers are the dispatcher's; :class:`CredentialHeader` says how the key is written);
+  :class:`HttpRequest`, :class:`HttpResponse`, :class:`SSEEvent` are what it turns
+  requests and answers into and from; the checks and typed-error helpers below turn a
+  malformed answer into a typed error.
 - **Middleware**: :class:`MiddlewareSpec`, :class:`Phase`, :class:`ChainContext`,
   :class:`Middleware`, :class:`CallNext`, :class:`Reply`, :class:`EventStream`.
 - **Transports**: :class:`Transport`, :class:`HttpStream`, :class:`TransportFailure`.
@@ -47,7 +48,13 @@ if TYPE_CHECKING:
     from sluicegate.chain import CallNext, ChainContext, Middleware, MiddlewareSpec, Phase, Reply
     from sluicegate.cost.prices import ModelPrice
     from sluicegate.observers import AttemptFailed, RequestFinished
-    from sluicegate.providers.base import Provider, ProviderSettings, ProviderSpec, StreamDecoder
+    from sluicegate.providers.base import (
+        CredentialHeader,
+        Provider,
+        ProviderSettings,
+        ProviderSpec,
+        StreamDecoder,
+    )
     from sluicegate.providers.checks import MAX_TOKEN_COUNT, MalformedField, mapping, token_count
     from sluicegate.providers.http_errors import error_for_status, excerpt, malformed_answer
     from sluicegate.sse import SSEEvent
@@ -83,7 +90,7 @@ _WHERE: dict[str, str] = {
     "ModelPrice": "sluicegate.cost.prices",
     **dict.fromkeys(("AttemptFailed", "RequestFinished"), "sluicegate.observers"),
     **dict.fromkeys(
-        ("Provider", "ProviderSettings", "ProviderSpec", "StreamDecoder"),
+        ("CredentialHeader", "Provider", "ProviderSettings", "ProviderSpec", "StreamDecoder"),
         "sluicegate.providers.base",
     ),
     **dict.fromkeys(
@@ -113,6 +120,7 @@ __all__ = [
     "BatchOutcome",
     "CallNext",
     "ChainContext",
+    "CredentialHeader",
     "EventStream",
     "HttpRequest",
     "HttpResponse",

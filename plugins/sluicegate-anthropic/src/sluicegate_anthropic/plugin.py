@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sluicegate.batch.api import BatchApiSpec, BatchBinding, BatchLimits
 from sluicegate.plugins.hookspecs import hookimpl
-from sluicegate.providers.base import ProviderSpec
+from sluicegate.providers.base import CredentialHeader, ProviderSpec
 
 if TYPE_CHECKING:
     from sluicegate.cost.prices import ModelPrice
@@ -38,6 +38,7 @@ SPEC = ProviderSpec(
     default_base_url=DEFAULT_BASE_URL,
     api_key_env="ANTHROPIC_API_KEY",
     base_url_env="ANTHROPIC_BASE_URL",
+    credential_header=CredentialHeader("x-api-key", scheme=None),
     description="Anthropic Messages API (POST {base_url}/v1/messages; base URL without /v1)",
 )
 
