@@ -1,4 +1,7 @@
-"""Auth: put the provider's API key on each attempt, innermost in the chain.
+"""Auth: choose the provider's API key for each attempt, innermost in the chain.
+
+It sets ``request.credential``; the dispatcher writes it on the wire, after the codec, as
+the provider's :class:`~sluicegate.providers.base.CredentialHeader` says.
 
 Keys are resolved once, when the client is built (explicit configuration first, then the
 provider's environment variable, as the official SDKs do). Auth sits innermost because the
@@ -15,15 +18,9 @@ from collections.abc import Mapping
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.errors import AuthenticationError
 from sluicegate.providers.base import BoundProvider
+from sluicegate.providers.endpoint import key_variable
 from sluicegate.secrets import Secret
 from sluicegate.types import Request
-
-
-def key_variable(bound: BoundProvider) -> str:
-    """The environment variable that holds this provider's key."""
-    if bound.name == bound.spec.name and bound.spec.api_key_env:
-        return bound.spec.api_key_env
-    return f"{bound.name.upper().replace('-', '_')}_API_KEY"
 
 
 class AuthMiddleware:
@@ -36,16 +33,17 @@ class AuthMiddleware:
             if bound.credential is not None:
                 self._keys[name] = bound.credential
             elif bound.spec.needs_key and bound.name == bound.spec.name:
-                self._missing[name] = key_variable(bound)
+                variable = key_variable(name, bound.spec)
+                self._missing[name] = f"set {variable} or pass" if variable else "pass"
 
     async def __call__(self, request: Request, call_next: CallNext) -> Reply:
         key = self._keys.get(request.provider)
         if key is not None:
             return await call_next(request.replace(credential=key))
-        variable = self._missing.get(request.provider)
-        if variable is not None:
+        how = self._missing.get(request.provider)
+        if how is not None:
             raise AuthenticationError(
-                f"no API key: set {variable} or pass "
+                f"no API key: {how} "
                 f"providers={{'{request.provider}': ProviderSettings(api_key=...)}}",
                 provider=request.provider,
                 model=request.model_name,
