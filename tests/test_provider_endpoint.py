@@ -8,8 +8,18 @@ from __future__ import annotations
 import pytest
 
 from hostile_server import hostile_server
-from sluicegate import Client, ConfigError, ProviderSettings, Secret
-from sluicegate.providers.endpoint import check_api_key, check_base_url
+from sluicegate import (
+    AuthenticationError,
+    Client,
+    ConfigError,
+    ProviderSettings,
+    ProviderSpec,
+    Secret,
+    hookimpl,
+)
+from sluicegate.providers.endpoint import check_api_key, check_base_url, key_variable
+from sluicegate.providers.mock import SPEC as MOCK
+from sluicegate.providers.openai import SPEC as OPENAI
 
 KEY = "valid-looking-key-0123456789abcdef"
 
@@ -144,3 +154,32 @@ async def test_values_from_the_environment_are_checked_and_named_by_variable(
             async with Client(providers=local, load_entry_points=False) as client:
                 await client.chat("local-llm/m", "hi")
         assert server.requests == []
+
+
+def test_the_key_variable_rule() -> None:
+    """One rule, read by key resolution and by the auth stage's message alike."""
+    assert key_variable("openai", OPENAI) == "OPENAI_API_KEY"  # the spec's own
+    assert key_variable("my-vllm", OPENAI) == "MY_VLLM_API_KEY"  # a name of the user's
+    assert key_variable("mock", MOCK) is None  # the spec reads none
+
+
+class _NoVariablePlugin:
+    """A kind that needs a key but names no environment variable for it."""
+
+    @hookimpl
+    def sluicegate_providers(self) -> list[ProviderSpec]:
+        return [ProviderSpec("keyed", OPENAI.factory, "http://127.0.0.1:9/v1")]
+
+
+@pytest.mark.anyio
+async def test_a_missing_key_names_only_what_would_be_read(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEYED_API_KEY", KEY)  # not read: the spec names no variable
+    async with Client(plugins=[_NoVariablePlugin()], load_entry_points=False) as client:
+        with pytest.raises(AuthenticationError) as caught:
+            await client.chat("keyed/m", "hi")
+    assert "no API key: pass providers={'keyed': ProviderSettings(api_key=...)}" in str(
+        caught.value
+    )
+    assert "KEYED_API_KEY" not in str(caught.value)

@@ -6,6 +6,8 @@ import dataclasses
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sluicegate import BadInputError, ImagePart, Message, Params, Request, TextPart, Tool
 from sluicegate.types import Metadata, Response, Usage, coerce_messages
@@ -108,3 +110,24 @@ def test_replace_changes_exactly_the_named_field(value: Any) -> None:
     assert value.replace() == value and value.replace() is not value
     with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
         value.replace(nope=1)
+
+
+_counts = st.integers(min_value=0, max_value=2**53)
+_usages = st.builds(Usage, _counts, _counts, _counts, _counts)
+_USAGE_FIELDS = ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens")
+
+
+@given(earlier=_usages, later=_usages)
+def test_a_later_usage_report_wins_where_it_gives_a_count(earlier: Usage, later: Usage) -> None:
+    merged = earlier.updated(later)
+    for name in _USAGE_FIELDS:
+        expected = getattr(later, name) or getattr(earlier, name)
+        assert getattr(merged, name) == expected, name
+
+
+@given(a=_usages, b=_usages, c=_usages)
+def test_usage_reports_fold_the_same_however_they_are_grouped(a: Usage, b: Usage, c: Usage) -> None:
+    """So a stream's reports give one Usage whether folded as they come or in pieces."""
+    assert a.updated(b).updated(c) == a.updated(b.updated(c))
+    assert a.updated(a) == a
+    assert Usage().updated(a) == a == a.updated(Usage())

@@ -43,6 +43,7 @@ from sluicegate.cost.stage import Accounting
 from sluicegate.dispatch import Dispatcher
 from sluicegate.errors import ConfigError
 from sluicegate.middleware.deadline import DEFAULT_TOTAL_TIMEOUT, DeadlinePolicy
+from sluicegate.middleware.idempotency import key_for_model
 from sluicegate.observers import Observers, RequestFinished, StreamEnd
 from sluicegate.plugins.manager import (
     PluginRegistry,
@@ -654,7 +655,7 @@ class Client:
                 key = call_params.get("idempotency_key")
                 if key and len(models) > 1:
                     # one logical request per model: each gets its own key
-                    call_params["idempotency_key"] = f"{key}:{model}"
+                    call_params["idempotency_key"] = key_for_model(key, model)
                 response = await self.chat(model, messages, **call_params)
             except Exception as exc:
                 results[index] = FanOutResult(model, None, exc, time.perf_counter() - started)

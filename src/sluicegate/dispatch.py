@@ -5,13 +5,18 @@ failures, timeouts and error answers leave as typed errors that name the provide
 and status, with the retryable flag set, so the stages above never look at HTTP. Every
 failed attempt, a stream that breaks included, is told to the ``attempt_failed`` observers
 here, below every stage, so no ``disable=`` silences them.
+
+The headers every provider sends alike are added here, after the codec's ``encode``: the
+key (as the provider's :class:`~sluicegate.providers.base.CredentialHeader` says),
+``Idempotency-Key`` and the caller's ``metadata.headers``. A codec writes only its own
+protocol's headers, so one that forgets auth or idempotency cannot exist.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
+from dataclasses import fields
 from typing import Any, NoReturn
 
 import anyio
@@ -49,7 +54,7 @@ class Dispatcher:
     Timeouts are the transports' own timers, configured once (``TransportOptions``), so an
     attempt costs no cancel scope here; ``timeout`` is kept only to word the error. A
     request's own ``timeout``/``connect_timeout`` (metadata) ride to the transport on the
-    HttpRequest, which is copied for that only when the request set one.
+    HttpRequest, set by :func:`for_attempt` with the headers every attempt carries.
 
     ``max_event_bytes`` bounds each SSE line and event of a stream (see
     :class:`~sluicegate.sse.SSEDecoder`); the bound on a plain body is the transports'.
@@ -114,13 +119,8 @@ class Dispatcher:
 
     async def __call__(self, request: Request) -> Reply:
         bound = self.bound(request)
-        http_request = bound.codec.encode(request)
+        http_request = for_attempt(bound, request, bound.codec.encode(request))
         metadata = request.metadata
-        if metadata.timeout is not None or metadata.connect_timeout is not None:
-            http_request = replace(
-                http_request,
-                timeouts=RequestTimeouts(connect=metadata.connect_timeout, read=metadata.timeout),
-            )
         try:  # one frame for the whole attempt: a try costs nothing until something raises
             if request.stream:
                 return await self._open_stream(bound, request, http_request)
@@ -165,6 +165,52 @@ class Dispatcher:
             self._observers,
         )
         return EventStream(source)
+
+
+def for_attempt(bound: BoundProvider, request: Request, encoded: HttpRequest) -> HttpRequest:
+    """The codec's message with what every attempt carries added: the key, written as
+    ``bound.spec.credential_header`` says (none when the request has no credential: a
+    keyless server), ``Idempotency-Key``, then the caller's ``metadata.headers`` (last, so
+    a caller's own header wins), and the request's own timers. The codec's headers are
+    copied, never changed, so a codec may return one shared mapping for every request;
+    a request that adds nothing (no key, no idempotency key, no headers, no timers) is
+    sent as the codec built it."""
+    credential = request.credential
+    metadata = request.metadata
+    idempotency_key = metadata.idempotency_key
+    caller_headers = metadata.headers
+    timeouts = encoded.timeouts
+    if metadata.timeout is not None or metadata.connect_timeout is not None:
+        timeouts = RequestTimeouts(connect=metadata.connect_timeout, read=metadata.timeout)
+    elif credential is None and not idempotency_key and not caller_headers:
+        return encoded
+    headers = dict(encoded.headers)
+    if credential is not None:
+        key_header = bound.spec.credential_header
+        headers[key_header.name] = key_header.value(credential)
+    if idempotency_key:
+        headers["idempotency-key"] = idempotency_key
+    if caller_headers:
+        headers.update(caller_headers)
+    sent = _new(HttpRequest)
+    _set_method(sent, encoded.method)
+    _set_url(sent, encoded.url)
+    _set_headers(sent, headers)
+    _set_body(sent, encoded.body)
+    _set_timeouts(sent, timeouts)
+    return sent
+
+
+# The copy above fills a new HttpRequest's slots directly: the same object its __init__
+# builds (HttpRequest has no __post_init__), at half the cost of a frozen dataclass's
+# __init__ (one object.__setattr__ per field), since this runs on every attempt.
+_COPIED = ("method", "url", "headers", "body", "timeouts")
+if tuple(f.name for f in fields(HttpRequest)) != _COPIED:  # a new field must be copied too
+    raise TypeError(f"dispatch.for_attempt copies HttpRequest fields {_COPIED}; update it")
+_new = object.__new__
+_set_method, _set_url, _set_headers, _set_body, _set_timeouts = (
+    getattr(HttpRequest, name).__set__ for name in _COPIED
+)
 
 
 class _ProviderStreamSource:

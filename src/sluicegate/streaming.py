@@ -288,8 +288,8 @@ class ReplaceableSource:
 
 class ResponseBuilder:
     """Folds stream events into a Response: text joined, tool calls assembled by index,
-    usage merged field by field (Anthropic reports input tokens at the start of a stream and
-    output tokens at the end; OpenAI reports both once, at the end)."""
+    usage merged by :meth:`Usage.updated` (Anthropic reports input tokens at the start of a
+    stream and output tokens at the end; OpenAI reports both once, at the end)."""
 
     __slots__ = ("_calls", "_texts", "finish_reason", "usage")
 
@@ -313,14 +313,7 @@ class ResponseBuilder:
             parts[2] += event.arguments
         elif kind is UsageEvent:
             assert isinstance(event, UsageEvent)
-            new = event.usage
-            old = self.usage
-            self.usage = Usage(
-                new.input_tokens or old.input_tokens,
-                new.output_tokens or old.output_tokens,
-                new.cached_tokens or old.cached_tokens,
-                new.cache_write_tokens or old.cache_write_tokens,
-            )
+            self.usage = self.usage.updated(event.usage)
         elif kind is FinishEvent:
             assert isinstance(event, FinishEvent)
             self.finish_reason = event.reason

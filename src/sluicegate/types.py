@@ -324,6 +324,22 @@ class Usage:
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    def updated(self, later: Usage) -> Usage:
+        """These counts with a later report of the same answer laid over them: each count
+        ``later`` gives (non-zero) wins, one it leaves at zero keeps its value here.
+
+        A stream reports usage in pieces or more than once (Anthropic's input counts come
+        in ``message_start``, the output in ``message_delta``; an OpenAI-compatible server
+        may send a last chunk with the prompt count only), so the last report alone can
+        lack a count an earlier one had; summing would count a repeated one twice. The
+        one statement of the rule, for everything that follows a stream's usage."""
+        return Usage(
+            later.input_tokens or self.input_tokens,
+            later.output_tokens or self.output_tokens,
+            later.cached_tokens or self.cached_tokens,
+            later.cache_write_tokens or self.cache_write_tokens,
+        )
+
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.input_tokens + other.input_tokens,

@@ -12,6 +12,8 @@ import pytest
 from anthropic.types import message_create_params
 
 from sluicegate import BadInputError, Secret
+from sluicegate.dispatch import for_attempt
+from sluicegate.providers.base import BoundProvider
 from sluicegate.types import (
     ImagePart,
     Message,
@@ -24,6 +26,7 @@ from sluicegate.types import (
     coerce_messages,
 )
 from sluicegate_anthropic.codec import AnthropicProvider
+from sluicegate_anthropic.plugin import SPEC
 from sluicegate_anthropic.request import DEFAULT_MAX_TOKENS
 
 _PLAIN = pydantic.TypeAdapter(message_create_params.MessageCreateParamsNonStreaming)
@@ -115,37 +118,37 @@ def test_default_max_tokens_is_sent_and_an_explicit_one_wins(codec: AnthropicPro
     assert body_of(codec, request(max_tokens=0))["max_tokens"] == 0  # the server judges 0
 
 
-def test_headers(codec: AnthropicProvider) -> None:
-    http = codec.encode(request(credential=Secret("sk-ant-test-key-123456")))
-    assert http.headers == {
-        "content-type": "application/json",
-        "anthropic-version": "2023-06-01",
-        "x-api-key": "sk-ant-test-key-123456",
-    }
+def test_the_codec_writes_its_protocol_headers_only(codec: AnthropicProvider) -> None:
+    """The key, Idempotency-Key and caller headers are the dispatcher's (see below)."""
+    meta = Metadata(request_id="r", idempotency_key="idem-1", headers={"x-trace": "t1"})
+    http = codec.encode(request(meta=meta, credential=Secret("sk-ant-test-key-123456")))
+    assert http.headers == {"content-type": "application/json", "anthropic-version": "2023-06-01"}
 
 
-def test_no_key_header_without_a_credential(codec: AnthropicProvider) -> None:
-    assert "x-api-key" not in codec.encode(request()).headers
-
-
-def test_header_order_settings_then_idempotency_then_metadata() -> None:
+def test_the_dispatcher_adds_key_then_idempotency_then_caller_headers() -> None:
     codec = AnthropicProvider(
         "https://api.anthropic.com",
         {"Anthropic-Version": "2024-01-01", "anthropic-beta": "prompt-caching-2024-07-31"},
     )
+    bound = BoundProvider("anthropic", SPEC, codec, "https://api.anthropic.com", None)  # type: ignore[arg-type]
     req = request(
         meta=Metadata(
             request_id="r",
             idempotency_key="idem-1",
             headers={"x-trace": "t1", "anthropic-beta": "other"},
-        )
+        ),
+        credential=Secret("sk-ant-test-key-123456"),
     )
-    headers = codec.encode(req).headers
+    headers = for_attempt(bound, req, codec.encode(req)).headers
     assert headers["anthropic-version"] == "2024-01-01"  # configured, case-folded, replaces
     assert "Anthropic-Version" not in headers
+    assert headers["x-api-key"] == "sk-ant-test-key-123456"  # SPEC's credential_header
+    assert "authorization" not in headers
     assert headers["idempotency-key"] == "idem-1"
     assert headers["x-trace"] == "t1"
     assert headers["anthropic-beta"] == "other"  # per-request metadata wins
+    keyless = for_attempt(bound, request(), codec.encode(request())).headers
+    assert "x-api-key" not in keyless  # a keyless gateway gets no key header
 
 
 def test_streaming_adds_stream_flag_and_accept(codec: AnthropicProvider) -> None:
@@ -161,9 +164,8 @@ def test_streaming_adds_stream_flag_and_accept(codec: AnthropicProvider) -> None
 def test_encoding_does_not_leak_state_between_requests(codec: AnthropicProvider) -> None:
     first = codec.encode(request(stream=True, credential=Secret("sk-ant-first-key-0001")))
     second = codec.encode(request())
-    assert "x-api-key" not in second.headers
     assert "accept" not in second.headers
-    assert first.headers["x-api-key"] == "sk-ant-first-key-0001"
+    assert first.headers["accept"] == "text/event-stream"
 
 
 def test_single_system_message_is_hoisted_as_a_string(codec: AnthropicProvider) -> None:

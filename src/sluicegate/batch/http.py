@@ -43,7 +43,10 @@ _SURELY_NOT_DONE = frozenset({429, 503, 529})
 
 
 class BatchHttp:
-    """Sends one provider's batch calls. ``headers`` are sent on every call (the key)."""
+    """Sends one provider's batch calls. Every call carries ``headers`` (the API's own,
+    such as a version header) and the provider's key, written here as its spec's
+    ``credential_header`` says (none for a keyless provider): as for chat requests, where
+    the dispatcher writes it, a batch API never writes the key itself."""
 
     def __init__(
         self,
@@ -56,7 +59,7 @@ class BatchHttp:
         self._bound = binding.bound
         self._clock = binding.clock
         self._rng = binding.rng
-        self._headers = dict(headers)
+        self._headers = {**headers, **self._bound.credential_headers()}
         self._attempts = attempts
         self._backoff = backoff or Backoff(0.5, 8.0)
 

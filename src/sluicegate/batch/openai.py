@@ -130,10 +130,7 @@ class OpenAIBatchApi:
         base = bound.base_url.rstrip("/")
         self._files_url = base + "/files"
         self._batches_url = base + "/batches"
-        headers: dict[str, str] = {}
-        if bound.credential is not None:
-            headers["authorization"] = "Bearer " + bound.credential.reveal()
-        self._http = BatchHttp(binding, headers)
+        self._http = BatchHttp(binding, {})
 
     def __repr__(self) -> str:
         return f"<OpenAIBatchApi provider={self.provider!r} url={self._batches_url!r}>"
@@ -147,7 +144,7 @@ class OpenAIBatchApi:
         return request.model_name
 
     def encode_item(self, custom_id: str, request: Request) -> bytes:
-        body = self._codec.encode(request.replace(stream=False, credential=None)).body
+        body = self._codec.encode(request.replace(stream=False)).body
         return (
             b'{"custom_id":'
             + dumps(custom_id).encode()

@@ -15,14 +15,8 @@ from collections.abc import Mapping
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.errors import AuthenticationError
 from sluicegate.providers.base import BoundProvider
+from sluicegate.providers.endpoint import key_variable
 from sluicegate.types import Request
-
-
-def key_variable(bound: BoundProvider) -> str:
-    """The environment variable that holds this provider's key."""
-    if bound.name == bound.spec.name and bound.spec.api_key_env:
-        return bound.spec.api_key_env
-    return f"{bound.name.upper().replace('-', '_')}_API_KEY"
 
 
 class AuthMiddleware:
@@ -44,8 +38,10 @@ class AuthMiddleware:
         if key is not None:
             return await call_next(request.replace(credential=key))
         if bound.spec.needs_key and bound.name == bound.spec.name:
+            variable = key_variable(bound.name, bound.spec)
+            how = f"set {variable} or pass" if variable else "pass"
             raise AuthenticationError(
-                f"no API key: set {key_variable(bound)} or pass "
+                f"no API key: {how} "
                 f"providers={{'{request.provider}': ProviderSettings(api_key=...)}}",
                 provider=request.provider,
                 model=request.model_name,

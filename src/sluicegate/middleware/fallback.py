@@ -34,6 +34,7 @@ from typing import Any
 from sluicegate.breaker import CircuitOpenError
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.errors import ProviderError, SluicegateError
+from sluicegate.middleware.idempotency import key_for_model
 from sluicegate.stage_settings import stage_policy
 from sluicegate.streaming import EventStream, ReplaceableSource
 from sluicegate.types import Request
@@ -111,14 +112,13 @@ def _models(request: Request) -> tuple[str, ...]:
 
 
 def _for_model(request: Request, model: str) -> Request:
-    """The request sent to a fallback model. Its idempotency key gets the model's name
-    appended: a server that ties a key to one request body (as Stripe's API does) would
-    refuse the same key with another model, and two models' answers are not one result."""
+    """The request sent to a fallback model, with that model's own idempotency key
+    (:func:`~sluicegate.middleware.idempotency.key_for_model`)."""
     key = request.metadata.idempotency_key
     if key is None:
         return request.replace(model=model)
     return request.replace(
-        model=model, metadata=request.metadata.replace(idempotency_key=f"{key}:{model}")
+        model=model, metadata=request.metadata.replace(idempotency_key=key_for_model(key, model))
     )
 
 

@@ -5,7 +5,7 @@ provider already ran and billed. The ``Idempotency-Key`` header lets the provide
 our mock server, which counts them) recognise the repeat. The Stainless-generated SDKs
 make such a key and never send it; here it is made once per logical request, *outside*
 fallback and retry (:attr:`Phase.IDEMPOTENCY`), so every attempt carries the same key and
-the codecs put it on the wire.
+the dispatcher puts it on the wire (after the codec, so no provider can leave it out).
 
 Two kinds of key, two costs:
 
@@ -88,6 +88,7 @@ __all__ = [
     "IdempotencyRecord",
     "IdempotencyStage",
     "build",
+    "key_for_model",
     "new_idempotency_key",
 ]
 
@@ -172,6 +173,14 @@ if hasattr(os, "register_at_fork"):  # a forked child must not repeat its parent
 def new_idempotency_key() -> str:
     """A fresh key, unique across processes: what a keyless request is sent with."""
     return _keys()
+
+
+def key_for_model(key: str, model: str) -> str:
+    """The key of one model's share of a logical request (``"<key>:<model>"``), when one
+    key is sent to several models: a fallback model, or each model of a fan-out. A
+    server that ties a key to one request body (as Stripe's API does) would refuse the
+    same key with another model, and two models' answers are not one result."""
+    return f"{key}:{model}"
 
 
 def request_fingerprint(request: Request) -> bytes:

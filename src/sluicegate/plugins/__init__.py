@@ -8,13 +8,14 @@ group or ``Client(plugins=[...])``. See docs/plugins.md.
 - **Providers**: :class:`ProviderSpec` (how a kind is built and found), the
   :class:`Provider` codec protocol and its :class:`StreamDecoder`; the codec encodes the
   body, URL and its own protocol headers (the credential, ``Idempotency-Key`` and caller
-  headers are the dispatcher's); :class:`HttpRequest`, :class:`HttpResponse`,
-  :class:`SSEEvent` are what it turns requests and answers into and from; the typed reads
-  (:func:`parse_json`, :func:`mapping`, :func:`array`, :func:`text`, :func:`index`,
-  :func:`token_count`, raising :class:`MalformedField`; :data:`UNEXPECTED_SHAPE` for the
-  decoder's boundary) and :func:`error_for_status`, :func:`malformed_answer`,
-  :func:`excerpt` turn a malformed or failed answer into a typed error.
-  :data:`ContentPart` is the union a message's parts are read as.
+  headers are the dispatcher's; :class:`CredentialHeader` says how the key is written);
+  :class:`HttpRequest`, :class:`HttpResponse`, :class:`SSEEvent` are what it turns
+  requests and answers into and from; the typed reads (:func:`parse_json`,
+  :func:`mapping`, :func:`array`, :func:`text`, :func:`index`, :func:`token_count`,
+  raising :class:`MalformedField`; :data:`UNEXPECTED_SHAPE` for the decoder's boundary)
+  and :func:`error_for_status`, :func:`malformed_answer`, :func:`excerpt` turn a
+  malformed or failed answer into a typed error. :data:`ContentPart` is the union a
+  message's parts are read as.
 - **Middleware**: :class:`MiddlewareSpec`, :class:`Phase`, :class:`ChainContext`,
   :class:`Middleware`, :class:`CallNext`, :class:`Reply`, :class:`EventStream`.
 - **Transports**: :class:`Transport`, :class:`HttpStream`, :class:`TransportFailure`, and
@@ -57,7 +58,13 @@ if TYPE_CHECKING:
     from sluicegate.chain import CallNext, ChainContext, Middleware, MiddlewareSpec, Phase, Reply
     from sluicegate.cost.prices import ModelPrice
     from sluicegate.observers import AttemptFailed, RequestFinished
-    from sluicegate.providers.base import Provider, ProviderSettings, ProviderSpec, StreamDecoder
+    from sluicegate.providers.base import (
+        CredentialHeader,
+        Provider,
+        ProviderSettings,
+        ProviderSpec,
+        StreamDecoder,
+    )
     from sluicegate.providers.checks import (
         MAX_TOKEN_COUNT,
         UNEXPECTED_SHAPE,
@@ -107,7 +114,7 @@ _WHERE: dict[str, str] = {
     "ModelPrice": "sluicegate.cost.prices",
     **dict.fromkeys(("AttemptFailed", "RequestFinished"), "sluicegate.observers"),
     **dict.fromkeys(
-        ("Provider", "ProviderSettings", "ProviderSpec", "StreamDecoder"),
+        ("CredentialHeader", "Provider", "ProviderSettings", "ProviderSpec", "StreamDecoder"),
         "sluicegate.providers.base",
     ),
     **dict.fromkeys(
@@ -158,6 +165,7 @@ __all__ = [
     "CallNext",
     "ChainContext",
     "ContentPart",
+    "CredentialHeader",
     "EventStream",
     "HttpRequest",
     "HttpResponse",

@@ -42,9 +42,9 @@ def resolve_endpoint(name: str, spec: ProviderSpec, settings: ProviderSettings) 
     compatible server added under a name of its own, ``NAME_BASE_URL``/``NAME_API_KEY``
     and no default URL. Raises ConfigError for a missing or unusable value."""
     own = name == spec.name
-    env_prefix = name.upper().replace("-", "_")
+    env_prefix = _env_prefix(name)
     url_env = spec.base_url_env if own else f"{env_prefix}_BASE_URL"
-    key_env = spec.api_key_env if own else f"{env_prefix}_API_KEY"
+    key_env = key_variable(name, spec)
     where = f"provider {name!r}"
     if settings.base_url:
         base_url, url_setting = settings.base_url, f"{where}: base_url"
@@ -69,6 +69,21 @@ def resolve_endpoint(name: str, spec: ProviderSpec, settings: ProviderSettings) 
     credential = key if isinstance(key, Secret) else Secret(key)
     check_api_key(credential, setting=key_setting)
     return Endpoint(base_url, credential)
+
+
+def key_variable(name: str, spec: ProviderSpec) -> str | None:
+    """The environment variable provider ``name``'s key is read from: the spec's own
+    (``OPENAI_API_KEY``) under the kind's own name, ``NAME_API_KEY`` for a compatible
+    server added under a name of its own (``my-vllm`` -> ``MY_VLLM_API_KEY``), None when
+    the spec reads none. The one statement of the rule: resolving the key and the auth
+    stage's "no API key: set ..." both ask here, so the message names what is read."""
+    if name == spec.name:
+        return spec.api_key_env
+    return f"{_env_prefix(name)}_API_KEY"
+
+
+def _env_prefix(name: str) -> str:
+    return name.upper().replace("-", "_")
 
 
 def check_base_url(url: str, *, setting: str, key_hint: str = "api_key") -> None:

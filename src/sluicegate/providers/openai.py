@@ -156,16 +156,10 @@ class OpenAIProvider:
         if request.stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
-            headers = dict(self._stream_headers)
+            headers = self._stream_headers
         else:
-            headers = dict(self._headers)
-        if request.credential is not None:
-            headers["authorization"] = "Bearer " + request.credential.reveal()
-        meta = request.metadata
-        if meta.idempotency_key:
-            headers["idempotency-key"] = meta.idempotency_key
-        if meta.headers:
-            headers.update(meta.headers)
+            headers = self._headers
+        # the key, Idempotency-Key and the caller's headers are the dispatcher's to add
         return HttpRequest("POST", self._url, headers, _dumps(body).encode())
 
     def decode(self, request: Request, response: HttpResponse) -> Response:

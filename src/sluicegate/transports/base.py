@@ -37,9 +37,10 @@ class HttpRequest:
     """What a provider codec produces: everything needed to send, nothing more.
 
     ``timeouts`` is left None by codecs; the terminal stage sets it only for a request
-    that asked for its own timers (``client.chat(..., timeout=...)``), so the common
-    request is not copied. A transport should apply it when set; one that ignores it
-    still works, with its own timers for every request.
+    that asked for its own timers (``client.chat(..., timeout=...)``). A transport should
+    apply it when set; one that ignores it still works, with its own timers for every
+    request. ``headers`` is read, never changed: a codec may return one mapping for every
+    request. Its repr names the headers without their values, since one carries the key.
     """
 
     method: str
@@ -47,6 +48,13 @@ class HttpRequest:
     headers: Mapping[str, str]
     body: bytes = b""
     timeouts: RequestTimeouts | None = None
+
+    def __repr__(self) -> str:
+        # Header names only: the dispatcher puts the API key in one of the values.
+        return (
+            f"HttpRequest({self.method} {self.url}, headers={sorted(self.headers)}, "
+            f"{len(self.body)} bytes)"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,10 +130,7 @@ class AnthropicBatchApi:
         self._codec = bound.codec
         self._root = bound.base_url.rstrip("/")
         self._url = self._root + BATCHES_PATH
-        headers = {"anthropic-version": API_VERSION}
-        if bound.credential is not None:
-            headers["x-api-key"] = bound.credential.reveal()
-        self._http = BatchHttp(binding, headers)
+        self._http = BatchHttp(binding, {"anthropic-version": API_VERSION})
 
     def __repr__(self) -> str:
         return f"<AnthropicBatchApi provider={self.provider!r} url={self._url!r}>"

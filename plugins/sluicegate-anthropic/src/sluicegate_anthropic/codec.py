@@ -53,9 +53,9 @@ class AnthropicProvider:
 
     Headers, each layer over the one before: ``content-type`` and ``anthropic-version``;
     the headers configured in ``ProviderSettings(headers=...)`` (``anthropic-beta``, or
-    another version); ``x-api-key``, only when the request carries a credential, so a
-    keyless gateway works; ``idempotency-key`` from the request's metadata, sent on every
-    attempt so the server can recognise a retry; the request's own ``metadata.headers``.
+    another version). The dispatcher then adds what every provider sends: the key as
+    ``x-api-key`` (the spec's ``credential_header``), only when the request carries one,
+    so a keyless gateway works; ``idempotency-key``; the request's own ``metadata.headers``.
     """
 
     def __init__(
@@ -79,16 +79,11 @@ class AnthropicProvider:
         body = encode_body(request)
         if request.stream:
             body["stream"] = True
-            headers = dict(self._stream_headers)
+            headers = self._stream_headers
         else:
-            headers = dict(self._headers)
-        if request.credential is not None:
-            headers["x-api-key"] = request.credential.reveal()
-        meta = request.metadata
-        if meta.idempotency_key:
-            headers["idempotency-key"] = meta.idempotency_key
-        if meta.headers:
-            headers.update(meta.headers)
+            headers = self._headers
+        # the key (x-api-key, as plugin.SPEC declares), Idempotency-Key and the caller's
+        # headers are the dispatcher's to add
         return HttpRequest("POST", self.url, headers, _dumps(body).encode())
 
     def decode(self, request: Request, response: HttpResponse) -> Response:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from sluicegate import BatchApiSpec, BatchLimits, ProviderSpec, hookimpl
+from sluicegate.plugins import BatchBinding, CredentialHeader
 
 if TYPE_CHECKING:
     from sluicegate import ModelPrice
@@ -37,6 +38,7 @@ SPEC = ProviderSpec(
     default_base_url=DEFAULT_BASE_URL,
     api_key_env="ANTHROPIC_API_KEY",
     base_url_env="ANTHROPIC_BASE_URL",
+    credential_header=CredentialHeader("x-api-key", scheme=None),
     description="Anthropic Messages API (POST {base_url}/v1/messages; base URL without /v1)",
 )
 
