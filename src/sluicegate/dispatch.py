@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import fields
 from typing import Any, NoReturn
 
 import anyio
@@ -192,25 +191,7 @@ def for_attempt(bound: BoundProvider, request: Request, encoded: HttpRequest) ->
         headers["idempotency-key"] = idempotency_key
     if caller_headers:
         headers.update(caller_headers)
-    sent = _new(HttpRequest)
-    _set_method(sent, encoded.method)
-    _set_url(sent, encoded.url)
-    _set_headers(sent, headers)
-    _set_body(sent, encoded.body)
-    _set_timeouts(sent, timeouts)
-    return sent
-
-
-# The copy above fills a new HttpRequest's slots directly: the same object its __init__
-# builds (HttpRequest has no __post_init__), at half the cost of a frozen dataclass's
-# __init__ (one object.__setattr__ per field), since this runs on every attempt.
-_COPIED = ("method", "url", "headers", "body", "timeouts")
-if tuple(f.name for f in fields(HttpRequest)) != _COPIED:  # a new field must be copied too
-    raise TypeError(f"dispatch.for_attempt copies HttpRequest fields {_COPIED}; update it")
-_new = object.__new__
-_set_method, _set_url, _set_headers, _set_body, _set_timeouts = (
-    getattr(HttpRequest, name).__set__ for name in _COPIED
-)
+    return HttpRequest(encoded.method, encoded.url, headers, encoded.body, timeouts)
 
 
 class _ProviderStreamSource:
