@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.helpers import Observer
+from plugin_helpers import Observer
 from sluicegate import Client, ProviderError, ProviderSettings, RetryPolicy, StreamError
 from sluicegate.testing import Answer, ScriptedTransport, openai_completion, openai_sse
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from plugins.helpers import Observer, echo_provider
+from plugin_helpers import Observer, echo_provider
 from sluicegate import (
     CallNext,
     Client,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from plugins.helpers import ECHO_BASE_URL, echo_provider
+from plugin_helpers import ECHO_BASE_URL, echo_provider
 from sluicegate import (
     Client,
     MiddlewareSpec,

@@ -348,13 +348,7 @@ class _StreamCharge:
             self._chars += len(event.arguments) + len(event.name or "")
         elif kind is UsageEvent:
             assert isinstance(event, UsageEvent)
-            new, old = event.usage, self._usage
-            self._usage = Usage(
-                new.input_tokens or old.input_tokens,
-                new.output_tokens or old.output_tokens,
-                new.cached_tokens or old.cached_tokens,
-                new.cache_write_tokens or old.cache_write_tokens,
-            )
+            self._usage = self._usage.updated(event.usage)
 
     def ended(self, response: Response | None, error: BaseException | None) -> Response | None:
         """Done: the Response priced. Otherwise charge what the stream delivered, or

@@ -1,5 +1,8 @@
 """What the plugin tests share: a recording observer plugin and a third-party provider.
 
+(At the top of tests/, not in tests/plugins/: there ``plugins.helpers`` would resolve to
+the repository's plugins/ folder once the Anthropic plugin's own tests are collected.)
+
 - :class:`Observer` records every ``sluicegate_request_finished`` and
   ``sluicegate_attempt_failed`` event it is told.
 - :func:`echo_provider` is a provider kind in a few lines, OpenAI's codec under the name
