@@ -17,7 +17,8 @@ group or ``Client(plugins=[...])``. See docs/plugins.md.
   malformed or failed answer into a typed error. :data:`ContentPart` is the union a
   message's parts are read as.
 - **Middleware**: :class:`MiddlewareSpec`, :class:`Phase`, :class:`ChainContext`,
-  :class:`Middleware`, :class:`CallNext`, :class:`Reply`, :class:`EventStream`.
+  :class:`Middleware`, :class:`CallNext`, :class:`Reply`, :class:`EventStream`, and
+  :func:`stage_policy` to read a stage's settings by the rules every stage follows.
 - **Transports**: :class:`Transport`, :class:`HttpStream`, :class:`TransportFailure`, and
   :class:`TransportOptions` (what a ``ProviderSpec.transport_factory`` is called with).
 - **Batch APIs**: :class:`BatchApiSpec`, :class:`BatchApi`, :class:`BatchBinding`,
@@ -79,6 +80,7 @@ if TYPE_CHECKING:
     )
     from sluicegate.providers.http_errors import error_for_status, excerpt, malformed_answer
     from sluicegate.sse import SSEEvent
+    from sluicegate.stage_settings import stage_policy
     from sluicegate.streaming import EventStream
     from sluicegate.transports.base import (
         HttpRequest,
@@ -136,6 +138,7 @@ _WHERE: dict[str, str] = {
         ("error_for_status", "excerpt", "malformed_answer"), "sluicegate.providers.http_errors"
     ),
     "SSEEvent": "sluicegate.sse",
+    "stage_policy": "sluicegate.stage_settings",
     "EventStream": "sluicegate.streaming",
     **dict.fromkeys(
         (
@@ -199,6 +202,7 @@ __all__ = [
     "malformed_answer",
     "mapping",
     "parse_json",
+    "stage_policy",
     "text",
     "token_count",
 ]
