@@ -1,6 +1,6 @@
 """The rate-limit stage: every attempt is admitted by the model's limits before it is sent.
 
-(Registered as :func:`sluicegate.middleware.ratelimit.build`, which imports this module
+(Registered as :func:`sluicegate.limits.build`, which imports this module
 only when a client is built, so ``import sluicegate`` does not pay for it.)
 
 It sits inside retry (each attempt costs the provider a request and tokens) and outside
