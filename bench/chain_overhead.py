@@ -104,6 +104,7 @@ class NullTransport:
     Streamed requests get ``stream_chunks`` (the long stream unless set otherwise)."""
 
     name = "null"
+    enforces_total = True  # it answers at once: no exchange to bound (as aiohttp's timer)
 
     def __init__(self) -> None:
         self._response = HttpResponse(200, {"content-type": "application/json"}, BODY)

@@ -305,3 +305,17 @@ async def test_a_drip_with_a_short_total_timeout_is_a_typed_timeout_in_time(
             await client.chat("openai/drip-body", "hi")
     assert caught.value.error_type == "deadline_exceeded"
     assert anyio.current_time() - started < 2.0
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_stream_of_comments_only_with_a_short_total_timeout_ends_in_time(
+    server: HostileServer, transport: str, anyio_backend: str
+) -> None:
+    """On the loop's clock the deadline is the transport's own total timer (aiohttp) or
+    a cancel scope per read (httpx2), since keep-alive comments reset the read timer."""
+    async with _client(server, transport, total_timeout=1.0) as client:
+        started = anyio.current_time()
+        with anyio.fail_after(5), pytest.raises(RequestTimeoutError) as caught:
+            await _ask(client, "comments-only", stream=True)
+    assert caught.value.error_type == "deadline_exceeded"
+    assert 1.0 - 1e-3 <= anyio.current_time() - started < 2.0

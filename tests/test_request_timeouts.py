@@ -137,7 +137,9 @@ async def test_bad_own_timer_is_a_config_error_naming_it(name: str, bad: Any) ->
 
 async def test_own_timers_ride_to_the_transport_only_when_set() -> None:
     """A transport sees the call's timers on its HttpRequest, and None when the call set
-    none; a transport that ignores them (this scripted one) still answers."""
+    none; a transport that ignores them (this scripted one) still answers. (With no
+    total_timeout: a deadline's time left rides there too, see
+    tests/middleware/test_deadline_on_the_loop_clock.py.)"""
     transport = ScriptedTransport(Answer.json(200, openai_completion("ok")))
     providers = {"openai": ProviderSettings(base_url="http://127.0.0.1:9/v1", api_key=KEY)}
     async with Client(
@@ -145,6 +147,7 @@ async def test_own_timers_ride_to_the_transport_only_when_set() -> None:
         transport=transport,
         load_entry_points=False,
         stage_settings={"retry": False},
+        total_timeout=None,
     ) as client:
         plain = client.request("openai/m", "hi")
         assert (plain.metadata.timeout, plain.metadata.connect_timeout) == (None, None)
@@ -192,7 +195,8 @@ async def test_httpx_own_timers_keep_the_clients_other_timers(anyio_backend: str
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_aiohttp_own_timers_keep_the_transports_other_timer(anyio_backend: str) -> None:
     """aiohttp replaces the session's ClientTimeout whole per request, so the timer the
-    call did not set is the transport's default; a call with none passes no timeout."""
+    call did not set is the transport's default; a call with none passes no timeout; a
+    deadline's ``total`` is aiohttp's total timer."""
     import aiohttp
 
     from sluicegate.transports.aiohttp import AiohttpTransport
@@ -207,15 +211,23 @@ async def test_aiohttp_own_timers_keep_the_transports_other_timer(anyio_backend:
     transport._session.request = record  # type: ignore[method-assign]
     try:
         url = "http://127.0.0.1:9/x"
-        for timeouts in (None, RequestTimeouts(read=0.5), RequestTimeouts(connect=0.25)):
+        for timeouts in (
+            None,
+            RequestTimeouts(read=0.5),
+            RequestTimeouts(connect=0.25),
+            RequestTimeouts(total=3.0),
+        ):
             with pytest.raises(Exception, match="recorded"):
                 await transport.send(HttpRequest("POST", url, {}, timeouts=timeouts))
     finally:
         await transport.aclose()
+    exact = float("inf")  # (no timer rounded up to a whole second)
     assert passed == [
         None,
-        aiohttp.ClientTimeout(total=None, sock_connect=4.0, sock_read=0.5),
-        aiohttp.ClientTimeout(total=None, sock_connect=0.25, sock_read=6.0),
+        aiohttp.ClientTimeout(total=None, sock_connect=4.0, sock_read=0.5, ceil_threshold=exact),
+        aiohttp.ClientTimeout(total=None, sock_connect=0.25, sock_read=6.0, ceil_threshold=exact),
+        # a deadline's time left is aiohttp's own total timer
+        aiohttp.ClientTimeout(total=3.0, sock_connect=4.0, sock_read=6.0, ceil_threshold=exact),
     ]
 
 

@@ -42,7 +42,7 @@ from sluicegate.cost.prices import ModelPrice, PriceTable
 from sluicegate.cost.stage import Accounting
 from sluicegate.dispatch import Dispatcher
 from sluicegate.errors import ConfigError
-from sluicegate.middleware.deadline import DEFAULT_TOTAL_TIMEOUT, DeadlinePolicy
+from sluicegate.middleware.deadline import DEFAULT_TOTAL_TIMEOUT, DeadlinePolicy, kept_below
 from sluicegate.middleware.idempotency import key_for_model
 from sluicegate.observers import Observers, RequestFinished, StreamEnd
 from sluicegate.plugins.manager import (
@@ -59,6 +59,7 @@ from sluicegate.stage_builder import StageBuilder
 from sluicegate.streaming import EventStream, expect_stream
 from sluicegate.transports import make_transport
 from sluicegate.transports.base import MAX_RESPONSE_BYTES, Transport, TransportOptions
+from sluicegate.transports.total import bounded
 from sluicegate.types import (
     Message,
     Metadata,
@@ -428,6 +429,9 @@ class Client:
         self._check_stage_names({spec.name for spec in all_specs})
         stages = self._stage_builder.build(order_specs(all_specs, self._disabled), context)
         self._stages = [name for name, _ in stages]
+        # deadlines are kept per attempt below the chain when the clock is the loop's
+        # (see middleware/deadline.py); not at all when the deadline stage is off
+        keeps_deadlines = "deadline" in self._stages and kept_below(self._clock)
         self._handler = compose(
             [middleware for _, middleware in stages],
             Dispatcher(
@@ -435,6 +439,7 @@ class Client:
                 self._timeout,
                 max_event_bytes=self._max_event_bytes,
                 observers=self._observers,
+                deadline_clock=self._clock if keeps_deadlines else None,
             ),
         )
 
@@ -496,7 +501,7 @@ class Client:
                 spec=spec,
                 codec=spec.factory(name, base_url, dict(settings.headers)),
                 base_url=base_url,
-                transport=transport,
+                transport=bounded(transport),  # keeps timeouts.total, the deadline's
                 credential=credential,
             )
         return bound

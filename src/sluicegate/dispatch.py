@@ -10,6 +10,14 @@ The headers every provider sends alike are added here, after the codec's ``encod
 key (as the provider's :class:`~sluicegate.providers.base.CredentialHeader` says),
 ``Idempotency-Key`` and the caller's ``metadata.headers``. A codec writes only its own
 protocol's headers, so one that forgets auth or idempotency cannot exist.
+
+A request's deadline is kept here too, for each attempt: the time left goes to the
+transport as ``timeouts.total`` (aiohttp's own total timer; a cancel scope for a transport
+without one, see :mod:`sluicegate.transports.total`), and a timer that fires once the
+deadline has passed leaves as the deadline's error (``error_type="deadline_exceeded"``,
+not retryable), not as a retryable timeout. So a request under the client's default
+``total_timeout`` pays for one loop timer per attempt rather than a cancel scope around
+the whole chain (:mod:`sluicegate.middleware.deadline` has the rest of the design).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from typing import Any, NoReturn
 import anyio
 
 from sluicegate.chain import Reply
+from sluicegate.clock import Clock
 from sluicegate.errors import (
     ConfigError,
     ProviderError,
@@ -30,6 +39,13 @@ from sluicegate.errors import (
     StreamError,
     TransportError,
     detach_foreign,
+)
+from sluicegate.middleware.deadline import (
+    DEADLINE_EXCEEDED,
+    NO_FIRST_EVENT,
+    NOT_SENT,
+    current_deadline,
+    deadline_error,
 )
 from sluicegate.observers import AttemptFailed, Observers
 from sluicegate.providers.base import BoundProvider, StreamDecoder
@@ -58,7 +74,13 @@ class Dispatcher:
     ``max_event_bytes`` bounds each SSE line and event of a stream (see
     :class:`~sluicegate.sse.SSEDecoder`); the bound on a plain body is the transports'.
     ``observers`` are the client's: their ``attempt_failed`` is told of each failed
-    attempt (on the error path only: a successful attempt does not look at them)."""
+    attempt (on the error path only: a successful attempt does not look at them).
+
+    ``deadline_clock`` is the clock ``metadata.deadline`` is read on, when the transports'
+    timers run on it too (the event loop's: :class:`~sluicegate.clock.AnyioClock`): each
+    attempt of a request with a deadline then gets the time left as its transport's
+    ``timeouts.total``. None (the deadline stage is off, or the client's clock is a
+    virtual one, whose deadlines that stage keeps with a watchdog): no totals."""
 
     def __init__(
         self,
@@ -67,11 +89,13 @@ class Dispatcher:
         *,
         max_event_bytes: int | None = MAX_EVENT_BYTES,
         observers: Observers | None = None,
+        deadline_clock: Clock | None = None,
     ) -> None:
         self._providers = dict(providers)
         self._timeout = timeout
         self._max_event_bytes = max_event_bytes
         self._observers = observers if observers is not None else Observers()
+        self._deadline_clock = deadline_clock
 
     def bound(self, request: Request) -> BoundProvider:
         bound = self._providers.get(request.provider)
@@ -89,9 +113,15 @@ class Dispatcher:
         return own if own is not None else self._timeout
 
     def _transport_error(
-        self, bound: BoundProvider, request: Request, failure: TransportFailure
+        self,
+        bound: BoundProvider,
+        request: Request,
+        failure: TransportFailure,
+        deadline: float | None,
     ) -> ProviderError:
         if failure.phase == "timeout":
+            if past_deadline(deadline, self._deadline_clock):
+                return deadline_error(request)
             detail = failure.detail
             timeout = self._read_timeout(request)
             if "connect" in detail.lower() or timeout is None:
@@ -118,15 +148,22 @@ class Dispatcher:
 
     async def __call__(self, request: Request) -> Reply:
         bound = self.bound(request)
-        http_request = for_attempt(bound, request, bound.codec.encode(request))
         metadata = request.metadata
+        deadline = total = None
+        if metadata.deadline is not None and self._deadline_clock is not None:
+            deadline = current_deadline(request)  # a default one may have moved since
+            if deadline is not None:
+                total = deadline - self._deadline_clock.now()
+                if total <= 0:  # (a wait above ended at the deadline, or past it)
+                    raise deadline_error(request, NOT_SENT)
+        http_request = for_attempt(bound, request, bound.codec.encode(request), total)
         try:  # one frame for the whole attempt: a try costs nothing until something raises
             if request.stream:
-                return await self._open_stream(bound, request, http_request)
+                return await self._open_stream(bound, request, http_request, deadline)
             try:
                 response = await bound.transport.send(http_request)
             except TransportFailure as failure:
-                raise self._transport_error(bound, request, failure) from None
+                raise self._transport_error(bound, request, failure, deadline) from None
             if 200 <= response.status < 300:
                 decoded = bound.codec.decode(request, response)
                 kept = rate_limit_headers(response.headers)
@@ -140,7 +177,11 @@ class Dispatcher:
             raise
 
     async def _open_stream(
-        self, bound: BoundProvider, request: Request, http_request: HttpRequest
+        self,
+        bound: BoundProvider,
+        request: Request,
+        http_request: HttpRequest,
+        deadline: float | None,
     ) -> EventStream:
         try:
             stream = await bound.transport.open_stream(http_request)
@@ -153,7 +194,7 @@ class Dispatcher:
                     request, HttpResponse(stream.status, stream.headers, body)
                 )
         except TransportFailure as failure:
-            raise self._transport_error(bound, request, failure) from None
+            raise self._transport_error(bound, request, failure, deadline) from None
         source = _ProviderStreamSource(
             bound,
             request,
@@ -162,25 +203,40 @@ class Dispatcher:
             self._read_timeout(request),
             self._max_event_bytes,
             self._observers,
+            (deadline, self._deadline_clock),
         )
         return EventStream(source)
 
 
-def for_attempt(bound: BoundProvider, request: Request, encoded: HttpRequest) -> HttpRequest:
+_EARLY = 1e-3
+"""Seconds before a deadline that a timer firing still counts as the deadline's: a loop
+may run a timer up to its clock's resolution early."""
+
+
+def past_deadline(deadline: float | None, clock: Clock | None) -> bool:
+    """Whether there is a ``deadline``, read on ``clock``, and it has passed (so a timer
+    that fired now was the deadline's ``total``, not a read timeout)."""
+    return deadline is not None and clock is not None and clock.now() >= deadline - _EARLY
+
+
+def for_attempt(
+    bound: BoundProvider, request: Request, encoded: HttpRequest, total: float | None = None
+) -> HttpRequest:
     """The codec's message with what every attempt carries added: the key, written as
     ``bound.spec.credential_header`` says (none when the request has no credential: a
     keyless server), ``Idempotency-Key``, then the caller's ``metadata.headers`` (last, so
-    a caller's own header wins), and the request's own timers. The codec's headers are
-    copied, never changed, so a codec may return one shared mapping for every request;
-    a request that adds nothing (no key, no idempotency key, no headers, no timers) is
-    sent as the codec built it."""
+    a caller's own header wins), and the request's own timers, with ``total`` (the
+    seconds left before its deadline) among them. The codec's headers are copied, never
+    changed, so a codec may return one shared mapping for every request; a request that
+    adds nothing (no key, no idempotency key, no headers, no timers) is sent as the codec
+    built it."""
     credential = request.credential
     metadata = request.metadata
     idempotency_key = metadata.idempotency_key
     caller_headers = metadata.headers
     timeouts = encoded.timeouts
-    if metadata.timeout is not None or metadata.connect_timeout is not None:
-        timeouts = RequestTimeouts(connect=metadata.connect_timeout, read=metadata.timeout)
+    if metadata.timeout is not None or metadata.connect_timeout is not None or total is not None:
+        timeouts = RequestTimeouts(metadata.connect_timeout, metadata.timeout, total)
     elif credential is None and not idempotency_key and not caller_headers:
         return encoded
     headers = dict(encoded.headers)
@@ -207,7 +263,9 @@ class _ProviderStreamSource:
         "_bound",
         "_builder",
         "_chunks",
+        "_deadline",
         "_decoder",
+        "_delivered",
         "_ended",
         "_failure",
         "_http",
@@ -227,6 +285,7 @@ class _ProviderStreamSource:
         timeout: float | None,
         max_event_bytes: int | None = MAX_EVENT_BYTES,
         observers: Observers | None = None,
+        deadline: tuple[float | None, Clock | None] = (None, None),
     ) -> None:
         self._bound = bound
         self._request = request
@@ -240,6 +299,8 @@ class _ProviderStreamSource:
         self._ended = False
         self._failure: dict[str, Any] | None = None
         self._observers = observers if observers is not None else Observers()
+        self._deadline = deadline  # the attempt's deadline, and the clock it is read on
+        self._delivered = False
 
     async def next_event(self) -> StreamEvent:
         while not self._pending:
@@ -259,6 +320,7 @@ class _ProviderStreamSource:
             await self._pull()
         event = self._pending.popleft()
         self._builder.add(event)
+        self._delivered = True
         return event
 
     async def _raise_failure(self) -> NoReturn:
@@ -266,13 +328,17 @@ class _ProviderStreamSource:
         self._failure = None
         await self.aclose()
         message = details.pop("message")
-        error = StreamError(
-            message,
-            partial_text=self._builder.text,
-            provider=self._bound.name,
-            model=self._request.model_name,
-            **details,
-        )
+        error: ProviderError
+        if details.get("error_type") == DEADLINE_EXCEEDED and not self._delivered:
+            error = deadline_error(self._request, NO_FIRST_EVENT)
+        else:
+            error = StreamError(
+                message,
+                partial_text=self._builder.text,
+                provider=self._bound.name,
+                model=self._request.model_name,
+                **details,
+            )
         error.attempts = self._request.metadata.attempt
         if self._observers.attempt_failed:  # a broken stream is a failed attempt too
             self._observers.emit_attempt_failed(
@@ -289,6 +355,13 @@ class _ProviderStreamSource:
             events = self._sse.close()
             at_end = True
         except TransportFailure as failure:
+            if failure.phase == "timeout" and past_deadline(*self._deadline):
+                self._failure = {
+                    "message": "the request's deadline passed mid-stream",
+                    "error_type": DEADLINE_EXCEEDED,
+                    "retryable": False,
+                }
+                return
             if failure.phase == "timeout":
                 waited = f" within {self._timeout:g}s" if self._timeout is not None else ""
                 message = f"no stream data{waited} ({failure.detail})"

@@ -35,6 +35,7 @@ def forgotten_afterwards() -> Iterator[None]:
     finally:
         process_secrets._known, process_secrets._known_pattern = saved
 
+
 _TCHARS = string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~"
 tokens = st.text(alphabet=_TCHARS, min_size=1, max_size=30)
 keys = st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=60)

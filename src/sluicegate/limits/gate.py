@@ -19,10 +19,16 @@ waiter's sleep scope) comes whenever what a waiter waits on may have changed: th
 ahead left the line (admitted or cancelled), a concurrency slot was released, tokens were
 refunded, a rate was raised. A cancelled waiter leaves its lines in ``finally`` and pokes
 the new heads, so its place is freed at once and nothing was taken from any bucket.
+
+A waiter may also have a deadline on the event loop's clock (a request's, once its first
+attempt was admitted: see :mod:`sluicegate.middleware.deadline`): its sleeps end there at
+the latest, and a wait that reached it leaves its lines as a cancelled one would and
+raises :class:`PastDeadline`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import anyio
@@ -30,7 +36,11 @@ import anyio
 from sluicegate.clock import Clock
 from sluicegate.limits.dimensions import Dimension
 
-__all__ = ["Waiter", "acquire", "now_ns", "try_acquire"]
+__all__ = ["PastDeadline", "Waiter", "acquire", "now_ns", "try_acquire"]
+
+
+class PastDeadline(Exception):
+    """A wait in line reached the waiter's deadline; nothing was taken."""
 
 
 def now_ns(clock: Clock) -> int:
@@ -73,6 +83,7 @@ async def acquire(
     clock: Clock,
     marks: list[int],
     now: int | None = None,
+    deadline: float | None = None,
 ) -> bool:
     """Wait, in line, until every dimension has room, then take from all of them.
 
@@ -80,12 +91,14 @@ async def acquire(
     dimension's capacity (else the wait would be forever). Cancellation while waiting
     takes nothing and frees the place in every line. ``now``: the time if the caller
     read it already, or -1 when no dimension needs it (reading the clock costs more than
-    the rest of an admission); None reads it here."""
+    the rest of an admission); None reads it here. ``deadline``: the time on the loop's
+    clock when waiting ends in :class:`PastDeadline` (None: wait as long as it takes)."""
     if try_acquire(dimensions, costs, now_ns(clock) if now is None else now, marks):
         return False
     waiter = Waiter()
     for dimension in dimensions:
         dimension.line.append(waiter)
+    end = math.inf if deadline is None else deadline
     try:
         while True:
             wait = _wait_if_head(waiter, dimensions, costs, now_ns(clock))
@@ -94,13 +107,15 @@ async def acquire(
                 for dimension in dimensions:
                     marks.append(dimension.take(costs[dimension.kind], now))
                 return True
-            with anyio.CancelScope() as scope:
+            with anyio.CancelScope(deadline=end) as scope:
                 waiter._scope = scope
                 if wait is None:
                     await anyio.sleep_forever()
                 else:
                     await clock.sleep(wait / 1_000_000_000)
             waiter._scope = None
+            if deadline is not None and anyio.current_time() >= deadline:
+                raise PastDeadline
     finally:
         waiter._scope = None
         for dimension in dimensions:

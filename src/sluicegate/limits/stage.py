@@ -36,11 +36,18 @@ from sluicegate.estimate import TokenEstimate, estimate_tokens
 from sluicegate.limits.adaptive import AdaptiveRate
 from sluicegate.limits.config import RateLimits
 from sluicegate.limits.dimensions import INPUT_TOKENS, TOKENS, HeldTooLong
-from sluicegate.limits.gate import acquire, now_ns
+from sluicegate.limits.gate import PastDeadline, acquire, now_ns
 from sluicegate.limits.headers import read_headers
 from sluicegate.limits.plan import Plan, Planner
 from sluicegate.logs import get_logger
-from sluicegate.middleware.deadline import admitted, current_deadline, queued
+from sluicegate.middleware.deadline import (
+    QUEUED_PAST,
+    admitted,
+    current_deadline,
+    deadline_error,
+    kept_below,
+    queued,
+)
 from sluicegate.streaming import EventStream
 from sluicegate.types import Request, Response
 
@@ -61,6 +68,8 @@ class RateLimiter:
         logger: Any = None,
     ) -> None:
         self._clock = clock
+        # on the loop's clock deadlines are kept by the waits, this one's included
+        self._waits_keep_deadlines = kept_below(clock)
         self._planner = planner
         self._plans = planner.plans
         self._default_output = settings.default_output_tokens
@@ -109,12 +118,18 @@ class RateLimiter:
         else:
             now = -1  # nothing to pace: spare the clock read
         marks: list[int] = []
-        # the client's default deadline does not run in our own queue (first attempt)
+        # the client's default deadline does not run in our own queue (first attempt);
+        # any other deadline does, and the wait ends there
         window = queued(request) if request.metadata.attempt == 1 else None
+        line_deadline = None
+        if window is None and self._waits_keep_deadlines and request.metadata.deadline is not None:
+            line_deadline = current_deadline(request)
         try:
-            waited = await acquire(plan.dimensions, costs, clock, marks, now)
+            waited = await acquire(plan.dimensions, costs, clock, marks, now, line_deadline)
         except HeldTooLong as held:
             raise self._held_error(plan, request, held.wait_ns) from None
+        except PastDeadline:
+            raise deadline_error(request, QUEUED_PAST) from None
         finally:
             if window is not None:
                 request = admitted(request, window, clock.now())

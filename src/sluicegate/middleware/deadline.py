@@ -12,12 +12,25 @@ client-wide ``DeadlinePolicy(total=...)`` gives every request that has none a de
 ``now + total`` and writes it into the metadata, so the stages inside (retry, which never
 starts a wait that would end past it; rate limiting; fallback) can plan with it.
 
-The limit is enforced with an anyio cancel scope, and only for requests that have a
-deadline: a request without one passes through for the price of a call and an attribute
-read, since a cancel scope costs about 12 µs. On the default clock the scope's deadline is
-the request's deadline itself (both read the event loop's clock, trio's ``MockClock``
-included); with another injected clock (``FakeClock`` in tests) a watchdog task sleeping
-on that clock cancels the scope instead, so virtual time drives the deadline too.
+How the limit is kept depends on the clock, and costs nothing for a request without a
+deadline (a call and an attribute read):
+
+- On the default clock (the event loop's, trio's ``MockClock`` included) the deadline is
+  kept where time is spent, with no cancel scope per request, which would cost 15-25 µs
+  of CPU (``bench/chain_overhead.py``): each attempt's transport gets the time left as
+  its ``timeouts.total`` (aiohttp's own total timer; a cancel scope per send and per
+  streamed read for a transport without one), set by the dispatcher
+  (:mod:`sluicegate.dispatch`), which turns a timer firing at the deadline into this
+  stage's error; retry never starts a backoff that would end past it; the rate limiter
+  refuses a server-requested hold past it and waits in its queue (after a request's
+  first attempt) no longer than it. This stage only stamps the client's default deadline.
+- With another injected clock (``FakeClock`` in tests) transport timers cannot follow
+  it, so the stage runs the request under a cancel scope that a watchdog task, sleeping
+  on that clock, cancels at the deadline; virtual time drives the deadline then, and a
+  stream is read one event at a time under it.
+
+A stage that waits for its own reasons (a plugin's) bounds the wait by
+:func:`current_deadline`.
 
 When the deadline passes the work is cancelled and :class:`RequestTimeoutError` is raised
 (``error_type="deadline_exceeded"``, not retryable: no time is left to retry in). For a
@@ -100,6 +113,23 @@ def current_deadline(request: Request) -> float | None:
     return window.deadline if window is not None else request.metadata.deadline
 
 
+NOT_SENT = "the request's deadline had passed before it was sent"
+NO_FIRST_EVENT = "the stream's first event did not come before the deadline"
+QUEUED_PAST = "the request's deadline passed while it waited in the client's rate-limit queue"
+
+
+def deadline_error(request: Request, message: str | None = None) -> RequestTimeoutError:
+    """The error of a request whose deadline passed: ``message`` says when (one of the
+    constants above); None, before its answer, naming the client's ``total_timeout``
+    when that was the deadline."""
+    if message is not None:
+        return _timeout(request, message)
+    window = _window_of(request)
+    if window is not None:
+        return _timeout(request, f"no answer within the client's total_timeout ({window.total:g}s)")
+    return _timeout(request, "no answer before the request's deadline")
+
+
 def queued(request: Request) -> DeadlineWindow | None:
     """The rate limiter is about to put ``request`` in its queue for its first attempt:
     if the request runs under the client's default deadline, and for the first time,
@@ -134,9 +164,8 @@ class DeadlinePolicy:
     :class:`~sluicegate.Client` builds it from its ``total_timeout``, 600 s unless told
     otherwise, because the per-attempt read timer bounds only each gap between bytes: a
     server sending one byte a second, or keep-alive comments only, would hold a request
-    for ever without a total. The price is a clock read, metadata copies and a cancel
-    scope per request (and per stream event): 20-50 µs of CPU per ``client.chat()``
-    over a null transport, most of it the scope (docs/middleware/deadline.md has the
+    for ever without a total. The price on the default clock is two clock reads, a
+    metadata copy and a loop timer per attempt (docs/middleware/deadline.md has the
     figures).
     """
 
@@ -167,26 +196,33 @@ _SECONDS = ExtraForm("seconds", _seconds)
 """The deadline's shorthand: ``stage_settings={"deadline": 30}`` is ``total=30``."""
 
 
+def kept_below(clock: Clock) -> bool:
+    """Whether deadlines on ``clock`` are kept below the chain, by the dispatcher and the
+    transports' timers (the default clock, which reads the loop's time, the time those
+    timers and cancel scopes run on), rather than by this stage's watchdog."""
+    return type(clock) is AnyioClock
+
+
 class DeadlineMiddleware:
-    """Enforces ``metadata.deadline`` on requests that carry one."""
+    """Enforces ``metadata.deadline`` on requests that carry one (see the module's doc:
+    on the default clock, below the chain)."""
 
     __slots__ = ("_clock", "_native")
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        # the default clock reads the loop's time, the time cancel scopes run on
-        self._native = type(clock) is AnyioClock
+        self._native = kept_below(clock)
 
     async def __call__(self, request: Request, call_next: CallNext) -> Reply:
         deadline = request.metadata.deadline
-        if deadline is None:
+        if deadline is None or self._native:
             return await call_next(request)
         return await self._bounded(request, call_next, deadline)
 
     async def _bounded(self, request: Request, call_next: CallNext, deadline: float) -> Reply:
         left = deadline - self._clock.now()
         if left <= 0:
-            raise _timeout(request, "the request's deadline had passed before it was sent")
+            raise _timeout(request, NOT_SENT)
         done, reply = await self.within(deadline, call_next, request)
         if not done or reply is None:
             raise _timeout(request, f"no answer before the request's deadline ({left:.3g}s)")
@@ -262,6 +298,8 @@ class DefaultDeadlineMiddleware(DeadlineMiddleware):
     async def __call__(self, request: Request, call_next: CallNext) -> Reply:
         deadline = request.metadata.deadline
         if deadline is not None:
+            if self._native:
+                return await call_next(request)
             return await self._bounded(request, call_next, deadline)
         deadline = self._clock.now() + self._total
         request = request.replace(metadata=request.metadata.replace(deadline=deadline))
@@ -272,6 +310,12 @@ class DefaultDeadlineMiddleware(DeadlineMiddleware):
         shown = bool(request_id) and request_id not in _WINDOWS
         if shown:
             _WINDOWS[request_id] = window
+        if self._native:  # the dispatcher keeps it, and a stream's reads too
+            try:
+                return await call_next(request)
+            finally:
+                if shown:
+                    del _WINDOWS[request_id]
         try:
             done, reply = await self.within(deadline, call_next, request, window)
         finally:
@@ -309,9 +353,7 @@ class _DeadlineStream:
             return event
         await self._inner.aclose()
         if not self._inner.delivered:
-            raise _timeout(
-                self._request, "the stream's first event did not come before the deadline"
-            )
+            raise _timeout(self._request, NO_FIRST_EVENT)
         raise StreamError(
             "the request's deadline passed mid-stream",
             partial_text="".join(self._texts),
@@ -352,6 +394,9 @@ def build(context: ChainContext) -> DeadlineMiddleware | None:
 __all__ = [
     "DEADLINE_EXCEEDED",
     "DEFAULT_TOTAL_TIMEOUT",
+    "NOT_SENT",
+    "NO_FIRST_EVENT",
+    "QUEUED_PAST",
     "DeadlineMiddleware",
     "DeadlinePolicy",
     "DeadlineWindow",
@@ -359,5 +404,7 @@ __all__ = [
     "admitted",
     "build",
     "current_deadline",
+    "deadline_error",
+    "kept_below",
     "queued",
 ]

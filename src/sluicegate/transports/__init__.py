@@ -1,6 +1,11 @@
 """Transports: how HTTP messages leave the process (httpx2, aiohttp, a user's httpx
 client, or in memory). :func:`make_transport` picks the fastest one for the running event
-loop unless the user chose."""
+loop unless the user chose.
+
+- ``base``: the interface (:class:`Transport`, :class:`HttpRequest`, the timers);
+- ``aiohttp``, ``httpx_client``, ``memory``: the transports;
+- ``total``: the deadline's whole-exchange bound for a transport without its own.
+"""
 
 from __future__ import annotations
 

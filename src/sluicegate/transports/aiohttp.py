@@ -21,6 +21,9 @@ from sluicegate.transports.base import (
     too_large,
 )
 
+_NEVER_ROUNDED = float("inf")
+"""``ClientTimeout.ceil_threshold`` for timers kept to the loop's precision."""
+
 
 async def _read_bounded(response: aiohttp.ClientResponse, limit: int | None) -> bytes:
     """The whole body, but never more than ``limit`` bytes of it in memory: aiohttp's own
@@ -80,6 +83,7 @@ class AiohttpTransport:
     ``Location`` points; the 3xx is the provider's error instead."""
 
     name = "aiohttp"
+    enforces_total = True
 
     def __init__(self, options: TransportOptions) -> None:
         self._connect_timeout = options.connect_timeout
@@ -100,7 +104,9 @@ class AiohttpTransport:
     def _request(self, request: HttpRequest) -> Any:
         """The session's request context for ``request``, with the request's own timers
         when it has some (aiohttp replaces, not merges, the session's ``ClientTimeout``, so
-        the unset one keeps this transport's default)."""
+        the unset ones keep this transport's defaults). A ``total`` is aiohttp's own total
+        timer, which covers reading the body too, a stream's to its end: the request's
+        deadline then costs one loop timer, not a cancel scope."""
         own = request.timeouts
         if own is None:
             return self._session.request(
@@ -111,9 +117,12 @@ class AiohttpTransport:
                 allow_redirects=False,
             )
         timeout = aiohttp.ClientTimeout(
-            total=None,
+            total=own.total,
             sock_connect=own.connect if own.connect is not None else self._connect_timeout,
             sock_read=own.read if own.read is not None else self._read_timeout,
+            # aiohttp rounds a timer of 5 s or more up to a whole second, so that timers
+            # share loop ticks; a deadline should end at its time, not up to 1 s late
+            ceil_threshold=_NEVER_ROUNDED,
         )
         return self._session.request(
             request.method,

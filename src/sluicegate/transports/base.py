@@ -26,21 +26,38 @@ class RequestTimeouts:
     ``read`` has the meaning of ``TransportOptions.read_timeout`` (the first byte, then
     every gap between bytes), ``connect`` that of ``connect_timeout``; None in either keeps
     the transport's default for that timer.
+
+    ``total`` is the time left before the request's deadline, in seconds from the call to
+    ``send``/``open_stream``: the whole exchange, a streamed body read to its end included,
+    must be over by then, and past it the transport raises ``TransportFailure("timeout")``
+    (the dispatcher sees that the deadline passed and words the error so). The dispatcher
+    sets it for every attempt of a request with a deadline, so no cancel scope per
+    request is needed above the transport. A transport honours it and says so with
+    ``enforces_total = True``; the client wraps one that does not
+    (:class:`~sluicegate.transports.total.TotalBound`).
     """
 
     connect: float | None = None
     read: float | None = None
+    total: float | None = None
+
+    @property
+    def sets_timers(self) -> bool:
+        """Whether ``connect`` or ``read`` replaces a transport default (a request with
+        only a ``total`` keeps the transport's connect and read timers)."""
+        return self.connect is not None or self.read is not None
 
 
 @dataclass(frozen=True, slots=True, init=False)
 class HttpRequest:
     """What a provider codec produces: everything needed to send, nothing more.
 
-    ``timeouts`` is left None by codecs; the terminal stage sets it only for a request
-    that asked for its own timers (``client.chat(..., timeout=...)``). A transport should
-    apply it when set; one that ignores it still works, with its own timers for every
-    request. ``headers`` is read, never changed: a codec may return one mapping for every
-    request. Its repr names the headers without their values, since one carries the key.
+    ``timeouts`` is left None by codecs; the terminal stage sets it for a request that
+    asked for its own timers (``client.chat(..., timeout=...)``) or has a deadline (its
+    ``total``). A transport should apply it when set; one that ignores ``connect`` and
+    ``read`` still works, with its own timers for every request. ``headers`` is read,
+    never changed: a codec may return one mapping for every request. Its repr names the
+    headers without their values, since one carries the key.
     """
 
     method: str
@@ -163,7 +180,13 @@ class Transport(Protocol):
 
     Timers come from the ``TransportOptions`` the transport was built with; a request's
     ``HttpRequest.timeouts``, when not None, replaces them for that request (a transport
-    that cannot do so may ignore it). A timer that fires is ``TransportFailure("timeout")``.
+    that cannot do so may ignore ``connect`` and ``read``). A timer that fires is
+    ``TransportFailure("timeout")``.
+
+    A transport that bounds a whole exchange by ``timeouts.total`` itself (with its
+    library's total timer, say) sets a class attribute ``enforces_total = True``; the
+    client gives any other one that bound with cancel scopes around its calls
+    (:func:`~sluicegate.transports.total.bounded`), so leaving it out is always safe.
     """
 
     name: str

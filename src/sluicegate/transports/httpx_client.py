@@ -163,7 +163,7 @@ class HttpxTransport:
 
     def _build(self, request: HttpRequest) -> Any:
         own = request.timeouts
-        if own is None:
+        if own is None or not own.sets_timers:  # (a total is kept by TotalBound)
             return self._client.build_request(
                 request.method,
                 self._url(request.url),

@@ -78,6 +78,7 @@ class MemoryTransport:
     """Serves requests by calling ``app`` directly."""
 
     name = "memory"
+    enforces_total = True
 
     def __init__(
         self,
@@ -98,11 +99,15 @@ class MemoryTransport:
 
     async def _timed_exchange(self, request: HttpRequest, limit: int | None = None) -> _Exchange:
         """The app's whole answer within the read timeout (an app has no socket timer):
-        the request's own when it has one, else the transport's. Past it, an app that has
+        the request's own when it has one, else the transport's, and within the request's
+        ``total`` when it is shorter. Past it, an app that has
         not answered is a timeout; one that has started answering delivers what it sent,
         then fails its body with a timeout, as a socket's read timer would mid-body."""
         own = request.timeouts
         timeout = own.read if own is not None and own.read is not None else self._timeout
+        if own is not None and own.total is not None:
+            # the app runs to its end here, a stream's too: the total bounds all of it
+            timeout = own.total if timeout is None else min(timeout, own.total)
         exchange = _Exchange(limit)
         if timeout is None:
             await self._exchange(request, exchange)
