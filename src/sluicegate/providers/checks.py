@@ -23,6 +23,8 @@ import reprlib
 from collections.abc import Mapping
 from typing import Any, Final
 
+import orjson
+
 __all__ = [
     "MAX_TOKEN_COUNT",
     "UNEXPECTED_SHAPE",
@@ -51,6 +53,7 @@ UNEXPECTED_SHAPE: Final = (
 checks miss is still a typed malformed-answer error, never a traceback from the codec."""
 
 _loads = json.loads
+_fast_loads = orjson.loads
 _repr = reprlib.Repr()
 _repr.maxstring = 60
 _repr.maxother = 60
@@ -130,7 +133,12 @@ def array(value: object, path: str) -> list[Any] | None:
 def parse_json(data: bytes | str, path: str) -> Any:
     """``json.loads(data)``, with every way it can fail (not JSON, not UTF-8, nested
     deeper than the parser recurses, a number with too many digits) as a MalformedField
-    saying which."""
+    saying which.
+
+    orjson parses first: a third of json's CPU on an answer, and a stream parses one
+    document per event. What it refuses (``NaN``, an integer past 64 bits, a lone
+    surrogate escape, nesting past 1,024) is parsed again by json, so the values, and
+    the errors, are json's own."""
     try:
         if not isinstance(data, str):
             # Strict UTF-8, as JSON over HTTP must be: json.loads(bytes) would also take
@@ -139,7 +147,10 @@ def parse_json(data: bytes | str, path: str) -> Any:
             data = data.decode("utf-8")
             if data.startswith("\ufeff"):  # a BOM, which json.loads(bytes) tolerated
                 data = data[1:]
-        return _loads(data)
+        try:
+            return _fast_loads(data)
+        except ValueError:  # (orjson.JSONDecodeError)
+            return _loads(data)
     except RecursionError:
         raise MalformedField(path, "JSON nested too deeply to parse") from None
     except UnicodeDecodeError as exc:
