@@ -87,6 +87,10 @@ _METADATA_KEYS = (
     "timeout",
     "connect_timeout",
 )
+_CALL_OPTIONS = frozenset((*_METADATA_KEYS, "total_timeout"))
+"""The keyword arguments of a call that are the client's, not the provider's parameters."""
+_BLANK_METADATA = Metadata()
+"""What a call that sets none of ``_CALL_OPTIONS`` starts from (copied with its id)."""
 _ATTEMPT_TIMERS = ("timeout", "connect_timeout")
 """Per-call replacements of the client's transport timers, checked when given."""
 
@@ -527,6 +531,14 @@ class Client:
         if "/" not in model:
             raise ConfigError(
                 f"model {model!r} must be named 'provider/model', e.g. 'openai/gpt-4o'"
+            )
+        if _CALL_OPTIONS.isdisjoint(params):  # the common call: nothing but parameters
+            return Request(
+                model=model,
+                messages=coerce_messages(messages),
+                params=Params.from_kwargs(params),
+                metadata=_BLANK_METADATA.replace(request_id=new_request_id()),
+                stream=stream,
             )
         meta_fields = {k: params.pop(k) for k in _METADATA_KEYS if k in params}
         for name in _ATTEMPT_TIMERS:
