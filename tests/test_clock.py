@@ -82,3 +82,18 @@ async def test_a_cancelled_sleep_no_longer_pulls_time_forward() -> None:
             await anyio.wait_all_tasks_blocked()
         group.cancel_scope.cancel()
     assert woke == [2.0] and clock.pending == 0
+
+
+def test_one_anyio_clock_reads_whichever_loop_runs() -> None:
+    """The clock keeps the backend's time function it found first; under another backend
+    (or a new loop) it finds the right one again, and outside any loop it says so."""
+    clock = AnyioClock()
+
+    async def both() -> tuple[float, float]:
+        return clock.now(), anyio.current_time()
+
+    for backend in ("asyncio", "trio", "asyncio", "trio"):
+        ours, loops = anyio.run(both, backend=backend)
+        assert abs(ours - loops) < 0.05, backend
+    with pytest.raises(RuntimeError):
+        clock.now()
