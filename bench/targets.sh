@@ -133,7 +133,7 @@ key_lines "$DL_FILE" | tee -a "$SUMMARY"
 # BENCH_BASE=<git revision>: that revision's src/ and bench/, put first on PYTHONPATH (the client
 # processes inherit it), for the A/B runs below: does the change since that revision cost CPU?
 BENCH_BASE=${BENCH_BASE:-}
-BEFORE="$OUT/base"
+BEFORE="$(pwd)/$OUT/base"  # absolute: the import check below compares it with a module path
 rm -rf "$BEFORE" && mkdir -p "$BEFORE"
 HAVE_BEFORE=0
 if [ -n "$BENCH_BASE" ] && git archive "$BENCH_BASE" src bench 2>>"$OUT/preflight.txt" | tar -x -C "$BEFORE" 2>>"$OUT/preflight.txt" &&
