@@ -533,13 +533,20 @@ class Client:
                 f"model {model!r} must be named 'provider/model', e.g. 'openai/gpt-4o'"
             )
         if _CALL_OPTIONS.isdisjoint(params):  # the common call: nothing but parameters
-            return Request(
-                model=model,
-                messages=coerce_messages(messages),
-                params=Params.from_kwargs(params),
-                metadata=_BLANK_METADATA.replace(request_id=new_request_id()),
-                stream=stream,
-            )
+            metadata = _BLANK_METADATA.replace(request_id=new_request_id())
+        else:
+            metadata = self._call_metadata(params)
+        return Request(
+            model=model,
+            messages=coerce_messages(messages),
+            params=Params.from_kwargs(params),
+            metadata=metadata,
+            stream=stream,
+        )
+
+    def _call_metadata(self, params: dict[str, Any]) -> Metadata:
+        """The Metadata of a call that set some of the client's options, taken (popped)
+        out of ``params`` and checked."""
         meta_fields = {k: params.pop(k) for k in _METADATA_KEYS if k in params}
         for name in _ATTEMPT_TIMERS:
             if name in meta_fields:
@@ -562,14 +569,7 @@ class Client:
                 f"budget= must be a sluicegate.Budget (made once per run and shared by its "
                 f"calls), got {type(run_budget).__name__}"
             )
-        metadata = Metadata(request_id=new_request_id(), **meta_fields)
-        return Request(
-            model=model,
-            messages=coerce_messages(messages),
-            params=Params.from_kwargs(params),
-            metadata=metadata,
-            stream=stream,
-        )
+        return Metadata(request_id=new_request_id(), **meta_fields)
 
     def _require_open(self) -> CallNext:
         handler = self._handler

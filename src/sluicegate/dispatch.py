@@ -42,6 +42,7 @@ from sluicegate.errors import (
 )
 from sluicegate.middleware.deadline import (
     DEADLINE_EXCEEDED,
+    MID_STREAM,
     NO_FIRST_EVENT,
     NOT_SENT,
     current_deadline,
@@ -149,11 +150,12 @@ class Dispatcher:
     async def __call__(self, request: Request) -> Reply:
         bound = self.bound(request)
         metadata = request.metadata
+        clock = self._deadline_clock
         deadline = total = None
-        if metadata.deadline is not None and self._deadline_clock is not None:
+        if clock is not None:
             deadline = current_deadline(request)  # a default one may have moved since
             if deadline is not None:
-                total = deadline - self._deadline_clock.now()
+                total = deadline - clock.now()
                 if total <= 0:  # (a wait above ended at the deadline, or past it)
                     raise deadline_error(request, NOT_SENT)
         http_request = for_attempt(bound, request, bound.codec.encode(request), total)
@@ -357,7 +359,7 @@ class _ProviderStreamSource:
         except TransportFailure as failure:
             if failure.phase == "timeout" and past_deadline(*self._deadline):
                 self._failure = {
-                    "message": "the request's deadline passed mid-stream",
+                    "message": MID_STREAM,
                     "error_type": DEADLINE_EXCEEDED,
                     "retryable": False,
                 }

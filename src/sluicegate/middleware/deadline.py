@@ -116,6 +116,7 @@ def current_deadline(request: Request) -> float | None:
 NOT_SENT = "the request's deadline had passed before it was sent"
 NO_FIRST_EVENT = "the stream's first event did not come before the deadline"
 QUEUED_PAST = "the request's deadline passed while it waited in the client's rate-limit queue"
+MID_STREAM = "the request's deadline passed mid-stream"
 
 
 def deadline_error(request: Request, message: str | None = None) -> RequestTimeoutError:
@@ -355,7 +356,7 @@ class _DeadlineStream:
         if not self._inner.delivered:
             raise _timeout(self._request, NO_FIRST_EVENT)
         raise StreamError(
-            "the request's deadline passed mid-stream",
+            MID_STREAM,
             partial_text="".join(self._texts),
             provider=self._request.provider,
             model=self._request.model_name,
@@ -394,6 +395,7 @@ def build(context: ChainContext) -> DeadlineMiddleware | None:
 __all__ = [
     "DEADLINE_EXCEEDED",
     "DEFAULT_TOTAL_TIMEOUT",
+    "MID_STREAM",
     "NOT_SENT",
     "NO_FIRST_EVENT",
     "QUEUED_PAST",
