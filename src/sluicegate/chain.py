@@ -26,6 +26,7 @@ from sluicegate.types import Request, Response
 if TYPE_CHECKING:
     from sluicegate.observers import Observers
     from sluicegate.providers.base import BoundProvider
+    from sluicegate.stores.redis.connection import SharedStore
 
 Reply: TypeAlias = Response | EventStream
 CallNext: TypeAlias = Callable[[Request], Awaitable[Reply]]
@@ -69,6 +70,10 @@ class ChainContext:
     stage's configuration under its name (``"retry"``, ``"rate_limit"``...): None means
     the stage's defaults, False turns the stage off.
 
+    ``store`` is the client's open shared store (``Client(store=...)``), or None when
+    state is kept in the process: a stage whose state must hold across processes (rate
+    limits, circuits, budgets, idempotency records) keeps it there.
+
     ``providers`` and ``observers`` are the client's own, updated in place when a plugin
     registered later adds to them, while a stage built before is kept (see
     :mod:`sluicegate.stage_builder`): a stage that needs a provider looks it up in
@@ -81,6 +86,7 @@ class ChainContext:
     settings: Mapping[str, Any] = field(default_factory=dict)
     clock: Clock = field(default_factory=AnyioClock)
     rng: random.Random = field(default_factory=random.Random)
+    store: SharedStore | None = None
 
 
 def stage_name(name: str) -> str:

@@ -56,6 +56,7 @@ from sluicegate.providers.base import BoundProvider, ProviderSettings, ProviderS
 from sluicegate.providers.endpoint import resolve_endpoint
 from sluicegate.sse import MAX_EVENT_BYTES
 from sluicegate.stage_builder import StageBuilder
+from sluicegate.stores.redis.config import RedisStore, store_from_setting
 from sluicegate.streaming import EventStream, expect_stream
 from sluicegate.transports import make_transport
 from sluicegate.transports.base import MAX_RESPONSE_BYTES, Transport, TransportOptions
@@ -74,6 +75,7 @@ from sluicegate.types import (
 
 if TYPE_CHECKING:
     from sluicegate.batch.batches import Batches
+    from sluicegate.stores.redis.connection import SharedStore
 
 MessagesInput = str | Iterable[Message | Mapping[str, Any]]
 _METADATA_KEYS = (
@@ -199,6 +201,13 @@ class Client:
     Batch jobs (see docs/batch.md): :attr:`batches`; ``batch_limits`` overrides the
     per-job limits of providers' batch APIs, per provider name or ``"*"``, with a
     ``BatchLimits`` or the fields to change (``{"mock": {"max_requests": 1000}}``).
+
+    Shared state (see docs/scale-out.md): ``store`` is a Redis URL
+    (``"redis://127.0.0.1:6379/0"``) or a :class:`~sluicegate.stores.RedisStore`; without
+    it, ``SLUICEGATE_STORE`` names one. With a store, rate limits, circuits, budgets and
+    idempotency records are shared by every process given the same store, so four
+    workers under one API key keep its limits between them. Without one, state is kept
+    in this process.
     """
 
     def __init__(
@@ -225,6 +234,7 @@ class Client:
         budget: float | Budget | None = None,
         tag_budgets: Mapping[str, float | Budget] | None = None,
         batch_limits: Mapping[str, Any] | None = None,
+        store: str | RedisStore | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
@@ -285,6 +295,8 @@ class Client:
         self._stages: list[str] = []
         self._batch_limits = dict(batch_limits or {})
         self._batches: Any = None
+        self._store_config = store_from_setting(store)
+        self._store: SharedStore | None = None
 
     def __repr__(self) -> str:
         state = "open" if self._handler is not None else "closed"
@@ -296,6 +308,12 @@ class Client:
 
     async def __aenter__(self) -> Client:
         try:
+            if self._store_config is not None and self._store is None:
+                from sluicegate.stores.redis.connection import SharedStore
+
+                store = SharedStore(self._store_config, self._logger)
+                await store.open()
+                self._store = store
             self._build(keep=False)
         except BaseException:
             # a bad setting found after the providers were bound (a misspelt stage, a
@@ -313,13 +331,19 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every transport the client opened (not one the caller handed in)."""
+        """Close every transport the client opened (not one the caller handed in), and
+        its connection to the shared store."""
         transports = [t for t in self._transports.values() if t is not self._transport_choice]
         self._transports = {}
         self._handler = None
+        store, self._store = self._store, None
         with anyio.CancelScope(shield=True):
             for transport in transports:
                 await transport.aclose()
+        if store is not None:
+            # its task groups were entered in __aenter__: left here, outside any new
+            # cancel scope, or anyio (and trio) report a corrupted cancel-scope stack
+            await store.aclose()
 
     def register_plugin(self, plugin: Any) -> None:
         """Add a plugin at run time; an open client rebuilds its chain to include it.
@@ -428,6 +452,7 @@ class Client:
             },
             clock=self._clock,
             rng=self._rng,
+            store=self._store,
         )
         all_specs = [*self._registry.middleware, *self._extra_middleware]
         self._check_stage_names({spec.name for spec in all_specs})

@@ -339,4 +339,11 @@ def build_limiter(context: ChainContext) -> RateLimiter | None:
     planner = Planner(settings, context.providers, context.clock)
     if not planner.active:
         return None
-    return RateLimiter(settings, context.clock, planner, context.settings.get("logger"))
+    logger = context.settings.get("logger")
+    if context.store is not None:
+        from sluicegate.limits.shared import SharedRateLimiter
+
+        return SharedRateLimiter(
+            settings, context.clock, planner, context.store, context.providers, logger
+        )
+    return RateLimiter(settings, context.clock, planner, logger)

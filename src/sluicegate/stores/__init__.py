@@ -34,9 +34,11 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
+from sluicegate.stores.errors import StoreUnavailableError
 from sluicegate.stores.memory import MemoryStore
+from sluicegate.stores.redis.config import RedisStore
 
-__all__ = ["MemoryStore", "StateStore"]
+__all__ = ["MemoryStore", "RedisStore", "StateStore", "StoreUnavailableError"]
 
 V = TypeVar("V")
 

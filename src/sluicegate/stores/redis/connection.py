@@ -1,0 +1,231 @@
+"""A client's live connection to its shared store: :class:`SharedStore`.
+
+One per open :class:`~sluicegate.Client`, entered in its ``__aenter__`` and left in its
+``aclose``, in the same task (coredis keeps its connection pool in a task group). It owns:
+
+- the coredis client and the registered scripts (:mod:`.scripts`), called through
+  :meth:`SharedStore.run`, which turns every way Redis can fail to answer (refused,
+  reset, timed out, an error reply) into :class:`StoreUnavailableError` naming the store;
+- a short memory of the store being away: after a failure, calls fail at once for
+  ``_AWAY_S`` instead of each waiting for its own connect timeout, which is what keeps a
+  run from hanging on a dead store (and lets a local share take over at once);
+- a background task that sends what need not be waited for: corrections of token
+  charges and releases of concurrency slots, in the order they were made (a request
+  does not wait for its own bookkeeping);
+- the process's concurrency leases, renewed every third of ``lease_s`` while they are
+  held, so a process killed with ``kill -9`` holds its slots for at most ``lease_s``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import secrets
+from collections.abc import Sequence
+from contextlib import AsyncExitStack, suppress
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from sluicegate.errors import ConfigError
+from sluicegate.logs import get_logger
+from sluicegate.stores.errors import StoreUnavailableError
+from sluicegate.stores.redis import scripts
+from sluicegate.stores.redis.config import RedisStore
+from sluicegate.stores.redis.keys import KeySpace
+
+__all__ = ["SharedStore"]
+
+_AWAY_S = 0.5
+"""After a failed call, how long further calls fail without trying."""
+
+_Deferred = tuple[str, Sequence[str], Sequence[str | int | float], str]
+
+
+class SharedStore:
+    """The open connection; see the module docstring. Built by the client from its
+    :class:`RedisStore` setting."""
+
+    def __init__(self, config: RedisStore, logger: Any = None) -> None:
+        self.config = config
+        self.keys = KeySpace(config.prefix)
+        self.lease_us = round(config.lease_s * 1_000_000)
+        self._log = logger if logger is not None else get_logger()
+        self._redis: Any = None
+        self._scripts: dict[str, Any] = {}
+        self._stack: AsyncExitStack | None = None
+        self._group: TaskGroup | None = None
+        self._send: MemoryObjectSendStream[_Deferred] | None = None
+        self._away_until = -math.inf
+        self._warned = False
+        self._owner = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._lease_numbers = itertools.count(1)
+        self.leases: dict[str, set[str]] = {}
+        """Live concurrency leases of this process, by lease-set key."""
+
+    def __repr__(self) -> str:
+        state = "open" if self._redis is not None else "closed"
+        return f"<SharedStore {self.config.display} {state}>"
+
+    @property
+    def name(self) -> str:
+        return self.config.display
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect lazily (the first call connects; a store that is away at start is
+        answered like one that went away later) and start the background tasks."""
+        try:
+            import coredis
+        except ImportError:
+            raise ConfigError(
+                f"store {self.name}: the Redis store needs coredis: pip install 'sluicegate[redis]'"
+            ) from None
+
+        timeout = self.config.timeout_s
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            client = coredis.Redis.from_url(
+                self.config.url,
+                decode_responses=True,
+                connect_timeout=timeout,
+                stream_timeout=timeout,
+            )
+            self._redis = await stack.enter_async_context(client)
+            self._scripts = {
+                name: client.register_script(getattr(scripts, name))
+                for name in ("ADMIT", "SETTLE", "HOLD", "RELEASE", "RENEW")
+            }
+            send, receive = anyio.create_memory_object_stream[_Deferred](math.inf)
+            self._send = send
+            group = await stack.enter_async_context(anyio.create_task_group())
+            group.start_soon(self._send_deferred, receive)
+            group.start_soon(self._renew_leases)
+            self._group = group
+            stack.callback(group.cancel_scope.cancel)  # runs first: stops both tasks
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+
+    async def aclose(self) -> None:
+        """Stop the background tasks and close the connection. Not shielded: the task
+        groups it leaves were entered outside any scope opened here, and must be left
+        in the same nesting (a deferred correction still queued is dropped)."""
+        stack, self._stack = self._stack, None
+        self._redis = None
+        if stack is not None:
+            await stack.aclose()
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def lease_id(self) -> str:
+        """A new concurrency lease's id: unique across processes."""
+        return f"{self._owner}-{next(self._lease_numbers)}"
+
+    @property
+    def away(self) -> bool:
+        """Whether a call failed in the last ``_AWAY_S`` (calls now fail without trying)."""
+        return anyio.current_time() < self._away_until
+
+    async def run(
+        self,
+        script: str,
+        keys: Sequence[str],
+        args: Sequence[str | int | float],
+        operation: str,
+    ) -> Any:
+        """Run one of :mod:`.scripts` (by name); its reply, or StoreUnavailableError."""
+        if self._redis is None:
+            raise StoreUnavailableError(store=self.name, operation=operation, reason="closed")
+        if anyio.current_time() < self._away_until:
+            raise StoreUnavailableError(
+                store=self.name, operation=operation, reason="it failed moments ago"
+            )
+        reason = ""
+        try:
+            with anyio.move_on_after(self.config.timeout_s * 2):
+                return await self._scripts[script](keys=keys, args=args)
+            reason = f"no answer in {self.config.timeout_s * 2:g} s"
+        except Exception as exc:
+            if not _is_store_failure(exc):
+                raise
+            reason = f"{type(exc).__name__}: {exc}"
+        self._away_until = anyio.current_time() + _AWAY_S
+        raise StoreUnavailableError(store=self.name, operation=operation, reason=reason)
+
+    def defer(
+        self,
+        script: str,
+        keys: Sequence[str],
+        args: Sequence[str | int | float],
+        operation: str,
+    ) -> None:
+        """Send a script in the background, in order, without waiting for it: what a
+        request needs done but need not wait for (a correction, a release). If the store
+        is away it is lost, which errs on the safe side (a refund not given, a slot
+        that expires with its lease)."""
+        send = self._send
+        if send is not None:
+            send.send_nowait((script, keys, args, operation))
+
+    async def _send_deferred(self, receive: MemoryObjectReceiveStream[_Deferred]) -> None:
+        async with receive:
+            async for script, keys, args, operation in receive:
+                try:
+                    await self.run(script, keys, args, operation)
+                    self._warned = False
+                except StoreUnavailableError as exc:
+                    if not self._warned:
+                        self._warned = True
+                        self._log.warning(
+                            "store.unavailable",
+                            store=self.name,
+                            operation=operation,
+                            reason=exc.reason,
+                        )
+
+    async def _renew_leases(self) -> None:
+        period = self.config.lease_s / 3
+        while True:
+            await anyio.sleep(period)
+            live = {key: ids for key, ids in self.leases.items() if ids}
+            if not live:
+                continue
+            keys = list(live)
+            args: list[str | int | float] = ["", self.lease_us]
+            for key in keys:
+                ids = sorted(live[key])
+                args.append(len(ids))
+                args.extend(ids)
+            # if the store is away, renewed at the next period (an expired lease is not
+            # revived: its slot may have been given to another process meanwhile)
+            with suppress(StoreUnavailableError):
+                await self.run("RENEW", keys, args, "concurrency lease renewal")
+
+    # -- leases ---------------------------------------------------------------------------
+
+    def hold_leases(self, keys: Sequence[str], lease: str) -> None:
+        for key in keys:
+            self.leases.setdefault(key, set()).add(lease)
+
+    def release_leases(self, keys: Sequence[str], lease: str) -> None:
+        for key in keys:
+            held = self.leases.get(key)
+            if held is not None:
+                held.discard(lease)
+        self.defer("RELEASE", keys, [lease], "concurrency release")
+
+
+def _is_store_failure(exc: Exception) -> bool:
+    """Whether ``exc`` is Redis not answering (rather than a bug of ours)."""
+    import coredis.exceptions
+
+    return isinstance(
+        exc, coredis.exceptions.RedisError | OSError | TimeoutError | anyio.BrokenResourceError
+    )
