@@ -37,9 +37,10 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self, password: str | None = None) -> None:
         binary = shutil.which("redis-server")
         assert binary is not None
+        auth = ["--requirepass", password] if password else []
         self.process = subprocess.Popen(
             [
                 binary,
@@ -53,6 +54,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.directory),
+                *auth,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -62,7 +64,7 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
                     sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
+                    if sock.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                         return
             except OSError:
                 time.sleep(0.02)

@@ -21,7 +21,8 @@ stream early.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sluicegate.breaker.errors import CircuitOpenError
 from sluicegate.breaker.policy import BreakerPolicy
@@ -32,15 +33,33 @@ from sluicegate.logs import get_logger, is_enabled
 from sluicegate.streaming import EventStream
 from sluicegate.types import Request, Response
 
+if TYPE_CHECKING:
+    from sluicegate.breaker.shared import SharedCircuits
+
 __all__ = ["BreakerPolicy", "BreakerStage", "CircuitOpenError", "build"]
 
 
 class BreakerStage:
     """The middleware: admit through the request model's breaker, report the outcome."""
 
-    __slots__ = ("_breakers", "_clock", "_is_failure", "_log", "_log_info", "_policy", "_slow")
+    __slots__ = (
+        "_breakers",
+        "_clock",
+        "_is_failure",
+        "_log",
+        "_log_info",
+        "_policy",
+        "_shared",
+        "_slow",
+    )
 
-    def __init__(self, policy: BreakerPolicy, clock: Clock, logger: Any = None) -> None:
+    def __init__(
+        self,
+        policy: BreakerPolicy,
+        clock: Clock,
+        logger: Any = None,
+        shared: Callable[[dict[str, CircuitBreaker]], SharedCircuits] | None = None,
+    ) -> None:
         self._policy = policy
         self._clock = clock
         self._slow = policy.slow_call_s
@@ -48,6 +67,8 @@ class BreakerStage:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._log = logger
         self._log_info = logger is not None and is_enabled(logger, logging.INFO)
+        self._shared = shared(self._breakers) if shared is not None else None
+        """With a shared store: openings go to every process, and come from them."""
 
     @property
     def breakers(self) -> dict[str, CircuitBreaker]:
@@ -63,7 +84,11 @@ class BreakerStage:
         return breaker
 
     async def __call__(self, request: Request, call_next: CallNext) -> Reply:
-        breaker = self._breakers.get(request.model) or self.breaker_for(request.model)
+        breaker = self._breakers.get(request.model)
+        if breaker is None:
+            breaker = self.breaker_for(request.model)
+            if self._shared is not None:
+                await self._shared.first_look(request.model, breaker)
         token = breaker.acquire()
         if token is None:
             raise breaker.rejection(request.provider, request.model_name)
@@ -90,7 +115,10 @@ class BreakerStage:
             breaker.release(token)
 
     def _transitioned(self, breaker: CircuitBreaker, old: CircuitState, new: CircuitState) -> None:
-        """Log state changes: rare, and exactly what an operator wants to see."""
+        """Log state changes: rare, and exactly what an operator wants to see. With a
+        shared store, an opening is also told to every process."""
+        if new is CircuitState.OPEN and self._shared is not None:
+            self._shared.opened(breaker)
         if self._log is None:
             return
         if new is CircuitState.OPEN:
@@ -138,4 +166,13 @@ def build(context: ChainContext) -> BreakerStage | None:
     policy = BreakerPolicy.from_setting(context.settings.get("breaker"))
     if policy is None:
         return None
-    return BreakerStage(policy, context.clock, context.settings.get("logger") or get_logger())
+    shared = None
+    store = context.store
+    if store is not None:
+        from sluicegate.breaker.shared import SharedCircuits
+
+        def shared(breakers: dict[str, CircuitBreaker]) -> SharedCircuits:
+            return SharedCircuits(store, context.providers, breakers, context.clock)
+
+    logger = context.settings.get("logger") or get_logger()
+    return BreakerStage(policy, context.clock, logger, shared)

@@ -231,6 +231,18 @@ class CircuitBreaker:
             if self._probe_successes >= self._policy.half_open_probes:
                 self._transition(_CLOSED)
 
+    def trip(self, until: float, reason: str) -> bool:
+        """Open the circuit until ``until`` (the clock's time) because another process
+        sharing the endpoint saw it fail (see :mod:`sluicegate.breaker.shared`). A
+        circuit already open for longer is left as it is. Returns whether it opened."""
+        if self._state is _OPEN and self._open_until >= until:
+            return False
+        self._reason = reason
+        self._open_until = until
+        self._times_opened += 1
+        self._transition(_OPEN)
+        return True
+
     def release(self, token: int) -> None:
         """Report that an admitted call ended without an outcome that says anything about
         the endpoint (cancelled, or an error that is the caller's fault). A half-open probe

@@ -22,7 +22,7 @@ import itertools
 import math
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack, suppress
 from typing import Any
 
@@ -65,6 +65,12 @@ class SharedStore:
         self._lease_numbers = itertools.count(1)
         self.leases: dict[str, set[str]] = {}
         """Live concurrency leases of this process, by lease-set key."""
+        self._listeners: dict[str, Callable[[str], None]] = {}
+
+    @property
+    def owner(self) -> str:
+        """This connection's id: unique across processes (it names what it publishes)."""
+        return self._owner
 
     def __repr__(self) -> str:
         state = "open" if self._redis is not None else "closed"
@@ -98,8 +104,7 @@ class SharedStore:
             )
             self._redis = await stack.enter_async_context(client)
             self._scripts = {
-                name: client.register_script(getattr(scripts, name))
-                for name in ("ADMIT", "SETTLE", "HOLD", "RELEASE", "RENEW")
+                name: client.register_script(getattr(scripts, name)) for name in scripts.__all__
             }
             send, receive = anyio.create_memory_object_stream[_Deferred](math.inf)
             self._send = send
@@ -207,6 +212,32 @@ class SharedStore:
             # revived: its slot may have been given to another process meanwhile)
             with suppress(StoreUnavailableError):
                 await self.run("RENEW", keys, args, "concurrency lease renewal")
+
+    # -- messages -------------------------------------------------------------------------
+
+    def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call ``callback`` with every message published on ``channel`` from now on
+        (one listener per channel), for the client's life. Messages published while the
+        store is away are lost: a listener must also read the state it follows when it
+        starts following it."""
+        if channel in self._listeners or self._group is None:
+            return
+        self._listeners[channel] = callback
+        self._group.start_soon(self._listen, channel, callback)
+
+    async def _listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub(
+                    channels=[channel], ignore_subscribe_messages=True
+                ) as pubsub:
+                    async for message in pubsub:
+                        if message.get("type") == "message":
+                            callback(str(message["data"]))
+            except Exception as exc:
+                if not _is_store_failure(exc):
+                    raise
+            await anyio.sleep(_AWAY_S)
 
     # -- leases ---------------------------------------------------------------------------
 

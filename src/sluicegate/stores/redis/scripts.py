@@ -22,7 +22,7 @@ number reply to an integer.
 
 from __future__ import annotations
 
-__all__ = ["ADMIT", "HOLD", "RELEASE", "RENEW", "SETTLE"]
+__all__ = ["ADMIT", "CIRCUIT", "HOLD", "RELEASE", "RENEW", "SETTLE", "TRIP"]
 
 _NOW = """
 local now
@@ -189,5 +189,34 @@ for i = 1, #KEYS do
   redis.call('PEXPIRE', KEYS[i], math.ceil(lease_us / 1000) * 2)
 end
 return 1
+"""
+)
+
+TRIP = (
+    _NOW
+    + """
+-- KEYS: a circuit; ARGV: now, break us, channel, message head.
+-- Opens the circuit for every process until now + break (the latest asked for stays),
+-- and tells the processes listening on the channel: message head .. '|' .. the break
+-- left in microseconds (relative, so the listeners' own clocks need not agree with
+-- Redis's). Returns the break left.
+local until_us = now + tonumber(ARGV[2])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if until_us > current then
+  redis.call('SET', KEYS[1], fmt(until_us), 'PX', math.ceil((until_us - now) / 1000) + 1000)
+  current = until_us
+end
+redis.call('PUBLISH', ARGV[3], ARGV[4] .. '|' .. fmt(current - now))
+return fmt(current - now)
+"""
+)
+
+CIRCUIT = (
+    _NOW
+    + """
+-- KEYS: a circuit; ARGV: now. The break left on it, in microseconds (0: closed).
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current > now then return fmt(current - now) end
+return '0'
 """
 )
