@@ -232,7 +232,8 @@ async def test_with_a_local_share_redis_away_sends_within_the_share(
         assert len(answered) <= 1 + 10 * elapsed + 1
         assert len(answered) >= 0.8 * 10 * elapsed
         own_redis.start()
-        await anyio.sleep(0.6)
+        await anyio.sleep(0.6)  # past the moment the store counts as away
+        await a.chat(MODEL, "back", max_tokens=8)
         app.stats.reset()
         started = time.monotonic()
         answered = await send_for([a], 1.0)

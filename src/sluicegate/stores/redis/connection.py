@@ -153,14 +153,21 @@ class SharedStore:
                 store=self.name, operation=operation, reason="it failed moments ago"
             )
         reason = ""
-        try:
-            with anyio.move_on_after(self.config.timeout_s * 2):
-                return await self._scripts[script](keys=keys, args=args)
-            reason = f"no answer in {self.config.timeout_s * 2:g} s"
-        except Exception as exc:
-            if not _is_store_failure(exc):
-                raise
-            reason = f"{type(exc).__name__}: {exc}"
+        for tries_left in (1, 0):
+            try:
+                with anyio.move_on_after(self.config.timeout_s * 2):
+                    return await self._scripts[script](keys=keys, args=args)
+                reason = f"no answer in {self.config.timeout_s * 2:g} s"
+                break
+            except Exception as exc:
+                if not _is_store_failure(exc):
+                    raise
+                reason = f"{type(exc).__name__}: {exc}"
+                # A connection the pool kept across a restart of Redis fails on its
+                # first use: one more try, on a new connection, tells that from a
+                # store that is really away (a refused connect fails at once).
+                if not (tries_left and _is_connection_error(exc)):
+                    break
         self._away_until = anyio.current_time() + _AWAY_S
         raise StoreUnavailableError(store=self.name, operation=operation, reason=reason)
 
@@ -251,6 +258,12 @@ class SharedStore:
             if held is not None:
                 held.discard(lease)
         self.defer("RELEASE", keys, [lease], "concurrency release")
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    import coredis.exceptions
+
+    return isinstance(exc, coredis.exceptions.ConnectionError | ConnectionError)
 
 
 def _is_store_failure(exc: Exception) -> bool:
