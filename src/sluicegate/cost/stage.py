@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sluicegate.chain import CallNext, ChainContext, Reply
 from sluicegate.cost.budget import Budget, admit, settle
@@ -53,6 +53,9 @@ from sluicegate.types import (
     Usage,
     UsageEvent,
 )
+
+if TYPE_CHECKING:
+    from sluicegate.cost.shared_budget import SharedBudgets
 
 __all__ = ["Accounting", "CostPolicy", "CostStage", "build"]
 
@@ -107,11 +110,18 @@ class CostStage:
         "_log",
         "_prices",
         "_rates",
+        "_shared",
         "_tag_budgets",
         "_warned",
     )
 
-    def __init__(self, accounting: Accounting, policy: CostPolicy, logger: Any = None) -> None:
+    def __init__(
+        self,
+        accounting: Accounting,
+        policy: CostPolicy,
+        logger: Any = None,
+        shared: SharedBudgets | None = None,
+    ) -> None:
         self._prices = accounting.prices
         self._ledger = accounting.ledger
         self._budget = accounting.budget
@@ -121,6 +131,8 @@ class CostStage:
         self._log = logger if logger is not None else get_logger()
         self._rates: dict[str, CostRates | None] = {}
         self._warned: set[str] = set()
+        self._shared = shared
+        """With a shared store: budgets are reserved in it, across processes."""
 
     # -- prices ---------------------------------------------------------------------------
 
@@ -174,12 +186,17 @@ class CostStage:
             reserved = 0
         else:
             budgets = self._budgets_for(request)
-            reserved = self._admit(request, budgets) if budgets else 0
+            if not budgets:
+                reserved = 0
+            elif self._shared is None:
+                reserved = self._admit(request, budgets)
+            else:
+                reserved = await self._admit_shared(request, budgets, self._shared)
         try:
             reply = await call_next(request)
         except BaseException as exc:
             if budgets:
-                settle(budgets, reserved, 0.0)
+                self._end(request, budgets, reserved, 0.0)
             if isinstance(exc, Exception):
                 self._ledger.record_error(request.model, metadata.tags, type(exc).__name__)
             raise
@@ -195,13 +212,13 @@ class CostStage:
         tags = request.metadata.tags
         if response.attempts == 0:  # replayed by the idempotency stage: nothing was sent
             if budgets:
-                settle(budgets, reserved, 0.0)
+                self._end(request, budgets, reserved, 0.0)
             self._ledger.record_replay(response.model, tags)
             return response.replace(cost=0.0)
         cost = self.price_response(response)
         self._ledger.record(response.model, tags, response.usage, cost)
         if budgets:
-            self._settle(budgets, reserved, cost, response.model)
+            self._settle(request, budgets, reserved, cost, response.model)
         return response.replace(cost=cost)
 
     def charge_cut(
@@ -228,7 +245,7 @@ class CostStage:
         kind = type(error).__name__ if error is not None else "StreamClosed"
         self._ledger.record_cut(model, request.metadata.tags, counted, cost, kind)
         if budgets:
-            self._settle(budgets, reserved, cost, model)
+            self._settle(request, budgets, reserved, cost, model)
 
     def release(
         self,
@@ -239,7 +256,7 @@ class CostStage:
     ) -> None:
         """A stream that failed before any event: nothing charged."""
         if budgets:
-            settle(budgets, reserved, 0.0)
+            self._end(request, budgets, reserved, 0.0)
         if isinstance(error, Exception):
             self._ledger.record_error(request.model, request.metadata.tags, type(error).__name__)
 
@@ -262,8 +279,9 @@ class CostStage:
                 found.append(own)
         return tuple(found)
 
-    def _admit(self, request: Request, budgets: tuple[Budget, ...]) -> int:
-        """Estimate the request's worst case and reserve it in every budget (or raise)."""
+    def _worst_case(self, request: Request, budgets: tuple[Budget, ...]) -> tuple[float, str]:
+        """The request's worst-case cost in USD (for the dearest of its model and its
+        fallbacks) and the detail a refusal gives; raises UnknownPriceError."""
         if self._estimate is not None:
             input_tokens, output_tokens = self._estimate(request)
         else:
@@ -278,15 +296,51 @@ class CostStage:
             cost = rates.worst_case(input_tokens, output_tokens)
             if cost > worst:
                 worst, dearest = cost, model
-        detail = f"{dearest}: ~{input_tokens} input + {output_tokens} output tokens at most"
+        return worst, f"{dearest}: ~{input_tokens} input + {output_tokens} output tokens at most"
+
+    def _admit(self, request: Request, budgets: tuple[Budget, ...]) -> int:
+        """Estimate the request's worst case and reserve it in every budget (or raise)."""
+        worst, detail = self._worst_case(request, budgets)
         try:
             return admit(budgets, worst, request.model, detail)
         except Exception:
             self._ledger.record_refused(request.model, request.metadata.tags)
             raise
 
+    async def _admit_shared(
+        self, request: Request, budgets: tuple[Budget, ...], shared: SharedBudgets
+    ) -> int:
+        """As :meth:`_admit`, against the counts every process shares first; this
+        process's own counts then hold the reservation too (they are part of the
+        shared ones, so they have room)."""
+        worst, detail = self._worst_case(request, budgets)
+        try:
+            await shared.reserve(request.metadata.request_id, budgets, worst, request.model, detail)
+            units = to_units(worst)
+            for budget in budgets:
+                budget._reserved += units
+                budget.admitted += 1
+                budget.in_flight += 1
+            return units
+        except Exception:
+            self._ledger.record_refused(request.model, request.metadata.tags)
+            raise
+
+    def _end(
+        self, request: Request, budgets: tuple[Budget, ...], reserved: int, actual: float
+    ) -> None:
+        """Replace the reservation by the actual cost, here and in the shared store."""
+        settle(budgets, reserved, actual)
+        if self._shared is not None:
+            self._shared.settle(request.metadata.request_id, budgets, actual)
+
     def _settle(
-        self, budgets: tuple[Budget, ...], reserved: int, cost: float | None, model: str
+        self,
+        request: Request,
+        budgets: tuple[Budget, ...],
+        reserved: int,
+        cost: float | None,
+        model: str,
     ) -> None:
         if cost is None:
             # an admitted model has a price, so the answer reported no usage: count the
@@ -301,7 +355,7 @@ class CostStage:
                 budgets=[b.name for b in budgets],
                 hint="set max_tokens, or a CostPolicy(estimate=...) that counts like the model",
             )
-        settle(budgets, reserved, cost)
+        self._end(request, budgets, reserved, cost)
 
     def _input_estimate(self, request: Request) -> int:
         if self._estimate is not None:
@@ -384,4 +438,9 @@ def build(context: ChainContext) -> CostStage | None:
                 "disable=['cost']) but the client has a budget: nothing would keep it"
             )
         return None
-    return CostStage(accounting, policy, context.settings.get("logger"))
+    shared = None
+    if context.store is not None:
+        from sluicegate.cost.shared_budget import SharedBudgets
+
+        shared = SharedBudgets(context.store)
+    return CostStage(accounting, policy, context.settings.get("logger"), shared)

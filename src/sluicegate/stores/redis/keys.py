@@ -9,7 +9,7 @@ which cannot be turned back into the key. A provider with no key (a local server
 mock) is named by its provider name instead.
 
 Budgets are not an API key's: they are named by the user (``Budget(50, name="nightly")``)
-and shared by name, under ``<prefix>:{budget:<name>}:``.
+and shared by name, under ``<prefix>:{budgets}:<name>:``.
 """
 
 from __future__ import annotations
@@ -67,6 +67,9 @@ class KeySpace:
         """An idempotency record (and its claim)."""
         return f"{tag}:idem:{key}"
 
-    def budget(self, name: str) -> str:
-        """A named budget's hash (limit, spent, reserved)."""
-        return f"{self.prefix}:{{budget:{name}}}"
+    def budget(self, name: str) -> tuple[str, str, str]:
+        """A named budget's three keys: its state (spent, reserved), its reservations'
+        expiries and their amounts. Every budget shares one hash slot, so a request
+        reserves in all of its budgets in one script."""
+        head = f"{self.prefix}:{{budgets}}:{name}"
+        return f"{head}:state", f"{head}:held", f"{head}:amounts"

@@ -22,7 +22,17 @@ number reply to an integer.
 
 from __future__ import annotations
 
-__all__ = ["ADMIT", "CIRCUIT", "HOLD", "RELEASE", "RENEW", "SETTLE", "TRIP"]
+__all__ = [
+    "ADMIT",
+    "BUDGET_RESERVE",
+    "BUDGET_SETTLE",
+    "CIRCUIT",
+    "HOLD",
+    "RELEASE",
+    "RENEW",
+    "SETTLE",
+    "TRIP",
+]
 
 _NOW = """
 local now
@@ -218,5 +228,81 @@ CIRCUIT = (
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current > now then return fmt(current - now) end
 return '0'
+"""
+)
+
+_EXPIRE_RESERVATIONS = """
+-- A reservation its process never settled (killed, cut off) is counted as spent when
+-- it expires: nobody knows what the provider charged, and spent is the safe side.
+local function expire(state, held, amounts)
+  local stale = redis.call('ZRANGEBYSCORE', held, '-inf', now)
+  for _, id in ipairs(stale) do
+    local amount = tonumber(redis.call('HGET', amounts, id) or '0')
+    redis.call('HINCRBYFLOAT', state, 'reserved', -amount)
+    redis.call('HINCRBYFLOAT', state, 'spent', amount)
+    redis.call('HDEL', amounts, id)
+  end
+  if #stale > 0 then redis.call('ZREMRANGEBYSCORE', held, '-inf', now) end
+end
+"""
+
+BUDGET_RESERVE = (
+    _NOW
+    + _EXPIRE_RESERVATIONS
+    + """
+-- KEYS: per budget: its state (spent, reserved), its reservations' expiries, their
+-- amounts (3 keys each). ARGV: now, reservation id, amount, reservation ttl us, keep ms,
+-- then each budget's limit. Amounts are nano-USD.
+-- Reserves the amount in every budget, or in none: {1}, or {0, index of the first
+-- budget without room, its spent, its reserved}.
+local id = ARGV[2]
+local amount = tonumber(ARGV[3])
+local ttl_us = tonumber(ARGV[4])
+local keep_ms = tonumber(ARGV[5])
+local n = #KEYS / 3
+for i = 1, n do
+  local state, held, amounts = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  expire(state, held, amounts)
+  local got = redis.call('HMGET', state, 'spent', 'reserved')
+  local spent = tonumber(got[1] or '0')
+  local reserved = tonumber(got[2] or '0')
+  if spent + reserved + amount > tonumber(ARGV[5 + i]) then
+    return {0, i, fmt(spent), fmt(reserved)}
+  end
+end
+for i = 1, n do
+  local state, held, amounts = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  redis.call('HINCRBYFLOAT', state, 'reserved', amount)
+  redis.call('ZADD', held, now + ttl_us, id)
+  redis.call('HSET', amounts, id, fmt(amount))
+  for _, key in ipairs({state, held, amounts}) do redis.call('PEXPIRE', key, keep_ms) end
+end
+return {1}
+"""
+)
+
+BUDGET_SETTLE = (
+    _NOW
+    + _EXPIRE_RESERVATIONS
+    + """
+-- KEYS: as BUDGET_RESERVE's. ARGV: now, reservation id, actual cost (nano-USD), keep ms.
+-- Replaces the reservation by the actual cost, once: a reservation already settled, or
+-- expired into spent, is left alone.
+local id = ARGV[2]
+local actual = tonumber(ARGV[3])
+local keep_ms = tonumber(ARGV[4])
+for i = 1, #KEYS / 3 do
+  local state, held, amounts = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  local amount = redis.call('HGET', amounts, id)
+  if amount then
+    redis.call('HINCRBYFLOAT', state, 'reserved', -tonumber(amount))
+    redis.call('HINCRBYFLOAT', state, 'spent', actual)
+    redis.call('HDEL', amounts, id)
+    redis.call('ZREM', held, id)
+    for _, key in ipairs({state, held, amounts}) do redis.call('PEXPIRE', key, keep_ms) end
+  end
+  expire(state, held, amounts)
+end
+return 1
 """
 )
