@@ -63,12 +63,14 @@ import re
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from sluicegate.chain import CallNext, ChainContext, Reply
+from sluicegate.clock import AnyioClock, Clock
 from sluicegate.errors import BadInputError, ConfigError
+from sluicegate.middleware.deadline import current_deadline, deadline_error
 from sluicegate.stage_settings import stage_policy
 from sluicegate.stores import MemoryStore, StateStore
 from sluicegate.streaming import EventStream
@@ -83,6 +85,9 @@ from sluicegate.types import (
     UsageEvent,
 )
 
+if TYPE_CHECKING:
+    from sluicegate.stores.redis.records import SharedRecords
+
 __all__ = [
     "IdempotencyPolicy",
     "IdempotencyRecord",
@@ -93,6 +98,11 @@ __all__ = [
 ]
 
 _STORE_PREFIX = "idem:"
+_CLAIM_POLL_S = 0.05
+"""How often a twin asks again while another process sends its key's request."""
+_CLAIM_TTL_S = 600.0
+"""The longest a claim lasts (a request with no deadline)."""
+_WAITED_PAST = "the request's deadline passed while another process sent the same idempotency key"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 """Visible ASCII, at most 255 characters (Stripe's limit): it goes into an HTTP header,
 where a space or line break would be rejected or, worse, split the header."""
@@ -206,10 +216,23 @@ class _Flight:
 class IdempotencyStage:
     """The middleware: attaches keys, single-flights and replays caller-keyed calls."""
 
-    __slots__ = ("_flights", "_new_key", "_policy", "_replays", "_store", "_ttl_s")
+    __slots__ = (
+        "_clock",
+        "_flights",
+        "_new_key",
+        "_policy",
+        "_replays",
+        "_shared",
+        "_store",
+        "_ttl_s",
+    )
 
     def __init__(
-        self, policy: IdempotencyPolicy, store: StateStore[IdempotencyRecord] | None = None
+        self,
+        policy: IdempotencyPolicy,
+        store: StateStore[IdempotencyRecord] | None = None,
+        shared: SharedRecords | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._policy = policy
         chosen = store if store is not None else policy.store
@@ -223,6 +246,12 @@ class IdempotencyStage:
         self._ttl_s = policy.ttl_s
         self._new_key = _keys if policy.generate_keys else None
         self._flights: dict[str, _Flight] = {}
+        self._shared = shared
+        """With a shared store: records and claims in it, so twins in other processes
+        wait for or replay the first (see :mod:`sluicegate.stores.redis.records`)."""
+        self._clock: Clock = clock if clock is not None else AnyioClock()
+        if shared is not None:
+            self._replays = False  # the shared records replace the local store
 
     @property
     def policy(self) -> IdempotencyPolicy:
@@ -250,6 +279,8 @@ class IdempotencyStage:
         fingerprint = request_fingerprint(request)
         if request.stream:
             return await self._stream(request, key, fingerprint, call_next)
+        if self._shared is not None:
+            return await self._plain_shared(request, key, fingerprint, call_next, self._shared)
         return await self._plain(request, key, fingerprint, call_next)
 
     # -- plain calls ----------------------------------------------------------------------
@@ -304,16 +335,102 @@ class IdempotencyStage:
                 del self._flights[key]
             flight.done.set()
 
+    # -- plain calls, shared across processes ---------------------------------------------
+
+    async def _plain_shared(
+        self,
+        request: Request,
+        key: str,
+        fingerprint: bytes,
+        call_next: CallNext,
+        shared: SharedRecords,
+    ) -> Reply:
+        """Twins in this process wait on its flight as without a store; the one that
+        would lead first claims the key in the store: it sends the request only if no
+        other process has answered it or is answering it."""
+        from sluicegate.stores.redis.records import Claim
+
+        while True:
+            while (flight := self._flights.get(key)) is not None:
+                _same_request(key, flight.fingerprint, fingerprint)
+                await flight.done.wait()
+                if flight.response is not None:
+                    return flight.response.replace(attempts=0)
+                if flight.error is not None:
+                    raise _copy_error(flight.error)
+            claim = await shared.claim(request.provider, key, self._claim_ttl(request))
+            if claim.state == Claim.RECORDED and claim.record is not None:
+                _same_request(key, claim.record.fingerprint, fingerprint)
+                return claim.record.response.replace(attempts=0)
+            if claim.state == Claim.MINE:
+                if key in self._flights:
+                    continue  # a twin here led while the store was asked: wait on it
+                return await self._lead_shared(request, key, fingerprint, call_next, shared)
+            # another process is sending it: ask again shortly, until the deadline
+            deadline = current_deadline(request)
+            if deadline is not None and self._clock.now() + _CLAIM_POLL_S >= deadline:
+                raise deadline_error(request, _WAITED_PAST)
+            await anyio.sleep(_CLAIM_POLL_S)
+
+    def _claim_ttl(self, request: Request) -> float:
+        """A claim lasts as long as its request may: past its deadline the request has
+        failed, and a killed process's claim then frees the key."""
+        deadline = current_deadline(request)
+        if deadline is None:
+            return _CLAIM_TTL_S
+        return min(max(deadline - self._clock.now(), 0.0) + 1.0, _CLAIM_TTL_S)
+
+    async def _lead_shared(
+        self,
+        request: Request,
+        key: str,
+        fingerprint: bytes,
+        call_next: CallNext,
+        shared: SharedRecords,
+    ) -> Reply:
+        flight = _Flight(fingerprint)
+        self._flights[key] = flight
+        recorded = False
+        try:
+            reply = await call_next(request)
+            if isinstance(reply, Response):
+                flight.response = reply
+                record = IdempotencyRecord(fingerprint, reply) if self._ttl_s > 0 else None
+                await shared.put(request.provider, key, record, self._ttl_s)
+                recorded = True
+            return reply
+        except Exception as exc:
+            flight.error = exc
+            raise
+        finally:
+            if not recorded:
+                shared.give_up(request.provider, key)
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+            flight.done.set()
+
     # -- streamed calls -------------------------------------------------------------------
 
     async def _stream(
         self, request: Request, key: str, fingerprint: bytes, call_next: CallNext
     ) -> Reply:
         known = await self._known_answer(key, fingerprint)
+        shared = self._shared
+        if known is None and shared is not None:
+            record = await shared.get(request.provider, key)
+            if record is not None:
+                _same_request(key, record.fingerprint, fingerprint)
+                known = record.response.replace(attempts=0)
         if known is not None:
             return EventStream(_ReplaySource(known))
         reply = await call_next(request)
-        if self._replays and isinstance(reply, EventStream):
+        if not isinstance(reply, EventStream):
+            return reply
+        if shared is not None and self._ttl_s > 0:
+            return reply.observe(
+                on_close=_SharedRecorder(shared, request.provider, key, fingerprint, self._ttl_s)
+            )
+        if self._replays:
             recorder = _Recorder(self._store, _STORE_PREFIX + key, fingerprint, self._ttl_s)
             return reply.observe(on_close=recorder)
         return reply
@@ -395,6 +512,27 @@ class _Recorder:
             await self._store.put(self._key, record, ttl_s=self._ttl_s)
 
 
+class _SharedRecorder:
+    """As :class:`_Recorder`, into the shared store (a stream holds no claim: only its
+    answer is recorded)."""
+
+    __slots__ = ("_fingerprint", "_key", "_provider", "_shared", "_ttl_s")
+
+    def __init__(
+        self, shared: SharedRecords, provider: str, key: str, fingerprint: bytes, ttl_s: float
+    ) -> None:
+        self._shared = shared
+        self._provider = provider
+        self._key = key
+        self._fingerprint = fingerprint
+        self._ttl_s = ttl_s
+
+    async def __call__(self, response: Response | None, error: BaseException | None) -> None:
+        if response is not None:
+            record = IdempotencyRecord(self._fingerprint, response)
+            await self._shared.put(self._provider, self._key, record, self._ttl_s)
+
+
 def build(context: ChainContext) -> IdempotencyStage | None:
     """The stage from ``settings["idempotency"]`` (None → defaults, False → left out).
 
@@ -407,4 +545,9 @@ def build(context: ChainContext) -> IdempotencyStage | None:
     store = policy.store
     if store is None:
         store = MemoryStore(max_entries=policy.max_entries, clock=context.clock)
-    return IdempotencyStage(policy, store)
+    shared = None
+    if context.store is not None and policy.store is None:
+        from sluicegate.stores.redis.records import SharedRecords
+
+        shared = SharedRecords(context.store, context.providers)
+    return IdempotencyStage(policy, store, shared, context.clock)

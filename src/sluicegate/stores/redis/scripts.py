@@ -27,11 +27,15 @@ __all__ = [
     "BUDGET_RESERVE",
     "BUDGET_SETTLE",
     "CIRCUIT",
+    "CLAIM",
     "HOLD",
+    "RECORD_GET",
+    "RECORD_PUT",
     "RELEASE",
     "RENEW",
     "SETTLE",
     "TRIP",
+    "UNCLAIM",
 ]
 
 _NOW = """
@@ -306,3 +310,33 @@ end
 return 1
 """
 )
+
+CLAIM = """
+-- KEYS: a record, its claim; ARGV: owner, claim ttl ms.
+-- {1, record} if the answer is recorded; {2} if this owner now holds the claim (it
+-- sends the request); {3} if another owner holds it (its request is on the wire).
+local record = redis.call('GET', KEYS[1])
+if record then return {1, record} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end
+if redis.call('GET', KEYS[2]) == ARGV[1] then return {2} end
+return {3}
+"""
+
+UNCLAIM = """
+-- KEYS: a claim; ARGV: owner. Gives the claim up if this owner still holds it.
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+RECORD_GET = """
+-- KEYS: a record. The record, or false.
+return redis.call('GET', KEYS[1])
+"""
+
+RECORD_PUT = """
+-- KEYS: a record, its claim; ARGV: the record, ttl ms (0: no record), owner.
+-- Keeps the answer and gives up the claim, in one step: a twin never finds neither.
+if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
