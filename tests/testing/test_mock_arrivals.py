@@ -57,13 +57,19 @@ async def test_each_answer_is_recorded_with_the_tokens_the_stats_count() -> None
         await client.post("/v1/chat/completions", json=body(10))
         await client.post("/v1/messages", json=body(12), headers={"x-api-key": "k"})
         record = await arrivals(client)
-    assert record["fields"] == ["arrived_ns", "status", "input_tokens", "output_tokens"]
+    assert record["fields"] == [
+        "arrived_ns",
+        "status",
+        "input_tokens",
+        "output_tokens",
+        "client",
+    ]
     assert record["dropped"] == 0
     entries = record["arrivals"]
     expected_input = count_input_tokens([PROMPT])
     assert [entry[1:] for entry in entries] == [
-        [200, expected_input, generate_answer(PROMPT, 10, "fast").output_tokens],
-        [200, expected_input, generate_answer(PROMPT, 12, "fast").output_tokens],
+        [200, expected_input, generate_answer(PROMPT, 10, "fast").output_tokens, None],
+        [200, expected_input, generate_answer(PROMPT, 12, "fast").output_tokens, None],
     ]
     assert sum(e[2] for e in entries) == app.stats.input_tokens
     assert sum(e[3] for e in entries) == app.stats.output_tokens
@@ -104,12 +110,24 @@ async def test_refusals_and_replays_are_recorded_without_tokens() -> None:
     assert invalid.status_code == 400
     assert app.stats.replayed == 1
     tokens = count_input_tokens([PROMPT]), generate_answer(PROMPT, 10, "fast").output_tokens
-    assert [entry[1:] for entry in record["arrivals"]] == [
+    assert [entry[1:4] for entry in record["arrivals"]] == [
         [429, 0, 0],
         [200, *tokens],
         [200, 0, 0],
         [400, 0, 0],
     ]
+
+
+async def test_the_sender_named_in_a_header_is_recorded_in_arrival_order() -> None:
+    """Which of several processes sent each request, bounded in length; ties in time
+    are kept in the order they were recorded, whatever the tags."""
+    clock = FakeClock(start=1.0)
+    async with served(record_arrivals=True, clock=clock) as (_, client):
+        for tag in ("worker-b", None, "w" * 100):
+            headers = {"x-mock-client": tag} if tag is not None else {}
+            await client.post("/v1/chat/completions", json=body(), headers=headers)
+        record = await arrivals(client)
+    assert [entry[4] for entry in record["arrivals"]] == ["worker-b", None, "w" * 64]
 
 
 async def test_the_record_is_bounded_and_cleared_by_a_reset() -> None:

@@ -10,11 +10,11 @@ Routes
     ``GET /v1/models`` (Anthropic's list shape when the request carries ``anthropic-version``
     or ``x-api-key``, else OpenAI's), ``GET /_mock/stats`` (``?batch_ids=1`` adds every
     batch custom_id's counts), ``GET /_mock/arrivals`` (each completion request's arrival
-    time, status and tokens, when ``MockConfig.record_arrivals`` is set: see
-    :mod:`~sluicegate.testing.mock_arrivals`; else 404), ``POST /_mock/reset``; the batch
-    APIs: OpenAI's
-    ``/v1/files`` and ``/v1/batches`` (:mod:`~sluicegate.testing.mock_openai_batch`) and
-    Anthropic's ``/v1/messages/batches`` (:mod:`~sluicegate.testing.mock_anthropic_batch`).
+    time, status, tokens and ``x-mock-client`` header, when ``MockConfig.record_arrivals``
+    is set: see :mod:`~sluicegate.testing.mock_arrivals`; else 404), ``POST /_mock/reset``;
+    the batch APIs: OpenAI's ``/v1/files`` and ``/v1/batches``
+    (:mod:`~sluicegate.testing.mock_openai_batch`) and Anthropic's ``/v1/messages/batches``
+    (:mod:`~sluicegate.testing.mock_anthropic_batch`).
     Batch routes go through steps 1, 2 and 4 below (status faults only; a body fault drawn
     for them is not applied; only windows without a model cover them) and are never rate
     limited.
@@ -297,7 +297,7 @@ class MockApp(Starlette):
         arrivals = self.arrivals
         if arrivals is None:
             return await self._completion(request, wire, None)
-        arrival = arrivals.open()
+        arrival = arrivals.open(request.headers)
         response = await self._completion(request, wire, arrival)
         arrivals.close(arrival, response.status_code)
         return response

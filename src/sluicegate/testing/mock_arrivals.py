@@ -21,16 +21,22 @@ recorded instead, in nanoseconds, so tests in virtual time see virtual arrivals.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sluicegate.clock import Clock
 from sluicegate.testing.mock_wire import MockJob
 
-__all__ = ["FIELDS", "Arrival", "Arrivals"]
+__all__ = ["CLIENT_HEADER", "FIELDS", "Arrival", "Arrivals"]
 
-FIELDS = ("arrived_ns", "status", "input_tokens", "output_tokens")
+FIELDS = ("arrived_ns", "status", "input_tokens", "output_tokens", "client")
 """The order of each entry's values in ``GET /_mock/arrivals``."""
+
+CLIENT_HEADER = "x-mock-client"
+"""A request header whose value (its first :data:`CLIENT_CHARS` characters) is recorded
+with the arrival, or null without one: which of several processes sent it, so each
+one's share of a limit can be judged by the server too."""
+CLIENT_CHARS = 64
 
 
 class Arrival:
@@ -38,16 +44,17 @@ class Arrival:
     was parsed and went on to admission (a refusal, a replay or a malformed body has
     none, so it is recorded without tokens)."""
 
-    __slots__ = ("arrived_ns", "job")
+    __slots__ = ("arrived_ns", "client", "job")
 
-    def __init__(self, arrived_ns: int) -> None:
+    def __init__(self, arrived_ns: int, client: str | None) -> None:
         self.arrived_ns = arrived_ns
+        self.client = client
         self.job: MockJob | None = None
 
 
 class Arrivals:
     """The first ``cap`` completion requests answered since the last reset, each as
-    (arrival time in ns, status, input tokens, output tokens).
+    (arrival time in ns, status, input tokens, output tokens, client).
 
     Tokens are the mock's own counts (:mod:`~sluicegate.testing.content`) of the answer
     a 200 carried, so for undamaged plain answers they add up to the stats'
@@ -61,14 +68,15 @@ class Arrivals:
     def __init__(self, cap: int, clock: Clock | None = None) -> None:
         self.cap = cap
         self.dropped = 0
-        self._entries: list[tuple[int, int, int, int]] = []
+        self._entries: list[tuple[int, int, int, int, str | None]] = []
         self._now_ns: Callable[[], int] = (
             time.monotonic_ns if clock is None else (lambda: round(clock.now() * 1e9))
         )
 
-    def open(self) -> Arrival:
+    def open(self, headers: Mapping[str, str]) -> Arrival:
         """Note a request as it arrives, before anything is read or decided."""
-        return Arrival(self._now_ns())
+        client = headers.get(CLIENT_HEADER)
+        return Arrival(self._now_ns(), None if client is None else client[:CLIENT_CHARS])
 
     def close(self, arrival: Arrival, status: int) -> None:
         """Record ``arrival`` once its answer (of ``status``) is decided."""
@@ -80,7 +88,7 @@ class Arrivals:
             tokens = (job.input_tokens, job.output_tokens)
         else:
             tokens = (0, 0)
-        self._entries.append((arrival.arrived_ns, status, *tokens))
+        self._entries.append((arrival.arrived_ns, status, *tokens, arrival.client))
 
     def clear(self) -> None:
         self._entries.clear()
@@ -91,7 +99,11 @@ class Arrivals:
         recorded as they are answered, which with latency is another order)."""
         return {
             "fields": list(FIELDS),
-            "arrivals": sorted(self._entries),
+            "arrivals": sorted(self._entries, key=_arrived),
             "cap": self.cap,
             "dropped": self.dropped,
         }
+
+
+def _arrived(entry: tuple[int, int, int, int, str | None]) -> int:
+    return entry[0]
