@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scaleout.windows import NS, Busiest, busiest_window, share_used
+from scaleout.windows import NS, Busiest, busiest_window, judge, share_used
 
 # Small times and widths, so that arrivals collide, sit exactly on window edges and
 # share instants; the big ones have the magnitude of real monotonic nanoseconds.
@@ -90,6 +90,18 @@ def test_an_exact_limiter_passes_both_checks_and_one_extra_request_shows(
     assert busiest_window(times, NS).total == rate + burst - 1
     assert share_used(times, rate, burst) == pytest.approx(1.0, abs=1e-9)
     assert busiest_window([start, start, *times], NS).total == rate + burst + 1
+
+
+@given(weighted(), st.integers(1, 30), st.integers(0, 40))
+def test_a_verdict_is_the_two_checks_together(
+    case: tuple[list[int], list[int]], rate: int, burst: int
+) -> None:
+    times, weights = case
+    verdict = judge(times, rate, burst, weights, width_ns=NS // 2)
+    assert verdict.busiest == busiest_window(times, NS // 2, weights)
+    assert verdict.allowed == rate / 2 + burst
+    assert verdict.held == (verdict.busiest.total <= rate / 2 + burst)
+    assert verdict.share == share_used(times, rate, burst, weights)
 
 
 def test_an_empty_run_has_no_busy_window() -> None:

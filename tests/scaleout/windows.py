@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-__all__ = ["NS", "Busiest", "busiest_window", "share_used"]
+__all__ = ["NS", "Busiest", "Verdict", "busiest_window", "judge", "share_used"]
 
 NS = 1_000_000_000
 """Nanoseconds in a second."""
@@ -86,3 +86,38 @@ def share_used(
     duration_s = (max(times_ns) - min(times_ns)) / NS
     allowed = rate_per_s * duration_s + burst
     return total / allowed if allowed > 0 else float("inf")
+
+
+class Verdict(NamedTuple):
+    """Both checks of one limit over one run, with what they were compared against."""
+
+    busiest: Busiest
+    """The busiest window of the width judged."""
+    allowed: float
+    """What a window of that width may hold: rate x width + burst."""
+    share: float
+    """:func:`share_used`."""
+
+    @property
+    def held(self) -> bool:
+        return self.busiest.total <= self.allowed
+
+    def __str__(self) -> str:
+        return (
+            f"busiest window {self.busiest.total} (allowed {self.allowed:g}, "
+            f"{self.busiest.arrivals} arrivals), {self.share:.1%} of the limit used"
+        )
+
+
+def judge(
+    times_ns: Sequence[int],
+    rate_per_s: float,
+    burst: float,
+    weights: Sequence[int] | None = None,
+    width_ns: int = NS,
+) -> Verdict:
+    """The busiest ``width_ns`` window against ``rate_per_s x width + burst``, and the
+    share of the limit used, in requests (or in tokens, with ``weights``)."""
+    allowed = rate_per_s * width_ns / NS + burst
+    busiest = busiest_window(times_ns, width_ns, weights)
+    return Verdict(busiest, allowed, share_used(times_ns, rate_per_s, burst, weights))
