@@ -18,8 +18,8 @@ starts at once for all of them.
 
 Requests are made so that sluicegate's token estimate is exactly the mock's count: the
 prompt is three one-letter words (5 characters: ceil(5/4) + 4 = 6 estimated input
-tokens; 3 + 3 = 6 counted by the mock) and ``max_tokens`` is at most the mock's shortest
-answer (16 tokens, so the answer is always cut to it). A token limit is then judged on
+tokens; 3 + 3 = 6 counted by the mock) and ``max_tokens`` is the mock's shortest answer
+(16 tokens), so every answer is cut to exactly that. A token limit is then judged on
 what it was told, with no estimation error for either side to blame.
 
 Run: ``python tests/scaleout/worker.py --backend trio --base-url http://127.0.0.1:PORT
@@ -44,9 +44,10 @@ import anyio
 
 import sluicegate
 from sluicegate import Limit, ProviderSettings, RateLimits
+from sluicegate.testing.content import MIN_ANSWER_TOKENS
 
-MAX_TOKENS = 16
-"""The mock's shortest natural answer (``MIN_ANSWER_TOKENS``): every answer is cut to it."""
+MAX_TOKENS = MIN_ANSWER_TOKENS
+"""The mock's shortest natural answer: every answer is cut to it."""
 
 
 @dataclass
