@@ -9,9 +9,12 @@ Routes
     ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic),
     ``GET /v1/models`` (Anthropic's list shape when the request carries ``anthropic-version``
     or ``x-api-key``, else OpenAI's), ``GET /_mock/stats`` (``?batch_ids=1`` adds every
-    batch custom_id's counts), ``POST /_mock/reset``; the batch APIs: OpenAI's
-    ``/v1/files`` and ``/v1/batches`` (:mod:`~sluicegate.testing.mock_openai_batch`) and
-    Anthropic's ``/v1/messages/batches`` (:mod:`~sluicegate.testing.mock_anthropic_batch`).
+    batch custom_id's counts), ``GET /_mock/arrivals`` (each completion request's arrival
+    time, status, tokens and ``x-mock-client`` header, when ``MockConfig.record_arrivals``
+    is set: see :mod:`~sluicegate.testing.mock_arrivals`; else 404), ``POST /_mock/reset``;
+    the batch APIs: OpenAI's ``/v1/files`` and ``/v1/batches``
+    (:mod:`~sluicegate.testing.mock_openai_batch`) and Anthropic's ``/v1/messages/batches``
+    (:mod:`~sluicegate.testing.mock_anthropic_batch`).
     Batch routes go through steps 1, 2 and 4 below (status faults only; a body fault drawn
     for them is not applied; only windows without a model cover them) and are never rate
     limited.
@@ -92,6 +95,7 @@ from sluicegate.testing.faults import (
 )
 from sluicegate.testing.mock_anthropic import AnthropicWire
 from sluicegate.testing.mock_anthropic_batch import AnthropicBatchAPI
+from sluicegate.testing.mock_arrivals import Arrival, Arrivals
 from sluicegate.testing.mock_batch_stats import BatchStats
 from sluicegate.testing.mock_config import DEFAULT_MODELS, MockConfig
 from sluicegate.testing.mock_hang import Hangs
@@ -138,6 +142,11 @@ class MockApp(Starlette):
             if self.config.idempotency_records
             else None
         )
+        self.arrivals: Arrivals | None = (
+            Arrivals(self.config.arrival_cap, self.config.clock)
+            if self.config.record_arrivals
+            else None
+        )
         self._openai = OpenAIWire(self.config)
         self._anthropic = AnthropicWire(self.config)
         self._serials = itertools.count(1)
@@ -156,6 +165,7 @@ class MockApp(Starlette):
                 Route("/v1/messages", self._anthropic_messages, methods=["POST"]),
                 Route("/v1/models", self._list_models, methods=["GET"]),
                 Route("/_mock/stats", self._get_stats, methods=["GET"]),
+                Route("/_mock/arrivals", self._get_arrivals, methods=["GET"]),
                 Route("/_mock/reset", self._reset, methods=["POST"]),
                 *self.openai_batches.routes(),
                 *self.anthropic_batches.routes(),
@@ -179,11 +189,14 @@ class MockApp(Starlette):
         self._hangs.abort_all()
 
     def reset(self, faults: FaultPlan | None = None) -> None:
-        """Zero the stats, forget the recorded answers, refill the rate-limit buckets and
-        restart the fault plan (or replace it). Batch jobs and files are kept (they are
-        the provider's state, not counters); the batch counters start over, and so does
-        the numbering of each custom_id's submissions that item outcomes are drawn for."""
+        """Zero the stats and the arrival record, forget the recorded answers, refill the
+        rate-limit buckets and restart the fault plan (or replace it). Batch jobs and
+        files are kept (they are the provider's state, not counters); the batch counters
+        start over, and so does the numbering of each custom_id's submissions that item
+        outcomes are drawn for."""
         self.stats.reset()
+        if self.arrivals is not None:
+            self.arrivals.clear()
         if self.idempotency is not None:
             self.idempotency.clear()
         if self.limit_req is not None:
@@ -222,6 +235,14 @@ class MockApp(Starlette):
         with_ids = request.query_params.get("batch_ids", "") in ("1", "true", "yes")
         return Response(dumps(self.stats.snapshot(with_ids)), media_type="application/json")
 
+    async def _get_arrivals(self, request: Request) -> Response:
+        if self.arrivals is None:
+            message = (
+                "arrivals are not recorded: start the mock with MockConfig(record_arrivals=True)"
+            )
+            return Response(dumps({"error": message}), 404, media_type="application/json")
+        return Response(dumps(self.arrivals.snapshot()), media_type="application/json")
+
     async def _reset(self, request: Request) -> Response:
         """``POST /_mock/reset`` with an optional JSON body ``{"rates": {...}, "script":
         [...], "seed": 0, "windows": [{"start_s", "end_s", "kind", "model",
@@ -248,10 +269,14 @@ class MockApp(Starlette):
     # -- routes --------------------------------------------------------------------------
 
     async def _openai_completions(self, request: Request) -> Response:
-        return await self._complete(request, self._openai)
+        if self.arrivals is None:  # one check, and no extra call, for benchmarks
+            return await self._complete(request, self._openai)
+        return await self._recorded(request, self._openai)
 
     async def _anthropic_messages(self, request: Request) -> Response:
-        return await self._complete(request, self._anthropic)
+        if self.arrivals is None:
+            return await self._complete(request, self._anthropic)
+        return await self._recorded(request, self._anthropic)
 
     async def _list_models(self, request: Request) -> Response:
         self.stats.count_request(request.url.path)
@@ -271,7 +296,18 @@ class MockApp(Starlette):
 
     # -- the completion pipeline ---------------------------------------------------------
 
-    async def _complete(self, request: Request, wire: WireFormat) -> Response:
+    async def _recorded(self, request: Request, wire: WireFormat) -> Response:
+        """The pipeline below, its arrival and outcome recorded."""
+        arrivals = self.arrivals
+        assert arrivals is not None
+        arrival = arrivals.open(request.headers)
+        response = await self._complete(request, wire, arrival)
+        arrivals.close(arrival, response.status_code)
+        return response
+
+    async def _complete(
+        self, request: Request, wire: WireFormat, arrival: Arrival | None = None
+    ) -> Response:
         stats = self.stats
         headers = request.headers
         idempotency_key = headers.get("idempotency-key")
@@ -308,7 +344,7 @@ class MockApp(Starlette):
             return self._error(job, wire, request_id)
         records = self.idempotency
         if idempotency_key is None or records is None or job.stream:
-            return await self._admit_and_answer(job, fault, wire, request, None)
+            return await self._admit_and_answer(job, fault, wire, request, None, arrival)
         found = await records.claim(idempotency_key, body_digest(raw))
         if isinstance(found, bytes):
             stats.count_replay(idempotency_key)
@@ -324,7 +360,7 @@ class MockApp(Starlette):
             )
             return self._error(reply, wire, request_id)
         try:
-            return await self._admit_and_answer(job, fault, wire, request, found)
+            return await self._admit_and_answer(job, fault, wire, request, found, arrival)
         finally:
             records.release(idempotency_key, found)
 
@@ -335,8 +371,11 @@ class MockApp(Starlette):
         wire: WireFormat,
         request: Request,
         claim: Claim | None,
+        arrival: Arrival | None = None,
     ) -> Response:
         """Steps 6 and 7 of the pipeline: admission checks, then the answer."""
+        if arrival is not None:
+            arrival.job = job
         request_id = job.request_id
         stats = self.stats
         for check in self.admission_checks:

@@ -64,6 +64,13 @@ class MockConfig:
     idempotency_records: int = 10_000
     """How many answers are kept for replay by ``Idempotency-Key`` (plain requests; see
     :mod:`sluicegate.testing.mock_idempotency`); 0 turns replay off."""
+    record_arrivals: bool = False
+    """Keep each completion request's arrival time, status and tokens, for ``GET
+    /_mock/arrivals`` (see :mod:`sluicegate.testing.mock_arrivals`): what tests of a
+    shared rate limit judge by. Off by default, so benchmarks pay nothing for it."""
+    arrival_cap: int = 100_000
+    """How many arrivals are kept (a few dozen bytes each); later ones are only counted
+    as dropped."""
     clock: Clock | None = field(default=None, repr=False, compare=False)
     """The server's clock for rate limits and batch jobs; None: the event loop's. Tests
     share a :class:`~sluicegate.clock.FakeClock` with the client to measure in virtual
@@ -114,6 +121,9 @@ class MockConfig:
         records = self.idempotency_records
         if isinstance(records, bool) or not isinstance(records, int) or records < 0:
             raise ValueError("idempotency_records must be a whole number >= 0")
+        cap = self.arrival_cap
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            raise ValueError("arrival_cap must be a whole number >= 1")
         if not self.rate_limit_burst_s > 0:
             raise ValueError("rate_limit_burst_s must be > 0")
         if not self.batch_seconds >= 0:
