@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sluicegate.breaker import CircuitOpenError, CircuitState
+from sluicegate.stores.errors import StoreUnavailableError
 from sluicegate.clock import Clock
 from sluicegate.errors import (
     ConfigError,
@@ -439,4 +440,6 @@ def _describe(error: BaseException) -> str:
         return "circuit open"
     if isinstance(error, ProviderError) and error.status is not None:
         return f"{type(error).__name__}, HTTP {error.status}"
+    if isinstance(error, StoreUnavailableError):
+        return f"the shared store {error.store} did not answer"
     return type(error).__name__

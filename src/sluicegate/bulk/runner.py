@@ -120,6 +120,8 @@ class RunOptions:
     """Seconds to wait for a model that answers nothing (``--patience``)."""
     total_timeout: float | None = DEFAULT_TOTAL_TIMEOUT
     """Each request's time limit in all (``--total-timeout``; None: none)."""
+    store: str | None = None
+    """The shared store (``--store``); None: ``SLUICEGATE_STORE``, else in-process."""
 
 
 def count_lines(path: Path) -> int:
@@ -164,6 +166,7 @@ def build_client(options: RunOptions, spent: float = 0.0) -> Client:
         stage_settings=settings,
         budget=budget,
         total_timeout=options.total_timeout,
+        store=options.store,
     )
 
 

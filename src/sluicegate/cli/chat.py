@@ -13,6 +13,7 @@ from sluicegate.cli.common import (
     log_level_option,
     run,
     setup_logging,
+    store_option,
     total_timeout_option,
     total_timeout_setting,
 )
@@ -27,6 +28,7 @@ async def _chat(
     temperature: float | None,
     stream: bool,
     total_timeout: float = 600.0,
+    store: str | None = None,
 ) -> None:
     from sluicegate import Client
 
@@ -36,7 +38,7 @@ async def _chat(
     params = {
         k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature)) if v is not None
     }
-    async with Client(total_timeout=total_timeout_setting(total_timeout)) as client:
+    async with Client(total_timeout=total_timeout_setting(total_timeout), store=store) as client:
         if stream:
             response = await _stream(client, model, messages, params)
         else:
@@ -86,6 +88,7 @@ async def _stream(
 @click.option("--temperature", type=float, default=None)
 @click.option("--stream/--no-stream", default=True, show_default=True)
 @total_timeout_option
+@store_option
 @backend_option
 @log_level_option
 def command(
@@ -96,9 +99,12 @@ def command(
     temperature: float | None,
     stream: bool,
     total_timeout: float,
+    store: str | None,
     backend: str,
     log_level: str | None,
 ) -> None:
     """Ask MODEL one question and stream the answer."""
     setup_logging(log_level)
-    run(backend, _chat, model, prompt, system, max_tokens, temperature, stream, total_timeout)
+    run(
+        backend, _chat, model, prompt, system, max_tokens, temperature, stream, total_timeout, store
+    )

@@ -70,14 +70,28 @@ def total_timeout_setting(seconds: float) -> float | None:
     return seconds or None
 
 
+store_option = click.option(
+    "--store",
+    default=None,
+    metavar="URL",
+    help="Share rate limits, circuits, budgets and idempotency with every process given "
+    "the same store: a Redis URL (redis://host:6379/0); default: SLUICEGATE_STORE, else "
+    "kept in this process. See docs/scale-out.md.",
+)
+
+
 async def ask_models(
-    prompt: str, models: tuple[str, ...], max_tokens: int | None, total_timeout: float = 600.0
+    prompt: str,
+    models: tuple[str, ...],
+    max_tokens: int | None,
+    total_timeout: float = 600.0,
+    store: str | None = None,
 ) -> list[Any]:
     """The one question of ``fanout`` and ``compare``: every model's FanOutResult."""
     from sluicegate import Client
 
     params = {"max_tokens": max_tokens} if max_tokens is not None else {}
-    async with Client(total_timeout=total_timeout_setting(total_timeout)) as client:
+    async with Client(total_timeout=total_timeout_setting(total_timeout), store=store) as client:
         return await client.fan_out(prompt, models=list(models), **params)
 
 

@@ -19,18 +19,23 @@ from sluicegate.cli.common import (
     models_option,
     run,
     setup_logging,
+    store_option,
     total_timeout_option,
 )
 from sluicegate.cli.printing import scrub_answer, tokens_text
 
 
 async def _compare(
-    prompt: str, models: tuple[str, ...], max_tokens: int | None, total_timeout: float = 600.0
+    prompt: str,
+    models: tuple[str, ...],
+    max_tokens: int | None,
+    total_timeout: float = 600.0,
+    store: str | None = None,
 ) -> int:
     """Show the answers; return the exit status."""
     from rich.console import Console
 
-    results = await ask_models(prompt, models, max_tokens, total_timeout)
+    results = await ask_models(prompt, models, max_tokens, total_timeout, store)
     console = Console()
     console.print(answer_columns(results, console.width))
     return exit_status.of_answers([None if r.ok else r.error for r in results])
@@ -102,6 +107,7 @@ def _tool_calls(calls: tuple[object, ...]) -> str:
 @models_option
 @max_tokens_option
 @total_timeout_option
+@store_option
 @backend_option
 @log_level_option
 def command(
@@ -109,11 +115,12 @@ def command(
     models: tuple[str, ...],
     max_tokens: int | None,
     total_timeout: float,
+    store: str | None,
     backend: str,
     log_level: str | None,
 ) -> None:
     """Ask several models PROMPT and show their answers side by side."""
     setup_logging(log_level)
-    status = run(backend, _compare, prompt, models, max_tokens, total_timeout)
+    status = run(backend, _compare, prompt, models, max_tokens, total_timeout, store)
     if status != exit_status.OK:
         raise SystemExit(status)

@@ -17,13 +17,18 @@ from sluicegate.cli.common import (
     models_option,
     run,
     setup_logging,
+    store_option,
     total_timeout_option,
 )
 from sluicegate.cli.printing import scrub_answer, tokens_text
 
 
 async def _fanout(
-    prompt: str, models: tuple[str, ...], max_tokens: int | None, total_timeout: float = 600.0
+    prompt: str,
+    models: tuple[str, ...],
+    max_tokens: int | None,
+    total_timeout: float = 600.0,
+    store: str | None = None,
 ) -> int:
     """Show the answers; return the exit status."""
     from rich.console import Console
@@ -32,7 +37,7 @@ async def _fanout(
 
     from sluicegate.cost.rates import format_usd
 
-    results = await ask_models(prompt, models, max_tokens, total_timeout)
+    results = await ask_models(prompt, models, max_tokens, total_timeout, store)
     table = Table(title=Text(f"fan-out: {prompt[:60]!r}"), show_lines=True)
     table.add_column("model", style="bold")
     table.add_column("latency", justify="right")
@@ -74,6 +79,7 @@ async def _fanout(
 @models_option
 @max_tokens_option
 @total_timeout_option
+@store_option
 @backend_option
 @log_level_option
 def command(
@@ -81,11 +87,12 @@ def command(
     models: tuple[str, ...],
     max_tokens: int | None,
     total_timeout: float,
+    store: str | None,
     backend: str,
     log_level: str | None,
 ) -> None:
     """Ask several models PROMPT at once and compare."""
     setup_logging(log_level)
-    status = run(backend, _fanout, prompt, models, max_tokens, total_timeout)
+    status = run(backend, _fanout, prompt, models, max_tokens, total_timeout, store)
     if status != exit_status.OK:
         raise SystemExit(status)

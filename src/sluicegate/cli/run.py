@@ -20,6 +20,7 @@ from sluicegate.cli.common import (
     log_level_option,
     run,
     setup_logging,
+    store_option,
     total_timeout_option,
     total_timeout_setting,
 )
@@ -124,6 +125,7 @@ def _resume_command(ctx: click.Context) -> str:
     "their batch price, results within 24 h (see docs/batch.md).",
 )
 @total_timeout_option
+@store_option
 @batch_options
 @resubmit_options
 @backend_option
@@ -144,6 +146,7 @@ def command(
     no_progress: bool,
     mode: str,
     total_timeout: float,
+    store: str | None,
     batch_size: int | None,
     poll_interval: float | None,
     max_resubmits: int,
@@ -211,6 +214,7 @@ def command(
         resume_command=_resume_command(ctx),
         patience=patience,
         total_timeout=total_timeout_setting(total_timeout),
+        store=store,
     )
     lines_before, started = count_newlines(output), time.monotonic()
     try:
