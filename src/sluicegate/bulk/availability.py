@@ -50,7 +50,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sluicegate.breaker import CircuitOpenError, CircuitState
-from sluicegate.stores.errors import StoreUnavailableError
 from sluicegate.clock import Clock
 from sluicegate.errors import (
     ConfigError,
@@ -61,6 +60,7 @@ from sluicegate.errors import (
 )
 from sluicegate.middleware.fallback import AllModelsFailedError
 from sluicegate.retry.backoff import Backoff
+from sluicegate.stores.errors import StoreUnavailableError
 
 __all__ = [
     "DEFAULT_PATIENCE_S",
