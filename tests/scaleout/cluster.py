@@ -169,23 +169,26 @@ def run_workers(
     *,
     kill: Kill | None = None,
     duration_s: float | None = None,
+    extra: Sequence[Sequence[str]] = (),
 ) -> ClusterRun:
     """Start one worker per backend with ``args``, wait until all are ready, send go to
     all, SIGKILL ``kill.worker`` at ``kill.at_s``, wait for the others (each bounded by
     its duration plus :data:`GRACE_S`) and read the server's arrivals.
 
     ``duration_s`` is what the workers were given (``--duration-s`` in ``args``, or the
-    worker's default), for the bound on the wait.
+    worker's default), for the bound on the wait. ``extra``: more arguments for each
+    worker in turn (the first for worker 0...), after ``args``.
     """
     duration_s = duration_s if duration_s is not None else _duration_of(args)
     with ExitStack() as stack:
         workers: list[subprocess.Popen[str]] = []
         logs: list[IO[str]] = []
         names = tuple(f"worker-{i}" for i in range(len(backends)))
-        for backend, name in zip(backends, names, strict=True):
+        for i, (backend, name) in enumerate(zip(backends, names, strict=True)):
             log = stack.enter_context(tempfile.TemporaryFile("w+"))
+            own = [*args, *(extra[i] if i < len(extra) else ())]
             process = subprocess.Popen(
-                worker_command(backend, base_url, name, args),
+                worker_command(backend, base_url, name, own),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,

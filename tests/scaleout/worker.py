@@ -43,7 +43,7 @@ from typing import Any
 import anyio
 
 import sluicegate
-from sluicegate import Limit, ProviderSettings, RateLimits
+from sluicegate import BreakerPolicy, Limit, ModelPrice, ProviderSettings, RateLimits
 from sluicegate.stores import RedisStore
 from sluicegate.testing.content import MIN_ANSWER_TOKENS
 
@@ -66,12 +66,18 @@ class Summary:
     go_ns: int = 0
     """``time.monotonic_ns()`` when ``go`` was read (the server's arrival clock)."""
     end_ns: int = 0
+    spent: float | None = None
+    """What this process's client budget counts as spent (``--budget``)."""
 
 
 def prompt(serial: int) -> str:
     """Three one-letter words: 6 input tokens by sluicegate's estimate and the mock's count."""
     letters = "abcdefghijklmnopqrstuvwxyz"
     return " ".join(letters[(serial // 26**i) % 26] for i in range(3))
+
+
+def has_limit(args: argparse.Namespace) -> bool:
+    return any(v is not None for v in (args.rps, args.tpm, args.concurrency))
 
 
 def limit(args: argparse.Namespace) -> Limit:
@@ -86,6 +92,17 @@ def limit(args: argparse.Namespace) -> Limit:
 
 def client(args: argparse.Namespace) -> sluicegate.Client:
     options: dict[str, Any] = {}
+    stages: dict[str, Any] = {}
+    if args.budget is not None:
+        price = args.price_per_mtok
+        options["budget"] = args.budget
+        options["prices"] = [ModelPrice(args.model, price, price)]
+    if args.breaker_min is not None:
+        stages["breaker"] = BreakerPolicy(
+            min_throughput=args.breaker_min, failure_ratio=0.5, break_s=args.breaker_break_s
+        )
+    if args.no_retry:
+        options["disable"] = ["retry"]
     if args.store:
         # only when given: without it, per-process limits
         options["store"] = (
@@ -99,7 +116,12 @@ def client(args: argparse.Namespace) -> sluicegate.Client:
         total_timeout=args.total_timeout_s,
         # Only the configured rule: the mock never refuses, so adaptive pacing would have
         # nothing to learn, and the run measures the rule alone.
-        stage_settings={"rate_limit": RateLimits(rules=[limit(args)], adaptive=False)},
+        stage_settings={
+            "rate_limit": RateLimits(
+                rules=[limit(args)] if has_limit(args) else [], adaptive=False
+            ),
+            **stages,
+        },
         **options,
     )
 
@@ -113,12 +135,16 @@ async def run(args: argparse.Namespace) -> Summary:
         print("ready", flush=True)
         await anyio.to_thread.run_sync(sys.stdin.readline)
         summary.go_ns = time.monotonic_ns()
+        if args.start_after_s:
+            await anyio.sleep(args.start_after_s)
+        keyed = {"idempotency_key": args.idempotency_key} if args.idempotency_key else {}
 
         async def sender() -> None:
             while (serial := next(serials)) < args.requests:
                 summary.sent += 1
                 try:
-                    await sg.chat(args.model, prompt(serial), max_tokens=MAX_TOKENS, headers=tag)
+                    text = "one shared question" if keyed else prompt(serial)
+                    await sg.chat(args.model, text, max_tokens=MAX_TOKENS, headers=tag, **keyed)
                 except anyio.get_cancelled_exc_class():
                     summary.cancelled += 1
                     raise
@@ -132,6 +158,8 @@ async def run(args: argparse.Namespace) -> Summary:
                 for _ in range(args.tasks):
                     group.start_soon(sender)
         summary.end_ns = time.monotonic_ns()
+        if sg.budget is not None:
+            summary.spent = sg.budget.spent
     summary.errors = dict(errors)
     return summary
 
@@ -153,6 +181,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--store", default=None)
     parser.add_argument("--lease-s", type=float, default=None)
     parser.add_argument("--model", default="mock/fast")
+    parser.add_argument("--idempotency-key", default=None, help="sent with every request")
+    parser.add_argument("--budget", type=float, default=None, help="the client's, in USD")
+    parser.add_argument("--price-per-mtok", type=float, default=1000.0, help="with --budget")
+    parser.add_argument("--breaker-min", type=int, default=None, help="calls before opening")
+    parser.add_argument("--breaker-break-s", type=float, default=30.0)
+    parser.add_argument("--no-retry", action="store_true", help="fail at the first error")
+    parser.add_argument("--start-after-s", type=float, default=0.0, help="wait after go")
     return parser.parse_args(argv)
 
 

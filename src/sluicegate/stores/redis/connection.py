@@ -59,6 +59,8 @@ class SharedStore:
         self._stack: AsyncExitStack | None = None
         self._group: TaskGroup | None = None
         self._send: MemoryObjectSendStream[_Deferred] | None = None
+        self._drained: anyio.Event | None = None
+        """Set when the background sender has sent everything and its queue closed."""
         self._away_until = -math.inf
         self._warned = False
         self._owner = f"{os.getpid()}-{secrets.token_hex(4)}"
@@ -108,6 +110,7 @@ class SharedStore:
             }
             send, receive = anyio.create_memory_object_stream[_Deferred](math.inf)
             self._send = send
+            self._drained = anyio.Event()
             group = await stack.enter_async_context(anyio.create_task_group())
             group.start_soon(self._send_deferred, receive)
             group.start_soon(self._renew_leases)
@@ -119,10 +122,16 @@ class SharedStore:
         self._stack = stack
 
     async def aclose(self) -> None:
-        """Stop the background tasks and close the connection. Not shielded: the task
-        groups it leaves were entered outside any scope opened here, and must be left
-        in the same nesting (a deferred correction still queued is dropped)."""
+        """Send what is still queued (for at most twice ``timeout_s``: a circuit's
+        opening, the last corrections and releases), stop the background tasks and
+        close the connection. Not shielded: the task groups it leaves were entered
+        outside any scope opened here, and must be left in the same nesting."""
         stack, self._stack = self._stack, None
+        send, self._send = self._send, None
+        if send is not None and self._drained is not None:
+            send.close()
+            with anyio.move_on_after(self.config.timeout_s * 2):
+                await self._drained.wait()
         self._redis = None
         if stack is not None:
             await stack.aclose()
@@ -187,6 +196,13 @@ class SharedStore:
             send.send_nowait((script, keys, args, operation))
 
     async def _send_deferred(self, receive: MemoryObjectReceiveStream[_Deferred]) -> None:
+        try:
+            await self._send_each(receive)
+        finally:
+            if self._drained is not None:
+                self._drained.set()
+
+    async def _send_each(self, receive: MemoryObjectReceiveStream[_Deferred]) -> None:
         async with receive:
             async for script, keys, args, operation in receive:
                 try:
