@@ -131,6 +131,7 @@ class AdaptiveRate:
         "_count",
         "_counted_ns",
         "_cut_at",
+        "_followed_ns",
         "_grown_ns",
         "_held_ns",
         "_max",
@@ -156,7 +157,9 @@ class AdaptiveRate:
         "ceiling",
         "kind",
         "label",
+        "last_cut",
         "line",
+        "own_cuts",
         "rate",
         "storms",
         "tokens_per_request",
@@ -218,6 +221,12 @@ class AdaptiveRate:
         self._previous_refused = 0.0
         self.tokens_per_request = 0.0
         """Average tokens of a settled request (EWMA), to turn token headers into a rate."""
+        self.last_cut = 1.0
+        """The factor of the last cut this rate made itself (what other processes
+        sharing the model follow, see :meth:`follow_cut`)."""
+        self.own_cuts = 0
+        """Cuts this rate made on its own congestion signals (not followed ones)."""
+        self._followed_ns = -1
         if slow_start:
             self._apply(min(settings.initial_rps, self._max), 0)
 
@@ -409,18 +418,40 @@ class AdaptiveRate:
         self._cut(now_ns)
         return Reaction(True, True, wait_ns if named and wait_ns else 0, False)
 
-    def _cut(self, now_ns: int) -> None:
+    def _basis(self, now_ns: int) -> float:
+        """The rate a cut starts from: the pace, or while dormant what is being sent."""
         basis = self.rate
         if basis is None:
             basis = self.measured_rate(now_ns)
             if self.ceiling is not None:
                 basis = min(basis, self.ceiling)
-        basis = max(basis, self._min)
+        return max(basis, self._min)
+
+    def _cut(self, now_ns: int) -> None:
+        basis = self._basis(now_ns)
         accepted = self.accepted_rate(now_ns)
         if accepted is None:
             target = basis * self._settings.decrease
         else:
             target = min(max(_CUT_TO * accepted, 0.25 * basis), 0.95 * basis)
+        self.last_cut = target / basis
+        self.own_cuts += 1
+        self._cut_to(target, now_ns)
+
+    def follow_cut(self, factor: float, now_ns: int) -> bool:
+        """Another process that shares this model's limits saw congestion and cut its
+        rate by ``factor``: the limiter they share is over for this one too, so cut by
+        as much (kept within the cut's own bounds). One cut per second at most, own or
+        followed: processes that saw the same burst of refusals cut once, as TCP flows
+        through one bottleneck do. Returns whether it cut."""
+        if self._followed_ns >= 0 and now_ns - self._followed_ns < NS_PER_SECOND:
+            return False
+        basis = self._basis(now_ns)
+        self._cut_to(basis * min(max(factor, 0.25), 0.95), now_ns)
+        return True
+
+    def _cut_to(self, target: float, now_ns: int) -> None:
+        self._followed_ns = now_ns
         self._scale = target
         self._phase = _AVOIDANCE
         self._target = math.inf

@@ -296,6 +296,8 @@ class SharedRateLimiter(RateLimiter):
         self._store = store
         self._providers = providers
         self._shared: dict[str, SharedPlan] = {}
+        self._cuts_channel = f"{store.keys.prefix}:rate-cuts"
+        store.listen(self._cuts_channel, self._cut_heard)
         processes = store.config.fallback_processes
         self._fallback: Planner | None = None
         if processes is not None:
@@ -386,12 +388,46 @@ class SharedRateLimiter(RateLimiter):
 
     def _rate_limited(self, plan: Plan, mark: int, error: RateLimitedError, now: int) -> None:
         before = plan.hold.until_ns
+        adaptive = plan.adaptive
+        cuts_before = adaptive.own_cuts if adaptive is not None else 0
         super()._rate_limited(plan, mark, error, now)
+        shared = self._shared.get(plan.model)
+        if shared is None:
+            return
         until = plan.hold.until_ns
         if until > before and until > now:
-            shared = self._shared.get(plan.model)
-            if shared is not None:
-                shared.hold(until - now)
+            shared.hold(until - now)
+        if adaptive is not None and adaptive.own_cuts != cuts_before:
+            # this process cut its rate on congestion: every process sharing the model
+            # cuts as much (its own rate stays its own; the cut is what is shared)
+            self._store.publish(
+                self._cuts_channel, f"{shared.tag}|{plan.model}|{adaptive.last_cut!r}"
+            )
+
+    def _cut_heard(self, data: str) -> None:
+        """Another process cut its rate for a model: follow it, if this one sends to it."""
+        tag, _, rest = data.partition("|")
+        model, _, rest = rest.partition("|")
+        factor_text, _, origin = rest.rpartition("|")
+        if origin == self._store.owner:
+            return
+        shared = self._shared.get(model)
+        adaptive = shared.local.adaptive if shared is not None else None
+        if shared is None or adaptive is None or shared.tag != tag:
+            return
+        try:
+            factor = float(factor_text)
+        except ValueError:
+            return
+        if 0 < factor < 1 and adaptive.follow_cut(factor, now_ns(self._clock)):
+            self._log.info(
+                "rate_limit.decrease",
+                model=model,
+                rate_rpm=round((adaptive.rate or 0.0) * 60, 3),
+                followed=True,
+            )
+            if adaptive.line:
+                adaptive.line[0].poke()
 
 
 class _both:

@@ -248,6 +248,11 @@ class SharedStore:
         self._listeners[channel] = callback
         self._group.start_soon(self._listen, channel, callback)
 
+    def publish(self, channel: str, message: str) -> None:
+        """Publish ``message`` (followed by ``|`` and this connection's id, so that its
+        own listener can ignore it) on ``channel``, in the background."""
+        self.defer("PUBLISH", [], [channel, f"{message}|{self._owner}"], "message")
+
     async def _listen(self, channel: str, callback: Callable[[str], None]) -> None:
         while True:
             try:

@@ -29,6 +29,7 @@ __all__ = [
     "CIRCUIT",
     "CLAIM",
     "HOLD",
+    "PUBLISH",
     "RECORD_GET",
     "RECORD_PUT",
     "RELEASE",
@@ -339,4 +340,10 @@ RECORD_PUT = """
 if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return 1
+"""
+
+PUBLISH = """
+-- ARGV: channel, message. (A script rather than the command, so that every call the
+-- store makes goes one way: through run().)
+return redis.call('PUBLISH', ARGV[1], ARGV[2])
 """
