@@ -43,6 +43,7 @@ from sluicegate.plugins.hookspecs import hookimpl
 from sluicegate.providers.base import ProviderSettings, ProviderSpec
 from sluicegate.retry.stage import RetryPolicy
 from sluicegate.secrets import Secret
+from sluicegate.stores import RedisStore, StoreUnavailableError
 from sluicegate.streaming import EventStream
 from sluicegate.types import (
     Done,
@@ -118,6 +119,7 @@ __all__ = [
     "ProviderSpec",
     "RateLimitedError",
     "RateLimits",
+    "RedisStore",
     "Reply",
     "Request",
     "RequestTimeoutError",
@@ -128,6 +130,7 @@ __all__ = [
     "RetryPolicy",
     "Secret",
     "SluicegateError",
+    "StoreUnavailableError",
     "StreamError",
     "StreamEvent",
     "TextDelta",
