@@ -261,7 +261,7 @@ class SharedStore:
                 ) as pubsub:
                     async for message in pubsub:
                         if message.get("type") == "message":
-                            callback(str(message["data"]))
+                            self._listeners[channel](str(message["data"]))
             except Exception as exc:
                 if not _is_store_failure(exc):
                     raise
