@@ -134,10 +134,14 @@ class SharedPlan:
         ]
         """(cost kind, microseconds per unit, burst) of each bucket, in key order."""
         self.tokens = [
-            (key, kind, interval)
-            for key, (kind, interval, _) in zip(rate_keys, self._args, strict=True)
+            (key, kind, interval, index)
+            for index, (key, (kind, interval, _)) in enumerate(
+                zip(rate_keys, self._args, strict=True)
+            )
             if kind in _TOKEN_KINDS
         ]
+        """(key, cost kind, microseconds per unit, position among the buckets) of each
+        token bucket: the ones a correction touches."""
         self._cc_limits = [d.limit for d in concurrency]
         self._lock = anyio.Lock()
         self._waiting = 0
@@ -225,8 +229,7 @@ class SharedTicket:
         argv: list[str | int | float] = ["", len(plan.tokens), _SETTLED_TTL_MS]
         keys = [plan.store.keys.settled(plan.tag, self.lease)]
         changed = False
-        position = {key: i for i, key in enumerate(plan._keys[1 : 1 + len(plan._args)])}
-        for key, kind, interval in plan.tokens:
+        for key, kind, interval, i in plan.tokens:
             actual = (
                 input_tokens + output_tokens
                 if kind == TOKENS
@@ -236,7 +239,6 @@ class SharedTicket:
             )
             delta = actual - costs[kind]
             changed = changed or delta != 0
-            i = position[key]
             keys.append(key)
             argv.extend((interval, delta, marks[2 * i], marks[2 * i + 1]))
         if changed:
