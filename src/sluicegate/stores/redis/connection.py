@@ -42,6 +42,9 @@ __all__ = ["SharedStore"]
 _AWAY_S = 0.5
 """After a failed call, how long further calls fail without trying."""
 
+_DEFERRED_BATCH = 256
+"""The most background calls (corrections, releases) in flight at once."""
+
 _Deferred = tuple[str, Sequence[str], Sequence[str | int | float], str]
 
 
@@ -203,20 +206,39 @@ class SharedStore:
                 self._drained.set()
 
     async def _send_each(self, receive: MemoryObjectReceiveStream[_Deferred]) -> None:
+        """Everything queued is sent at once, up to ``_DEFERRED_BATCH`` calls in flight
+        together (coredis spreads them over its pool): one call at a time, behind the
+        admissions, would fall behind under load without bound, and the concurrency
+        limits would fill with the leases of requests that had ended."""
         async with receive:
-            async for script, keys, args, operation in receive:
-                try:
-                    await self.run(script, keys, args, operation)
-                    self._warned = False
-                except StoreUnavailableError as exc:
-                    if not self._warned:
-                        self._warned = True
-                        self._log.warning(
-                            "store.unavailable",
-                            store=self.name,
-                            operation=operation,
-                            reason=exc.reason,
-                        )
+            async for first in receive:
+                batch = [first]
+                while len(batch) < _DEFERRED_BATCH:
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except anyio.WouldBlock:
+                        break
+                if len(batch) == 1:
+                    await self._send_one(first)
+                    continue
+                async with anyio.create_task_group() as group:
+                    for item in batch:
+                        group.start_soon(self._send_one, item)
+
+    async def _send_one(self, item: _Deferred) -> None:
+        script, keys, args, operation = item
+        try:
+            await self.run(script, keys, args, operation)
+            self._warned = False
+        except StoreUnavailableError as exc:
+            if not self._warned:
+                self._warned = True
+                self._log.warning(
+                    "store.unavailable",
+                    store=self.name,
+                    operation=operation,
+                    reason=exc.reason,
+                )
 
     async def _renew_leases(self) -> None:
         period = self.config.lease_s / 3
