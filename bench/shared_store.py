@@ -143,9 +143,8 @@ class Observer:
     ) -> tuple[int, float, float, float, int]:
         """(calls done, wall, own CPU, Redis's CPU, scripts Redis ran), read together once
         Redis answered (so the calls in flight are on both sides of a difference).
-        ``scripts=False`` reads no scripts and does not suspend: the mark of a client
-        whose calls never suspend (the in-memory store), which must not let the other
-        callers run on meanwhile."""
+        ``scripts=False`` reads no scripts and does not suspend (the in-memory store's
+        blocks, which run no scripts)."""
         calls = 0
         if scripts and self.redis is not None:
             info = await self.redis.info("commandstats")
@@ -227,6 +226,8 @@ def make_client(
 
 async def sequential(target: Target, n: int, observer: Observer) -> Block:
     """n calls one after another, each timed."""
+    from anyio.lowlevel import checkpoint
+
     block = Block()
     latencies = block.latencies_us
     call = target.call
@@ -239,6 +240,7 @@ async def sequential(target: Target, n: int, observer: Observer) -> Block:
         except Exception as exc:
             block.failed(exc)
         latencies.append((clock() - t0) * 1e6)
+        await checkpoint()  # untimed: lets the other tasks run (see concurrent())
     _between(block, start, await observer.mark(lambda: n))
     block.backlog = target.backlog()
     return block
@@ -257,11 +259,15 @@ async def concurrent(
     """C callers for ``settle_s`` unmeasured, then ``measure_s`` measured (no call is
     started after that, nor more than ``cap`` in all).
 
-    The callers themselves take the mark that starts the measurement: with the
-    in-memory store over the in-memory transport a call never suspends, so the first
-    caller runs alone until the end and a separate timer task would never get to run.
+    With the in-memory store over the in-memory transport a call never suspends, so
+    each caller passes a checkpoint after every call (for both stores alike): without
+    it the first caller would run alone to the end, the C callers would be one, and the
+    other tasks of the process (the Redis client's background sender, its timers) would
+    stall for the whole block, so that the Redis client's call in flight meanwhile
+    timed out and failed its next admissions. The callers take the marks themselves.
     """
     import anyio
+    from anyio.lowlevel import checkpoint
 
     block = Block()
     started = done = 0
@@ -292,6 +298,7 @@ async def concurrent(
             except Exception as exc:
                 block.failed(exc)
             done += 1
+            await checkpoint()
 
     async with anyio.create_task_group() as group:
         for _ in range(concurrency):
@@ -308,6 +315,7 @@ async def sustained(
     """C callers for ``seconds``, sampled every second: requests done in that second,
     and the concurrency leases in Redis and the deferred calls queued at its end."""
     import anyio
+    from anyio.lowlevel import checkpoint
 
     started = done = 0
     clock = time.perf_counter
@@ -341,14 +349,20 @@ async def sustained(
                 next_at += 1.0
                 await sample(now)
             started += 1
-            await target.call()
+            try:
+                await target.call()
+            except Exception as exc:
+                errors.failed(exc)
             done += 1
+            await checkpoint()
 
+    errors = Block()
     async with anyio.create_task_group() as group:
         for _ in range(concurrency):
             group.start_soon(caller)
     if len(samples) < seconds:
         await sample(clock())
+    samples[-1] |= {"errors": errors.errors, "first_error": errors.first_error}
     return samples
 
 
@@ -877,7 +891,7 @@ def _ratio(a: float, b: float) -> str:
 
 
 def _errors(*rows: dict[str, Any]) -> str:
-    n = sum(r["errors"] for r in rows)
+    n = sum(r.get("errors", 0) for r in rows)
     return f" ({n} errors)" if n else ""
 
 
@@ -938,7 +952,8 @@ def print_tables(record: dict[str, Any]) -> None:
     console.print(lat)
 
     tp = table(
-        "Throughput with limits that never bind (req/s through the client; µs per request)",
+        "Throughput with limits set far above what is sent (req/s through the client; "
+        "µs per request; leases: concurrency leases held in Redis, of the limit of 1000)",
         [
             "processes",
             "C",
@@ -1007,7 +1022,7 @@ def print_tables(record: dict[str, Any]) -> None:
         )
         for backend, samples in sustained.items():
             cells = [f"{s['requests']:,} / {s['leases']} / {s['backlog']}" for s in samples]
-            st.add_row(backend, *cells)
+            st.add_row(backend + _errors(samples[-1]), *cells)
         console.print(st)
 
     sc = table(
@@ -1029,9 +1044,9 @@ def print_tables(record: dict[str, Any]) -> None:
 
 
 def _has_errors(record: dict[str, Any]) -> bool:
-    sections = ("latency", "throughput", "script")
+    sections = ("latency", "throughput", "sustained", "script")
     flat = [r for s in sections for rows in record[s].values() for r in rows] + record["multi"]
-    return any(r["errors"] for r in flat)
+    return any(r.get("errors") for r in flat)
 
 
 def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
