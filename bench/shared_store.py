@@ -47,6 +47,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -1152,6 +1153,8 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         redis = stack.enter_context(redis_server(settings.server_cpu))
         record["versions"]["redis-server"] = redis.version()
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            record["versions"]["coredis"] = metadata.version("coredis")
         http_url = None
         if settings.http:
             try:
