@@ -52,3 +52,11 @@ def bench(session: nox.Session) -> None:
     """The HTTP client benchmark against peers (minutes; prints ratios)."""
     session.install("-e", ".[test]", "uvloop", "httptools")
     session.run("python", "bench/http_clients.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def bench_store(session: nox.Session) -> None:
+    """What the shared Redis store costs against the in-memory store (about 3 minutes;
+    ``-- --quick`` for a smoke run; needs Debian's redis-server)."""
+    session.install("-e", ".[test]", "uvloop", "httptools")
+    session.run("python", "bench/shared_store.py", *session.posargs)
