@@ -216,8 +216,8 @@ class SharedStore:
                 while len(batch) < _DEFERRED_BATCH:
                     try:
                         batch.append(receive.receive_nowait())
-                    except anyio.WouldBlock:
-                        break
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break  # nothing more queued now, or the queue was closed
                 if len(batch) == 1:
                     await self._send_one(first)
                     continue
