@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sluicegate.breaker.state import CircuitBreaker
-from sluicegate.stores.redis.keys import digest_of
 
 if TYPE_CHECKING:
     from sluicegate.clock import Clock
@@ -34,7 +33,7 @@ _REASON = "another process sharing this endpoint found it failing"
 class SharedCircuits:
     """The breaker stage's link to the store: publishes its openings, applies others'."""
 
-    __slots__ = ("_applying", "_breakers", "_channel", "_clock", "_providers", "_store", "_tags")
+    __slots__ = ("_applying", "_breakers", "_channel", "_clock", "_providers", "_store")
 
     def __init__(
         self,
@@ -48,18 +47,11 @@ class SharedCircuits:
         self._breakers = breakers
         self._clock = clock
         self._channel = f"{store.keys.prefix}:circuits"
-        self._tags: dict[str, str] = {}
         self._applying = False
         store.listen(self._channel, self._message)
 
     def _tag(self, model: str) -> str:
-        tag = self._tags.get(model)
-        if tag is None:
-            provider = model.partition("/")[0]
-            bound = self._providers.get(provider)
-            credential = bound.credential if bound is not None else None
-            tag = self._tags[model] = self._store.keys.tag(digest_of(credential, provider))
-        return tag
+        return self._store.tag_of(self._providers, model.partition("/")[0])
 
     def _trip(self, breaker: CircuitBreaker, left_us: float) -> None:
         self._applying = True

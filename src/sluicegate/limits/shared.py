@@ -60,7 +60,6 @@ from sluicegate.middleware.deadline import (
     queued,
 )
 from sluicegate.stores.errors import StoreUnavailableError
-from sluicegate.stores.redis.keys import digest_of
 from sluicegate.streaming import EventStream
 from sluicegate.types import Request, Response
 
@@ -101,9 +100,11 @@ class SharedPlan:
         "_args",
         "_cc_limits",
         "_keys",
+        "_lease_args",
         "_lock",
         "_waiting",
         "cc_keys",
+        "full",
         "hold_key",
         "local",
         "store",
@@ -119,8 +120,11 @@ class SharedPlan:
         rates: Sequence[RateDimension],
         concurrency: Sequence[ConcurrencyDimension],
         local: Plan,
+        full: Plan,
     ) -> None:
         keys = store.keys
+        self.full = full
+        """The model's whole plan: what a request's costs are sized against."""
         self.store = store
         self.tag = tag
         self.local = local
@@ -143,21 +147,16 @@ class SharedPlan:
         """(key, cost kind, microseconds per unit, position among the buckets) of each
         token bucket: the ones a correction touches."""
         self._cc_limits = [d.limit for d in concurrency]
+        self._lease_args = (store.lease_us, _POLL_US)
         self._lock = anyio.Lock()
         self._waiting = 0
 
     def _argv(self, costs: Sequence[int], lease: str) -> list[str | int | float]:
-        argv: list[str | int | float] = [
-            "",
-            len(self._args),
-            len(self._cc_limits),
-            lease,
-            self.store.lease_us,
-            _POLL_US,
-        ]
+        argv: list[str | int | float] = ["", len(self._args), len(self._cc_limits), lease]
+        argv += self._lease_args
         for kind, interval, burst in self._args:
-            argv.extend((interval, burst, costs[kind]))
-        argv.extend(self._cc_limits)
+            argv += (interval, burst, costs[kind])
+        argv += self._cc_limits
         return argv
 
     async def admit(
@@ -313,24 +312,20 @@ class SharedRateLimiter(RateLimiter):
         return shared
 
     def _make_shared(self, plan: Plan) -> SharedPlan:
-        provider = plan.model.partition("/")[0]
-        bound = self._providers.get(provider)
-        tag = self._store.keys.tag(
-            digest_of(bound.credential if bound is not None else None, provider)
-        )
+        tag = self._store.tag_of(self._providers, plan.model.partition("/")[0])
         rates = [d for d in plan.dimensions if isinstance(d, RateDimension)]
         concurrency = [d for d in plan.dimensions if isinstance(d, ConcurrencyDimension)]
         local_dims = [
             d for d in plan.dimensions if not isinstance(d, RateDimension | ConcurrencyDimension)
         ]
         local = Plan(plan.model, local_dims, plan.hold, plan.adaptive)
-        return SharedPlan(self._store, tag, plan.model, rates, concurrency, local)
+        return SharedPlan(self._store, tag, plan.model, rates, concurrency, local, plan)
 
     async def __call__(self, request: Request, call_next: CallNext) -> Reply:
         model = request.model
         shared = self._shared.get(model) or self.shared_plan(model)
         local = shared.local
-        costs = self.costs(self.plan(model), request)
+        costs = self.costs(shared.full, request)
         clock = self._clock
         now = now_ns(clock)
         if local.hold.until_ns > now:

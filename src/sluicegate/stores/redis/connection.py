@@ -22,9 +22,9 @@ import itertools
 import math
 import os
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -35,7 +35,10 @@ from sluicegate.logs import get_logger
 from sluicegate.stores.errors import StoreUnavailableError
 from sluicegate.stores.redis import scripts
 from sluicegate.stores.redis.config import RedisStore
-from sluicegate.stores.redis.keys import KeySpace
+from sluicegate.stores.redis.keys import KeySpace, digest_of
+
+if TYPE_CHECKING:
+    from sluicegate.providers.base import BoundProvider
 
 __all__ = ["SharedStore"]
 
@@ -71,6 +74,7 @@ class SharedStore:
         self.leases: dict[str, set[str]] = {}
         """Live concurrency leases of this process, by lease-set key."""
         self._listeners: dict[str, Callable[[str], None]] = {}
+        self._tags: dict[tuple[str, object], str] = {}
 
     @property
     def owner(self) -> str:
@@ -140,6 +144,18 @@ class SharedStore:
             await stack.aclose()
 
     # -- calls ----------------------------------------------------------------------------
+
+    def tag_of(self, providers: Mapping[str, BoundProvider], provider: str) -> str:
+        """The start of every key of ``provider``'s API key (:meth:`KeySpace.tag`), by a
+        digest of the key it is bound with now (or of its name, with none)."""
+        bound = providers.get(provider)
+        credential = bound.credential if bound is not None else None
+        tag = self._tags.get((provider, credential))
+        if tag is None:
+            tag = self._tags[(provider, credential)] = self.keys.tag(
+                digest_of(credential, provider)
+            )
+        return tag
 
     def lease_id(self) -> str:
         """A new concurrency lease's id: unique across processes."""

@@ -20,7 +20,6 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sluicegate.stores.redis.keys import digest_of
 from sluicegate.types import ImagePart, Response, TextPart, ToolCall, Usage
 
 if TYPE_CHECKING:
@@ -100,19 +99,14 @@ class Claim:
 class SharedRecords:
     """The idempotency stage's link to the store."""
 
-    __slots__ = ("_providers", "_store", "_tags")
+    __slots__ = ("_providers", "_store")
 
     def __init__(self, store: SharedStore, providers: Mapping[str, BoundProvider]) -> None:
         self._store = store
         self._providers = providers
-        self._tags: dict[str, str] = {}
 
     def _keys(self, provider: str, key: str) -> list[str]:
-        tag = self._tags.get(provider)
-        if tag is None:
-            bound = self._providers.get(provider)
-            credential = bound.credential if bound is not None else None
-            tag = self._tags[provider] = self._store.keys.tag(digest_of(credential, provider))
+        tag = self._store.tag_of(self._providers, provider)
         record = self._store.keys.record(tag, key)
         return [record, record + ":claim"]
 
