@@ -330,6 +330,14 @@ class Client:
     ) -> None:
         await self.aclose()
 
+    async def flush_store(self) -> None:
+        """Wait until what this client sends its shared store in the background (token
+        corrections, concurrency releases, budget settlements) has been sent. A process
+        that may end without closing the client (a Ray actor between two batches) calls
+        it so that nothing it counted is left unsent; without a store it returns at once."""
+        if self._store is not None:
+            await self._store.flush()
+
     async def aclose(self) -> None:
         """Close every transport the client opened (not one the caller handed in), and
         its connection to the shared store."""

@@ -64,10 +64,12 @@ from sluicegate.types import Message, coerce_messages
 
 __all__ = [
     "BATCH_URL",
+    "SIMPLE_FIELDS",
     "BadLine",
     "InputLine",
     "LineRules",
     "parse_line",
+    "parse_record",
     "read_lines",
     "stream_lines",
 ]
@@ -75,7 +77,7 @@ __all__ = [
 BATCH_URL = "/v1/chat/completions"
 STREAM_CHUNK = 1 << 16
 """Bytes asked of a stream per read: what :func:`stream_lines` may read ahead."""
-_SIMPLE_FIELDS = frozenset(
+SIMPLE_FIELDS = frozenset(
     {"id", "prompt", "messages", "model", "max_tokens", "temperature", "system", "top_p"}
     | {"stop", "tags"}
 )
@@ -181,6 +183,12 @@ def parse_line(raw: bytes | str, number: int, rules: LineRules) -> InputLine | B
         return BadLine(number, f"not valid JSON: {_short(exc)}")
     if not isinstance(value, dict):
         return BadLine(number, f"a line must be a JSON object, got {_json_type(value)}")
+    return parse_record(value, number, rules)
+
+
+def parse_record(value: dict[str, Any], number: int, rules: LineRules) -> InputLine | BadLine:
+    """A line already decoded from JSON (or a row of a table: ``sluicegate.ray_data``) as
+    an :class:`InputLine`, or a :class:`BadLine`; ``number`` is its line or row number."""
     try:
         if "custom_id" in value or "body" in value:
             return _batch_line(value, number, rules)
@@ -223,9 +231,9 @@ def _batch_line(value: dict[str, Any], number: int, rules: LineRules) -> InputLi
 
 def _simple_line(value: dict[str, Any], number: int, rules: LineRules) -> InputLine:
     line_id = _read_id(value, "id", allow_int=True)
-    unknown = sorted(set(value) - _SIMPLE_FIELDS)
+    unknown = sorted(set(value) - SIMPLE_FIELDS)
     if unknown:
-        known = ", ".join(sorted(_SIMPLE_FIELDS))
+        known = ", ".join(sorted(SIMPLE_FIELDS))
         raise _Bad(f"unknown field {unknown[0]!r} (fields: {known})", line_id, unknown[0])
     if ("prompt" in value) == ("messages" in value):
         raise _Bad("give exactly one of 'prompt' or 'messages'", line_id)

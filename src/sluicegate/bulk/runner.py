@@ -52,6 +52,7 @@ Budget
 from __future__ import annotations
 
 import hashlib
+import secrets
 import signal
 import stat
 import sys
@@ -95,7 +96,15 @@ from sluicegate.middleware.deadline import DEFAULT_TOTAL_TIMEOUT
 from sluicegate.middleware.idempotency import request_fingerprint
 from sluicegate.types import Request
 
-__all__ = ["RunOptions", "count_lines", "is_stream", "line_key", "run_file"]
+__all__ = [
+    "RunOptions",
+    "count_lines",
+    "is_stream",
+    "line_key",
+    "line_request",
+    "run_client",
+    "run_file",
+]
 
 _KEY_PREFIX = "sgrun-"
 
@@ -145,28 +154,78 @@ def line_key(run_identity: str, line_id: str, request: Request) -> str:
     return _KEY_PREFIX + digest.hexdigest()[:40]
 
 
-def build_client(options: RunOptions, spent: float = 0.0) -> Client:
-    """The run's client: pools sized to the concurrency; idempotency replay off (the
-    output file is the record of what was answered, and a record per request would grow
-    with the run); ``--rpm``/``--tpm`` as a limit per model; what is left of ``--budget``
-    after ``spent`` (by earlier runs into the same output) as the client's budget."""
-    from sluicegate.limits import Adaptive, Limit, RateLimits
-    from sluicegate.middleware.idempotency import IdempotencyPolicy
+def line_request(client: Client, item: InputLine, run_identity: str) -> Request | BadLine:
+    """The Request of a good line, keyed by :func:`line_key`; or a :class:`BadLine` for a
+    parameter the client refuses (a malformed tool...)."""
+    try:
+        request = client.request(item.model, item.messages, caller_id=item.id, **item.params)
+    except Exception as exc:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        return BadLine(item.line, f"{type(exc).__name__}: {message}", item.id)
+    key = line_key(run_identity, item.id, request)
+    return request.replace(metadata=request.metadata.replace(idempotency_key=key))
 
-    settings: dict[str, Any] = {"idempotency": IdempotencyPolicy(ttl_s=0)}
-    rules: tuple[Limit, ...] = ()
-    if options.rpm is not None or options.tpm is not None:
-        rules = (Limit("*/*", rpm=options.rpm, tpm=options.tpm, burst_s=options.burst_s),)
-    # slow start: a run's first --concurrency requests must not reach a per-second
-    # limiter as one burst when no rate is given (see docs/middleware/rate-limit.md)
-    settings["rate_limit"] = RateLimits(rules=rules, adaptive=Adaptive(slow_start=True))
+
+def build_client(options: RunOptions, spent: float = 0.0) -> Client:
+    """The run's client (:func:`run_client`), with what is left of ``--budget`` after
+    ``spent`` (by earlier runs into the same output) as its budget."""
     budget = None if options.budget is None else max(options.budget - spent, 0.0)
-    return Client(
+    return run_client(
         concurrency=options.concurrency,
-        stage_settings=settings,
+        rpm=options.rpm,
+        tpm=options.tpm,
+        burst_s=options.burst_s,
         budget=budget,
         total_timeout=options.total_timeout,
         store=options.store,
+    )
+
+
+def run_client(
+    *,
+    concurrency: int,
+    rpm: int | None = None,
+    tpm: int | None = None,
+    burst_s: float = 0.1,
+    budget: float | None = None,
+    budget_name: str | None = None,
+    total_timeout: float | None = DEFAULT_TOTAL_TIMEOUT,
+    store: str | None = None,
+    replay_ttl_s: float = 0.0,
+) -> Client:
+    """A client for bulk work: pools sized to the concurrency; ``rpm``/``tpm`` as a limit
+    per model, with a slow start; ``budget`` in USD.
+
+    Idempotency replay is off by default (``replay_ttl_s=0``): the output file is the
+    record of what was answered, and a record per request would grow with the run. The
+    keys are still sent, and twins in flight still go once. ``sluicegate.ray_data`` turns
+    replay on with a shared store, where Ray's re-run of a task must not pay again.
+
+    The budget is named for this run only (``budget_name``, else a fresh name): with a
+    shared store, budgets of one name are one count, and an earlier run's spending must
+    not be counted twice (a resumed run already takes it off the limit). Processes that
+    share one run's budget (a Ray job's actors) pass the same name.
+    """
+    from sluicegate.cost.budget import Budget
+    from sluicegate.limits import Adaptive, Limit, RateLimits
+    from sluicegate.middleware.idempotency import IdempotencyPolicy
+
+    settings: dict[str, Any] = {"idempotency": IdempotencyPolicy(ttl_s=replay_ttl_s)}
+    rules: tuple[Limit, ...] = ()
+    if rpm is not None or tpm is not None:
+        rules = (Limit("*/*", rpm=rpm, tpm=tpm, burst_s=burst_s),)
+    # slow start: a run's first --concurrency requests must not reach a per-second
+    # limiter as one burst when no rate is given (see docs/middleware/rate-limit.md)
+    settings["rate_limit"] = RateLimits(rules=rules, adaptive=Adaptive(slow_start=True))
+    run_budget = None
+    if budget is not None:
+        run_budget = Budget(budget, name=budget_name or f"run {secrets.token_hex(8)}")
+    return Client(
+        concurrency=concurrency,
+        stage_settings=settings,
+        budget=run_budget,
+        total_timeout=total_timeout,
+        store=store,
     )
 
 
@@ -293,15 +352,7 @@ class _Run:
         return take
 
     def _request(self, item: InputLine) -> Request | BadLine:
-        try:
-            request = self.client.request(
-                item.model, item.messages, caller_id=item.id, **item.params
-            )
-        except Exception as exc:  # a parameter the client refuses (a malformed tool...)
-            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            return BadLine(item.line, f"{type(exc).__name__}: {message}", item.id)
-        key = line_key(self.identity, item.id, request)
-        return request.replace(metadata=request.metadata.replace(idempotency_key=key))
+        return line_request(self.client, item, self.identity)
 
     async def watch_signals(self, *, task_status: TaskStatus[None]) -> None:
         """First SIGINT/SIGTERM: stop taking lines; the second: cancel those in flight."""

@@ -9,7 +9,9 @@ so the statistics of a 100,000-line run take the memory of a 10-line one. Only t
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sluicegate.bulk.availability import Wait
 from sluicegate.bulk.histogram import LatencyHistogram
@@ -42,13 +44,34 @@ class ModelStats:
         if response is None:
             self.errors[type(result.error).__name__] += 1
             return
+        self._answered(response.usage.input_tokens, response.usage.output_tokens, response.cost)
+
+    def add_record(self, record: Mapping[str, Any]) -> None:
+        """What :meth:`add` counts, from the output line of a result (written by
+        :func:`~sluicegate.bulk.output.result_record`), for results made in another
+        process (``sluicegate run --engine ray``)."""
+        self.requests += 1
+        self.latency.add(float(record.get("latency") or 0.0))
+        error = record.get("error")
+        if error is not None:
+            self.errors[str(error.get("type"))] += 1
+            return
+        usage = record.get("usage") or {}
+        cost = record.get("cost")
+        self._answered(
+            int(usage.get("input_tokens") or 0),
+            int(usage.get("output_tokens") or 0),
+            None if cost is None else float(cost),
+        )
+
+    def _answered(self, input_tokens: int, output_tokens: int, cost: float | None) -> None:
         self.succeeded += 1
-        self.input_tokens += response.usage.input_tokens
-        self.output_tokens += response.usage.output_tokens
-        if response.cost is None:
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        if cost is None:
             self.unpriced += 1
         else:
-            self.cost += response.cost
+            self.cost += cost
 
 
 @dataclass(slots=True)
@@ -159,6 +182,17 @@ class RunStats:
         if stats is None:
             stats = self.models[model] = ModelStats()
         stats.add(result)
+
+    def add_record(self, record: Mapping[str, Any]) -> None:
+        """What :meth:`add_result` counts, from a result's output line."""
+        self.written += 1
+        if record.get("error") is not None:
+            self.failed += 1
+        model = str(record.get("model"))
+        stats = self.models.get(model)
+        if stats is None:
+            stats = self.models[model] = ModelStats()
+        stats.add_record(record)
 
     def add_bad(self, bad: BadLine) -> None:
         self.bad_lines += 1

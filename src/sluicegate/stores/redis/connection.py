@@ -75,6 +75,10 @@ class SharedStore:
         """Live concurrency leases of this process, by lease-set key."""
         self._listeners: dict[str, Callable[[str], None]] = {}
         self._tags: dict[tuple[str, object], str] = {}
+        self._unsent = 0
+        """Deferred calls queued or in flight (:meth:`flush` waits for none)."""
+        self._flushed: anyio.Event | None = None
+        """Set when ``_unsent`` falls to 0, if :meth:`flush` waits."""
 
     @property
     def owner(self) -> str:
@@ -213,6 +217,17 @@ class SharedStore:
         send = self._send
         if send is not None:
             send.send_nowait((script, keys, args, operation))
+            self._unsent += 1
+
+    async def flush(self) -> None:
+        """Wait until every call :meth:`defer` queued so far was sent (or lost, the store
+        being away): before a process that may be killed without closing (a Ray actor
+        between two batches) counts its corrections, releases and settlements as done.
+        Bounded like one call: at most twice ``timeout_s`` per call still unsent."""
+        while self._unsent and self._send is not None:
+            event = self._flushed = anyio.Event()
+            with anyio.move_on_after(self.config.timeout_s * 2):
+                await event.wait()
 
     async def _send_deferred(self, receive: MemoryObjectReceiveStream[_Deferred]) -> None:
         try:
@@ -255,6 +270,11 @@ class SharedStore:
                     operation=operation,
                     reason=exc.reason,
                 )
+        finally:
+            self._unsent -= 1
+            if self._unsent == 0 and self._flushed is not None:
+                self._flushed.set()
+                self._flushed = None
 
     async def _renew_leases(self) -> None:
         period = self.config.lease_s / 3
