@@ -125,6 +125,20 @@ def run(backend: str, func: Callable[..., Awaitable[T]], *args: Any) -> T:
         raise CommandError("interrupted", exit_status.INTERRUPTED) from None
 
 
+def run_sync(func: Callable[..., T], *args: Any) -> T:
+    """:func:`run` for a function that runs no event loop here (it waits on a Ray
+    cluster): the same one-line messages and exit statuses."""
+    from sluicegate.errors import SluicegateError
+
+    try:
+        return func(*args)
+    except SluicegateError as exc:
+        message = f"{type(exc).__name__}: {exc.message}"
+        raise CommandError(message, exit_status.of_error(exc)) from None
+    except KeyboardInterrupt:
+        raise CommandError("interrupted", exit_status.INTERRUPTED) from None
+
+
 def setup_logging(level: str | None) -> None:
     """Log to stderr; by default only errors, because the commands report each failed
     request in their own output already."""

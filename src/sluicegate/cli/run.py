@@ -19,12 +19,19 @@ from sluicegate.cli.common import (
     backend_option,
     log_level_option,
     run,
+    run_sync,
     setup_logging,
     store_option,
     total_timeout_option,
     total_timeout_setting,
 )
-from sluicegate.cli.run_files import RefusedFileUsage, count_newlines, guarded, stop_lines
+from sluicegate.cli.run_files import (
+    RefusedFileUsage,
+    count_newlines,
+    guarded,
+    guarded_sync,
+    stop_lines,
+)
 
 
 def _resume_command(ctx: click.Context) -> str:
@@ -124,6 +131,36 @@ def _resume_command(ctx: click.Context) -> str:
     help="live: send each request now; batch: through the providers' batch APIs, at "
     "their batch price, results within 24 h (see docs/batch.md).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: send from this process; ray: from an actor pool on a Ray cluster, the "
+    "same files and guarantees (needs sluicegate[ray]; limits and --budget need --store; "
+    "see docs/scale-out.md).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="ADDRESS",
+    help="With --engine ray: the cluster to join (host:port, ray://host:10001, auto) "
+    "[default: a local cluster on 127.0.0.1].",
+)
+@click.option(
+    "--ray-actors",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="With --engine ray: actors in the pool, each with --concurrency in flight.",
+)
+@click.option(
+    "--ray-batch-size",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="With --engine ray: lines per batch handed to an actor.",
+)
 @total_timeout_option
 @store_option
 @batch_options
@@ -145,6 +182,10 @@ def command(
     errors_file: Path | None,
     no_progress: bool,
     mode: str,
+    engine: str,
+    ray_address: str | None,
+    ray_actors: int,
+    ray_batch_size: int,
     total_timeout: float,
     store: str | None,
     batch_size: int | None,
@@ -181,6 +222,15 @@ def command(
         raise click.BadParameter(
             f"{model!r}: name it provider/model, e.g. mock/fast", param_hint="--model"
         )
+    ray_only = [
+        name
+        for name in ("ray_address", "ray_actors", "ray_batch_size")
+        if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+    ]
+    if ray_only and engine != "ray":
+        raise click.UsageError(f"--{ray_only[0].replace('_', '-')} is for --engine ray")
+    if engine == "ray" and mode == "batch":
+        raise click.UsageError("--engine ray is for --mode live: a batch job runs at the provider")
     if mode == "batch":
         ctx.exit(_batch_mode(ctx, input, output, model, concurrency, errors_file, no_progress))
     live_only = [
@@ -218,7 +268,13 @@ def command(
     )
     lines_before, started = count_newlines(output), time.monotonic()
     try:
-        outcome = run(backend, guarded(run_file), options)
+        if engine == "ray":
+            from sluicegate.ray_data.engine import RayEngine, run_on_ray
+
+            ray_engine = RayEngine(ray_address, ray_actors, ray_batch_size, backend)
+            outcome = run_sync(guarded_sync(run_on_ray), options, ray_engine)
+        else:
+            outcome = run(backend, guarded(run_file), options)
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         message = f"cannot use{where}: {exc.strerror or exc}"

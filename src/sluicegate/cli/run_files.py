@@ -15,7 +15,14 @@ from sluicegate.cli.exit_status import IO_ERROR, USAGE
 
 T = TypeVar("T")
 
-__all__ = ["RefusedFileUsage", "WriteFailed", "count_newlines", "guarded", "stop_lines"]
+__all__ = [
+    "RefusedFileUsage",
+    "WriteFailed",
+    "count_newlines",
+    "guarded",
+    "guarded_sync",
+    "stop_lines",
+]
 
 
 class RefusedFileUsage(click.ClickException):
@@ -44,6 +51,21 @@ def guarded(
     async def call(*args: Any) -> T | FileWriteError:
         try:
             return await func(*args)
+        except RefusedFileError as exc:
+            raise RefusedFileUsage(exc) from None
+        except FileWriteError as exc:
+            return exc
+
+    return call
+
+
+def guarded_sync(func: Callable[..., T]) -> Callable[..., T | FileWriteError]:
+    """:func:`guarded` for a function that runs no event loop of its own
+    (``sluicegate run --engine ray``'s driver)."""
+
+    def call(*args: Any) -> T | FileWriteError:
+        try:
+            return func(*args)
         except RefusedFileError as exc:
             raise RefusedFileUsage(exc) from None
         except FileWriteError as exc:
