@@ -176,8 +176,15 @@ class SharedStore:
         keys: Sequence[str],
         args: Sequence[str | int | float],
         operation: str,
+        *,
+        judges: bool = True,
     ) -> Any:
-        """Run one of :mod:`.scripts` (by name); its reply, or StoreUnavailableError."""
+        """Run one of :mod:`.scripts` (by name); its reply, or StoreUnavailableError.
+
+        A failure marks the store away for ``_AWAY_S`` (calls then fail at once), unless
+        ``judges`` is False: a background call's timeout may be this process's own doing
+        (an event loop kept busy by its callers leaves the answers unread), and must not
+        fail the admissions of the requests that follow."""
         if self._redis is None:
             raise StoreUnavailableError(store=self.name, operation=operation, reason="closed")
         if anyio.current_time() < self._away_until:
@@ -200,7 +207,8 @@ class SharedStore:
                 # store that is really away (a refused connect fails at once).
                 if not (tries_left and _is_connection_error(exc)):
                     break
-        self._away_until = anyio.current_time() + _AWAY_S
+        if judges:
+            self._away_until = anyio.current_time() + _AWAY_S
         raise StoreUnavailableError(store=self.name, operation=operation, reason=reason)
 
     def defer(
@@ -259,7 +267,7 @@ class SharedStore:
     async def _send_one(self, item: _Deferred) -> None:
         script, keys, args, operation = item
         try:
-            await self.run(script, keys, args, operation)
+            await self.run(script, keys, args, operation, judges=False)
             self._warned = False
         except StoreUnavailableError as exc:
             if not self._warned:
