@@ -73,6 +73,9 @@ class SharedStore:
         self._lease_numbers = itertools.count(1)
         self.leases: dict[str, set[str]] = {}
         """Live concurrency leases of this process, by lease-set key."""
+        self.claims: dict[str, float] = {}
+        """Idempotency claims this process holds, by claim key: until when (anyio's
+        clock) each may be kept, its request's deadline. Renewed a lease at a time."""
         self._listeners: dict[str, Callable[[str], None]] = {}
         self._tags: dict[tuple[str, object], str] = {}
         self._unsent = 0
@@ -288,6 +291,7 @@ class SharedStore:
         period = self.config.lease_s / 3
         while True:
             await anyio.sleep(period)
+            await self.renew_claims()
             live = {key: ids for key, ids in self.leases.items() if ids}
             if not live:
                 continue
@@ -301,6 +305,30 @@ class SharedStore:
             # revived: its slot may have been given to another process meanwhile)
             with suppress(StoreUnavailableError):
                 await self.run("RENEW", keys, args, "concurrency lease renewal")
+
+    def hold_claim(self, key: str, ttl_s: float) -> float:
+        """Note a claim this process now holds for ``ttl_s`` (its request's deadline); the
+        ttl to set in Redis: at most ``lease_s``, renewed while the claim is held, so
+        that a killed process frees its keys within a lease rather than a deadline."""
+        self.claims[key] = anyio.current_time() + ttl_s
+        return min(ttl_s, self.config.lease_s)
+
+    def drop_claim(self, key: str) -> None:
+        self.claims.pop(key, None)
+
+    async def renew_claims(self) -> None:
+        """Move the expiry of every claim still held to a lease from now (or its
+        deadline, if sooner); claims past their deadline are forgotten (they lapse)."""
+        now = anyio.current_time()
+        lease = self.config.lease_s
+        for key in [k for k, until in self.claims.items() if until <= now]:
+            del self.claims[key]
+        if not self.claims:
+            return
+        keys = list(self.claims)
+        ttls = [max(round(min(lease, self.claims[k] - now) * 1000), 1) for k in keys]
+        with suppress(StoreUnavailableError):  # renewed at the next period
+            await self.run("CLAIM_RENEW", keys, [self._owner, *ttls], "idempotency claim renewal")
 
     # -- messages -------------------------------------------------------------------------
 

@@ -6,8 +6,9 @@ step answers with the recorded Response, or gives this process the claim (it sen
 request), or says another process holds it (its request is on the wire: the twin asks
 again shortly, until the answer is recorded or the claim is given up). The answer is
 recorded and the claim given up in one step (``RECORD_PUT``), so a twin never finds
-neither while the first is still answering. A claim expires with the first request's
-deadline, so a killed process does not block its key for longer.
+neither while the first is still answering. A claim is kept in Redis a lease
+(``lease_s``) at a time, renewed by its process until its request's deadline, so a killed
+process blocks its keys for one lease at most, not for a whole deadline.
 
 Records are JSON: the Response's fields that a replay gives back (not ``raw``, not the
 headers), and the request's fingerprint in hex. Keys are an API key's (see
@@ -111,15 +112,22 @@ class SharedRecords:
         return [record, record + ":claim"]
 
     async def claim(self, provider: str, key: str, ttl_s: float) -> Claim:
-        reply: Any = await self._store.run(
+        """Claim ``key`` for ``ttl_s`` (its request's deadline), kept in Redis a lease at
+        a time while this process holds it (:meth:`SharedStore.hold_claim`)."""
+        keys = self._keys(provider, key)
+        store = self._store
+        lease_s = min(ttl_s, store.config.lease_s)
+        reply: Any = await store.run(
             "CLAIM",
-            self._keys(provider, key),
-            [self._store.owner, max(round(ttl_s * 1000), 1)],
+            keys,
+            [store.owner, max(round(lease_s * 1000), 1)],
             "idempotency claim",
         )
         state = int(reply[0])
         if state == Claim.RECORDED:
             return Claim(state, decode_record(reply[1]))
+        if state == Claim.MINE:
+            store.hold_claim(keys[1], ttl_s)
         return Claim(state)
 
     async def get(self, provider: str, key: str) -> IdempotencyRecord | None:
@@ -134,9 +142,11 @@ class SharedRecords:
         """Record the answer (None: there is none, only give the claim up)."""
         text = encode_record(record) if record is not None else ""
         ttl_ms = round(ttl_s * 1000) if record is not None else 0
+        keys = self._keys(provider, key)
+        self._store.drop_claim(keys[1])
         await self._store.run(
             "RECORD_PUT",
-            self._keys(provider, key),
+            keys,
             [text, ttl_ms, self._store.owner],
             "idempotency record",
         )
@@ -144,6 +154,6 @@ class SharedRecords:
     def give_up(self, provider: str, key: str) -> None:
         """Give the claim up without an answer (the request failed or was cancelled), in
         the background: a twin then sends the request itself."""
-        self._store.defer(
-            "UNCLAIM", self._keys(provider, key)[1:], [self._store.owner], "idempotency claim"
-        )
+        claim = self._keys(provider, key)[1:]
+        self._store.drop_claim(claim[0])
+        self._store.defer("UNCLAIM", claim, [self._store.owner], "idempotency claim")

@@ -28,6 +28,7 @@ __all__ = [
     "BUDGET_SETTLE",
     "CIRCUIT",
     "CLAIM",
+    "CLAIM_RENEW",
     "HOLD",
     "PUBLISH",
     "RECORD_GET",
@@ -321,6 +322,17 @@ if record then return {1, record} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end
 if redis.call('GET', KEYS[2]) == ARGV[1] then return {2} end
 return {3}
+"""
+
+CLAIM_RENEW = """
+-- KEYS: claims; ARGV: owner, then a ttl ms per claim. Moves the expiry of each claim
+-- this owner still holds; one that lapsed or another owner took is left alone.
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[i + 1])
+  end
+end
+return 1
 """
 
 UNCLAIM = """
