@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from raydata.conftest import ray_env
-from raydata.peers import LIMIT_RPS, MODEL, allowed_burst
+from raydata.peers import API_KEY, LIMIT_RPS, MODEL, allowed_burst
 from scaleout.cluster import fetch_arrivals
 from scaleout.windows import judge
 from sluicegate.cli import exit_status
@@ -61,8 +61,6 @@ def _command(source: Path, out: Path, ray_address: str, redis_url: str) -> list[
         redis_url,
         "--rpm",
         str(LIMIT_RPS * 60),
-        "--total-timeout",
-        "5",  # a killed request's claim frees its key within 6 s
         "--no-progress",
     ]
 
@@ -108,6 +106,8 @@ def test_killed_and_resumed_the_ray_engine_writes_each_id_once(
         assert record.get("error") is None, record
     assert set(ids) == set(good)
     assert max(ids.values()) == 1  # each id exactly once
+    for written in (out.read_text(), (tmp_path / "out.errors.jsonl").read_text(), summary):
+        assert API_KEY not in written  # the actors' key reaches no output
     errors = [json.loads(raw) for raw in (tmp_path / "out.errors.jsonl").read_bytes().splitlines()]
     assert [e["line"] for e in errors] == [i + 1 for i in range(LINES) if i % BAD_EVERY == 3]
 
@@ -117,3 +117,27 @@ def test_killed_and_resumed_the_ray_engine_writes_each_id_once(
     verdict = judge(arrivals.times_ns, LIMIT_RPS, burst=allowed_burst(0.1))
     print(f"--engine ray, killed and resumed: {len(arrivals.times_ns)} arrivals, {verdict}")
     assert verdict.held, verdict
+
+
+def test_a_budget_shared_by_the_actors_is_never_exceeded(
+    tmp_path: Path, ray_address: str, redis_url: str, mock_url: str
+) -> None:
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    with source.open("w") as stream:
+        for i in range(600):
+            line = {"id": f"b{i}", "prompt": f"item {i}", "model": MODEL, "max_tokens": 40}
+            stream.write(json.dumps(line) + "\n")
+    budget = 0.002
+    command = [*_command(source, out, ray_address, redis_url), "--budget", str(budget)]
+    done = subprocess.run(
+        command, env=ray_env(mock_url), capture_output=True, text=True, timeout=RUN_S
+    )
+    summary = done.stdout + done.stderr
+    assert done.returncode == exit_status.BUDGET, summary
+    records = [json.loads(raw) for raw in out.read_bytes().splitlines()]
+    spent = sum(r["cost"] for r in records)
+    assert 0 < spent <= budget
+    assert 0 < len(records) < 600  # stopped by the budget, not by the end of the input
+    # every request that reached the server was answered and written: none lost
+    assert len(fetch_arrivals(mock_url).times_ns) == len(records)
+    print(f"--engine ray --budget {budget}: {len(records)} answered, ${spent:.6f} spent")

@@ -177,7 +177,7 @@ def _send(
     progress: Any,
 ) -> str | None:
     """Send ``rows`` on the cluster and write each result as its batch comes back; the
-    reason the run stopped early (the budget), if it did."""
+    reason the run ended short (the budget refused lines), if it did."""
     if not rows:
         return None
     import ray
@@ -210,19 +210,23 @@ def _send(
         batches: Iterable[pyarrow.Table] = answered.select_columns(columns).iter_batches(
             batch_format="pyarrow", batch_size=None
         )
+        # After a budget refusal the job runs on to its end: the actors' later requests
+        # are refused without being sent (at once), and every answer already made is
+        # still written rather than lost with its batch.
+        stopped: str | None = None
         for batch in batches:
             for row in batch.to_pylist():
                 if _take(row, log, stats):
-                    return "the budget is spent"
+                    stopped = "the budget is spent"
             progress.update(stats)
-        return None
+        return stopped
     finally:
         ray.shutdown()
 
 
 def _take(row: dict[str, Any], log: Any, stats: RunStats) -> bool:
     """Write one row's result, or count it pending or refused; True for a budget
-    refusal (the run stops, the line left for a resume with a larger budget)."""
+    refusal (the line is left for a resume with a larger budget)."""
     import json
 
     record = json.loads(row["result_json"])
