@@ -429,6 +429,7 @@ async def section_throughput(spec: dict[str, Any]) -> list[dict[str, Any]]:
                 async with stores["memory"].client, stores["redis"].client:
                     for target in stores.values():
                         await _warm(target, max(spec["warmup"], concurrency), concurrency)
+                        await target.client.flush_store()  # no backlog into the next block
                     for round_ in range(spec["rounds"]):
                         order = list(stores) if round_ % 2 == 0 else list(reversed(stores))
                         for name in order:
@@ -446,6 +447,10 @@ async def section_throughput(spec: dict[str, Any]) -> list[dict[str, Any]]:
                             )
                             if target.prefix is not None:
                                 block.leases = await observer.leases(target.prefix)
+                                # what this block left queued is sent before the other
+                                # store's block: it would otherwise wait, unanswered,
+                                # behind that block's callers (see bench/README.md)
+                                await target.client.flush_store()
                             totals[name].add(block)
                 for name, block in totals.items():
                     row = {"concurrency": concurrency, "rules": rules, "store": name}
