@@ -32,3 +32,7 @@ def _default_structlog() -> Iterator[None]:
 settings.register_profile("issue10", max_examples=10_000, deadline=None)
 if os.environ.get("SLUICEGATE_HYPOTHESIS_PROFILE"):
     settings.load_profile(os.environ["SLUICEGATE_HYPOTHESIS_PROFILE"])
+
+# No test reads a config file it did not write: a sluicegate.toml in a developer's
+# ~/.config (which the command line would find) must not change the suite's results.
+os.environ["SLUICEGATE_CONFIG"] = ""

@@ -36,6 +36,8 @@ from sluicegate.chain import (
     stage_name,
 )
 from sluicegate.clock import AnyioClock, Clock
+from sluicegate.config.discover import CONFIG_ENV
+from sluicegate.config.file import Config, load_config
 from sluicegate.cost.budget import Budget
 from sluicegate.cost.ledger import Ledger
 from sluicegate.cost.prices import ModelPrice, PriceTable
@@ -202,6 +204,11 @@ class Client:
     per-job limits of providers' batch APIs, per provider name or ``"*"``, with a
     ``BatchLimits`` or the fields to change (``{"mock": {"max_requests": 1000}}``).
 
+    Config file (see docs/config.md): ``config`` is a ``sluicegate.toml`` (or a loaded
+    :class:`~sluicegate.config.Config`) whose providers and prices are added to what the
+    plugins give; ``providers=`` and ``prices=`` win over it. Without it,
+    ``SLUICEGATE_CONFIG`` names one; no file is read otherwise.
+
     Shared state (see docs/scale-out.md): ``store`` is a Redis URL
     (``"redis://127.0.0.1:6379/0"``) or a :class:`~sluicegate.stores.RedisStore`; without
     it, ``SLUICEGATE_STORE`` names one. With a store, rate limits, circuits, budgets and
@@ -235,6 +242,7 @@ class Client:
         tag_budgets: Mapping[str, float | Budget] | None = None,
         batch_limits: Mapping[str, Any] | None = None,
         store: str | RedisStore | None = None,
+        config: str | os.PathLike[str] | Config | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
@@ -249,6 +257,10 @@ class Client:
         self._ledger = Ledger()
         self._prices: PriceTable | None = None
         self._settings = dict(providers or {})
+        self._config = _config_from_setting(config)
+        if self._config is not None:  # the file's providers and prices; the arguments win
+            self._settings = {**self._config.provider_settings(), **self._settings}
+            self._user_prices = self._config.prices + self._user_prices
         self._concurrency = concurrency
         self._transport_choice = transport
         self._http_client = http_client
@@ -520,6 +532,11 @@ class Client:
             spec = specs.get(kind)
             if spec is None:
                 known = ", ".join(sorted(specs))
+                if self._config is not None and name in self._config.providers:
+                    raise self._config.error(
+                        f"unknown kind {kind!r} (registered kinds: {known})",
+                        ("providers", name, "kind"),
+                    )
                 raise ConfigError(
                     f"provider {name!r}: unknown kind {kind!r} (registered kinds: {known})"
                 )
@@ -766,6 +783,17 @@ class Client:
 async def _refuse_stream(reply: EventStream) -> NoReturn:
     await reply.aclose()
     raise ConfigError("send() takes plain requests; use stream() for streamed ones")
+
+
+def _config_from_setting(config: str | os.PathLike[str] | Config | None) -> Config | None:
+    """The config file given, else the one ``SLUICEGATE_CONFIG`` names (empty: none)."""
+    if isinstance(config, Config):
+        return config
+    if config is None:
+        config = os.environ.get(CONFIG_ENV) or None
+        if config is None:
+            return None
+    return load_config(config)
 
 
 def _user_prices(

@@ -14,6 +14,7 @@ _COMMANDS = {
     "batch": "sluicegate.cli.batch",
     "chat": "sluicegate.cli.chat",
     "compare": "sluicegate.cli.compare",
+    "config": "sluicegate.cli.config",
     "fanout": "sluicegate.cli.fanout",
     "plugins": "sluicegate.cli.plugins",
     "prices": "sluicegate.cli.prices",
@@ -38,9 +39,40 @@ class _LazyGroup(click.Group):
 
 @click.group(cls=_LazyGroup, epilog=exit_status.HELP_TEXT)
 @click.version_option(package_name="sluicegate")
-def main() -> None:
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A sluicegate.toml of providers and prices [default: SLUICEGATE_CONFIG, else "
+    "./sluicegate.toml, else ~/.config/sluicegate/sluicegate.toml; see docs/config.md].",
+)
+@click.pass_context
+def main(ctx: click.Context, config_file: str | None) -> None:
     """Call LLM APIs at volume: concurrency, rate limits, retries, streaming and costs.
 
     Models are named PROVIDER/MODEL (openai/gpt-4o-mini, anthropic/claude-sonnet-4-5,
     mock/fast). The mock provider needs no key and no network.
     """
+    _use_config(ctx, config_file)
+
+
+def _use_config(ctx: click.Context, config_file: str | None) -> None:
+    """Find the config file and name it in ``SLUICEGATE_CONFIG`` while the command runs
+    (every client the command builds reads it there), restoring the variable after."""
+    import os
+
+    from sluicegate.config.discover import CONFIG_ENV, find_config
+
+    found = find_config(config_file)
+    ctx.meta["sluicegate.config"] = found
+    before = os.environ.get(CONFIG_ENV)
+    os.environ[CONFIG_ENV] = found.path or ""
+
+    def restore() -> None:
+        if before is None:
+            os.environ.pop(CONFIG_ENV, None)
+        else:
+            os.environ[CONFIG_ENV] = before
+
+    ctx.call_on_close(restore)

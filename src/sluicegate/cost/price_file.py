@@ -28,7 +28,7 @@ from typing import Any, Final
 from sluicegate.cost.prices import ModelPrice, price_problem
 from sluicegate.errors import BadInputError, ConfigError
 
-__all__ = ["PRICES_ENV", "load_price_file"]
+__all__ = ["PRICES_ENV", "load_price_file", "price_entry"]
 
 PRICES_ENV: Final = "SLUICEGATE_PRICES"
 """The environment variable naming a price file, used when no file is passed."""
@@ -82,8 +82,15 @@ def load_price_file(path: str | os.PathLike[str]) -> list[ModelPrice]:
 
 
 def _price(file: str, text: str, model: str, entry: Any, source: str) -> ModelPrice:
-    where = f'models."{model}"'
-    line = _line_of(text, model)
+    return price_entry(file, _line_of(text, model), f'models."{model}"', model, entry, source)
+
+
+def price_entry(
+    file: str, line: int | None, where: str, model: str, entry: Any, source: str
+) -> ModelPrice:
+    """One ``{input, output, ...}`` table as a ModelPrice; every mistake a BadInputError
+    naming ``file``, ``line`` and the key (``where``, e.g. ``prices."openai/x"``): a price
+    file's entries and a config file's ``[prices]`` are checked alike."""
     if not isinstance(entry, Mapping):
         raise BadInputError(
             f"{where} must be a table with input and output prices",
