@@ -249,7 +249,7 @@ def test_the_printed_resume_command_has_the_template_options_and_resumes(
     source, out = tmp_path / "reviews.csv", tmp_path / "out.jsonl"
     rows = [[f"r{i}", f"review {i}: it's {{fine}}", "3"] for i in range(120)]
     write_csv(source, ["review_id", "text", "stars"], rows)
-    template = "Stars {stars}. Say 'ok' to:\n{text}"
+    template = "Stars {stars}. Say 'ok' or [no] ([bold]) to:\n{text}"  # markup, quotes
     first = invoke(
         backend, source, "-o", out, "-m", "mock/smart", "--template", template,
         "--id-column", "review_id", "--system", "Be terse.", "--input-format", "csv",
@@ -363,3 +363,21 @@ def test_jsonl_lines_from_a_pipe_through_a_template(tmp_path: Path, backend: str
     assert records["k12"]["response"]["text"].startswith("Mock answer to: Echo line 12 x")
     errors = read_jsonl(tmp_path / "out.errors.jsonl")
     assert [(e["line"], e["error"]) for e in errors] == [(12, "missing field 'text' of --template")]
+
+
+def test_a_resume_command_with_brackets_is_printed_as_it_is_after_a_failed_write() -> None:
+    """The summary is rich markup: a template's ``[no]`` or a path's ``[red]`` must not be
+    read as a style (the command printed would then not be the command run)."""
+    import errno
+
+    from rich.console import Console
+
+    from sluicegate.bulk.file_errors import FileWriteError
+    from sluicegate.cli.run_files import stop_lines
+
+    command_text = "sluicegate run in.csv --output '[red]/out.jsonl' --template 'Say [yes]: {text}'"
+    error = FileWriteError("out.jsonl", "output", OSError(errno.ENOSPC, "No space left"), 3)
+    console = Console(record=True, width=400)
+    for line in stop_lines(error, Path("out.jsonl"), command_text):
+        console.print(line, highlight=False, soft_wrap=True)
+    assert console.export_text().rstrip().endswith("\n  " + command_text)
