@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import json
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from click.testing import CliRunner
 
 import sluicegate
+from sluicegate.cli import main
 
 pytestmark = pytest.mark.anyio
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -42,3 +46,28 @@ async def test_batch_jobs_example_collects_an_answer_per_request() -> None:
     answers = await load("batch_jobs").main()
     assert sorted(answers) == ["review-0", "review-1", "review-2"]
     assert all(answers.values())
+
+
+def test_reviews_csv_example_runs_as_the_readme_says(
+    anyio_backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sluicegate run examples/reviews.csv ... --template ... --id-column review_id``
+    (the README's command; examples/prompts.jsonl is run in tests/bulk/test_run_cli.py)."""
+    monkeypatch.delenv("SLUICEGATE_MOCK_BASE_URL", raising=False)
+    out = tmp_path / "reviews.jsonl"
+    template = "Classify this review as positive, negative or mixed: {text}"
+    argv = ["run", str(EXAMPLES / "reviews.csv"), "-o", str(out), "-m", "mock/fast"]
+    argv += ["--template", template, "--id-column", "review_id"]
+    result = CliRunner().invoke(
+        main, [*argv, "--no-progress", "--backend", anyio_backend], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    with (EXAMPLES / "reviews.csv").open(newline="", encoding="utf-8") as stream:
+        reviews = list(csv.DictReader(stream))
+    assert 15 <= len(reviews) <= 30
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["id"] for r in records) == sorted(r["review_id"] for r in reviews)
+    assert all(
+        r["response"]["text"].startswith("Mock answer to: Classify this review as positive")
+        for r in records
+    )

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
+
 from sluicegate.batch.run import BatchRunOutcome
 from sluicegate.bulk.summary import RunOutcome, render_summary
 from sluicegate.cost.rates import format_usd
@@ -79,7 +81,7 @@ def _lines(outcome: BatchRunOutcome) -> list[str]:
         )
     if outcome.cancelled or outcome.action == "cancel":
         again = (
-            f"the same command submits them again:\n  {outcome.resume_command}"
+            f"the same command submits them again:\n  {escape(outcome.resume_command)}"
             if outcome.cancelled
             else "the run's command ('sluicegate run ... --mode batch') submits them again"
         )
@@ -98,7 +100,7 @@ def _lines(outcome: BatchRunOutcome) -> list[str]:
         lines.append(
             f"[yellow]{why}: {len(unfinished):,} jobs are still at the provider[/] ({ids}). "
             "The same command reattaches to them and collects their results "
-            f"(nothing is submitted twice):\n  {outcome.resume_command}\n"
+            f"(nothing is submitted twice):\n  {escape(outcome.resume_command)}\n"
             f"or cancel them: sluicegate batch cancel {outcome.output}"
         )
     elif outcome.action == "submit" and unfinished:

@@ -1,4 +1,5 @@
-"""Input lines of ``sluicegate run``: two JSONL forms, read one line at a time.
+"""Input lines of ``sluicegate run``: two JSONL forms, read one line at a time (CSV rows
+and ``--template`` are rendered into the simple form by :mod:`sluicegate.bulk.rows`).
 
 The OpenAI batch-line form, as a batch input file holds it::
 
@@ -68,6 +69,7 @@ __all__ = [
     "BadLine",
     "InputLine",
     "LineRules",
+    "decode_line",
     "parse_line",
     "parse_record",
     "read_lines",
@@ -177,13 +179,22 @@ async def stream_lines(stream: BinaryIO) -> AsyncIterator[tuple[int, bytes]]:
 
 def parse_line(raw: bytes | str, number: int, rules: LineRules) -> InputLine | BadLine:
     """One input line as an :class:`InputLine`, or a :class:`BadLine` saying why not."""
+    value = decode_line(raw, number)
+    if isinstance(value, BadLine):
+        return value
+    return parse_record(value, number, rules)
+
+
+def decode_line(raw: bytes | str, number: int) -> dict[str, Any] | BadLine:
+    """One input line's JSON object, not yet checked as a request (what
+    :func:`parse_record` takes), or a :class:`BadLine`: not JSON, or not an object."""
     try:
         value = json.loads(raw)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
         return BadLine(number, f"not valid JSON: {_short(exc)}")
     if not isinstance(value, dict):
         return BadLine(number, f"a line must be a JSON object, got {_json_type(value)}")
-    return parse_record(value, number, rules)
+    return value
 
 
 def parse_record(value: dict[str, Any], number: int, rules: LineRules) -> InputLine | BadLine:

@@ -1,6 +1,7 @@
 """``sluicegate run`` as a function: input file in, one output line per input id out.
 
-The pieces, each in its own module: input lines are parsed lazily (:mod:`.input`) and
+The pieces, each in its own module: input lines are parsed lazily (:mod:`.input`; CSV
+rows and ``--template``: :mod:`.rows`, which renders each row as a simple-form line) and
 sent through :meth:`Client.map <sluicegate.Client.map>` (:mod:`.map`); each result is
 appended to the output the moment it arrives (:mod:`.output`), counted (:mod:`.stats`)
 and shown (:mod:`.progress`); the summary (:mod:`.summary`) closes the run.
@@ -41,6 +42,8 @@ Streamed input
     a paused model are held by the map (:mod:`.map`, bounded by the concurrency) instead
     of deferred to a later pass. Resuming works as for a file: feed the same lines again,
     and the ids already in the output are skipped.
+    A stream is JSONL (with or without a template): a CSV is refused from one, as it is
+    read more than once (:func:`~sluicegate.bulk.rows.check_input`).
 
 Budget
     ``--budget`` is the whole run's, resumes included: the cost the output's lines already
@@ -58,7 +61,8 @@ import stat
 import sys
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
-from dataclasses import dataclass
+from contextlib import closing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -75,8 +79,7 @@ from sluicegate.bulk.input import (
     BadLine,
     InputLine,
     LineRules,
-    parse_line,
-    read_lines,
+    parse_record,
     stream_lines,
 )
 from sluicegate.bulk.map import BulkMap, MapResult
@@ -88,6 +91,7 @@ from sluicegate.bulk.output import (
     result_record,
 )
 from sluicegate.bulk.progress import Progress, make_progress
+from sluicegate.bulk.rows import InputSpec, Row, check_input, count_rows, read_rows
 from sluicegate.bulk.stats import RunStats
 from sluicegate.bulk.summary import RunOutcome
 from sluicegate.client import Client
@@ -131,12 +135,14 @@ class RunOptions:
     """Each request's time limit in all (``--total-timeout``; None: none)."""
     store: str | None = None
     """The shared store (``--store``); None: ``SLUICEGATE_STORE``, else in-process."""
+    input_spec: InputSpec = field(default_factory=InputSpec)
+    """How the input is read: JSONL or CSV, a template (:mod:`.rows`)."""
 
 
-def count_lines(path: Path) -> int:
-    """Non-blank lines of ``path``: the progress bar's total, read before the run."""
-    with path.open("rb") as stream:
-        return sum(1 for raw in stream if raw.strip())
+def count_lines(path: Path, spec: InputSpec | None = None) -> int:
+    """Non-blank lines of ``path`` (data rows of a CSV ``spec``, not its header): the
+    progress bar's total, read before the run."""
+    return count_rows(path, spec or InputSpec())
 
 
 def is_stream(path: Path) -> bool:
@@ -271,9 +277,9 @@ class _Run:
         Lines of a paused model are deferred (counted), of a given-up model or poison ones
         left pending (counted); bad lines and skips are counted on the ``first`` pass only."""
         take = self._line_taker(done, bad_log, on_bad, first=first, streamed=False)
-        with self.options.input.open("rb") as stream:
-            for number, raw in read_lines(stream):
-                request = take(number, raw)
+        with closing(read_rows(self.options.input, self.options.input_spec)) as rows:
+            for row in rows:
+                request = take(row)
                 if request is not None:
                     yield request
 
@@ -284,9 +290,10 @@ class _Run:
         as it arrives (counted into the total as it is read); a paused model's lines go to
         the map, which holds them."""
         take = self._line_taker(done, bad_log, on_bad, first=True, streamed=True)
+        spec = self.options.input_spec  # JSONL: a CSV from a stream is refused
         with self.options.input.open("rb") as stream:
             async for number, raw in stream_lines(stream):
-                request = take(number, raw)
+                request = take(spec.line_row(raw, number))
                 if request is not None:
                     yield request
 
@@ -298,8 +305,8 @@ class _Run:
         *,
         first: bool,
         streamed: bool,
-    ) -> Callable[[int, bytes], Request | None]:
-        """One pass's handling of each line read: its Request to send, or None (bad,
+    ) -> Callable[[Row | BadLine], Request | None]:
+        """One pass's handling of each row read: its Request to send, or None (bad,
         skipped, deferred or pending; counted as such)."""
         rules = LineRules(self.options.model, self.client.provider_names)
         seen = IdSet()
@@ -309,10 +316,11 @@ class _Run:
         poison = self.poison
         deferred = self.deferred
 
-        def take(number: int, raw: bytes) -> Request | None:
+        def take(row: Row | BadLine) -> Request | None:
+            number = row.line
             if streamed:
                 stats.total_lines += 1
-            item = parse_line(raw, number, rules)
+            item = parse_record(row.record, number, rules) if isinstance(row, Row) else row
             request: Request | BadLine
             if isinstance(item, InputLine):
                 if not seen.add(item.id):
@@ -423,9 +431,11 @@ async def run_file(
     """Run ``options.input`` into ``options.output`` and return how it ended."""
     if options.input.resolve() == options.output.resolve():
         raise BadInputError("the output file must not be the input file", file=str(options.input))
+    check_input(options.input, options.input_spec)
     started = time.monotonic()
     streamed = is_stream(options.input)
-    stats = RunStats(total_lines=0 if streamed else count_lines(options.input), streamed=streamed)
+    total = 0 if streamed else count_lines(options.input, options.input_spec)
+    stats = RunStats(total_lines=total, streamed=streamed)
     log, resumed = open_results(options.output)
     stats.already_done = len(resumed.done)
     done = resumed.done  # ids written by this run join it, so a later pass skips them

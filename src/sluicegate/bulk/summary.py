@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from sluicegate.bulk.progress import format_cost
 from sluicegate.bulk.stats import ModelStats, PendingStats, RunStats
 from sluicegate.cli import exit_status
@@ -177,7 +179,7 @@ def render_summary(outcome: RunOutcome, console: Any) -> None:
             )
         lines.append(
             "Run the same command again to send them (the ids already written are "
-            f"skipped):\n  {outcome.resume_command}"
+            f"skipped):\n  {escape(outcome.resume_command)}"
         )
     if outcome.interrupted or outcome.stopped_reason is not None:
         why = outcome.stopped_reason or "interrupted"
@@ -189,7 +191,7 @@ def render_summary(outcome: RunOutcome, console: Any) -> None:
         )
         lines.append(
             f"[yellow]Stopped ({why}) with {stats.remaining:,} lines still to do; the output "
-            f"is consistent.[/] {how}:\n  {outcome.resume_command}"
+            f"is consistent.[/] {how}:\n  {escape(outcome.resume_command)}"
         )
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -32,6 +32,9 @@ from sluicegate.cli.run_files import (
     guarded_sync,
     stop_lines,
 )
+
+if TYPE_CHECKING:
+    from sluicegate.bulk.rows import InputSpec
 
 
 def _resume_command(ctx: click.Context) -> str:
@@ -70,6 +73,35 @@ def _resume_command(ctx: click.Context) -> str:
     default=None,
     help="Model for lines that name none (provider/model); also the provider of bare "
     "model names such as OpenAI batch files have.",
+)
+@click.option(
+    "--input-format",
+    type=click.Choice(["auto", "jsonl", "csv"]),
+    default="auto",
+    show_default=True,
+    help="How INPUT is read: auto is csv for a name ending in .csv, else jsonl.",
+)
+@click.option(
+    "--template",
+    default=None,
+    metavar="TEXT",
+    help="A prompt made of each row's columns (or each JSONL line's fields): "
+    "'Classify: {text}' ({{ and }} for literal braces). Needed for a CSV without a "
+    "'prompt' column.",
+)
+@click.option(
+    "--id-column",
+    default="id",
+    show_default=True,
+    metavar="NAME",
+    help="With a CSV or --template: the column (or field) that holds each row's id.",
+)
+@click.option(
+    "--system",
+    default=None,
+    metavar="TEXT",
+    help="With --template: a system message before each rendered prompt (a row's own "
+    "'system' is not used then).",
 )
 @click.option(
     "-c",
@@ -173,6 +205,10 @@ def command(
     input: Path,
     output: Path,
     model: str | None,
+    input_format: str,
+    template: str | None,
+    id_column: str,
+    system: str | None,
     concurrency: int,
     rpm: int | None,
     tpm: int | None,
@@ -195,9 +231,12 @@ def command(
     backend: str,
     log_level: str | None,
 ) -> None:
-    """Send every line of INPUT (JSONL) and write one result line per id to OUTPUT.
+    """Send every line of INPUT (JSONL, or CSV rows) and write one result line per id to
+    OUTPUT.
 
-    Lines are OpenAI batch lines ({"custom_id", "body": {...}}) or {"id", "prompt"}.
+    Lines are OpenAI batch lines ({"custom_id", "body": {...}}) or {"id", "prompt"}. A
+    CSV (its header names the columns) is read through --template, each row's id in
+    --id-column; --template also renders JSONL lines' fields. See docs/bulk-runs.md.
     Re-running the same command resumes: ids already in OUTPUT are skipped. Bad lines are
     reported with their numbers and never stop the run. Ctrl-C stops taking lines and
     waits for those in flight; a second Ctrl-C cancels them.
@@ -231,6 +270,7 @@ def command(
         raise click.UsageError(f"--{ray_only[0].replace('_', '-')} is for --engine ray")
     if engine == "ray" and mode == "batch":
         raise click.UsageError("--engine ray is for --mode live: a batch job runs at the provider")
+    input_spec = _input_spec(ctx, input, mode)
     if mode == "batch":
         ctx.exit(_batch_mode(ctx, input, output, model, concurrency, errors_file, no_progress))
     live_only = [
@@ -265,6 +305,7 @@ def command(
         patience=patience,
         total_timeout=total_timeout_setting(total_timeout),
         store=store,
+        input_spec=input_spec,
     )
     lines_before, started = count_newlines(output), time.monotonic()
     try:
@@ -283,6 +324,54 @@ def command(
         ctx.exit(_write_failed(outcome, options, lines_before, time.monotonic() - started))
     render_summary(outcome, Console())
     ctx.exit(outcome.exit_code)
+
+
+def _input_spec(ctx: click.Context, input: Path, mode: str) -> InputSpec:
+    """How INPUT is read (``--input-format``, ``--template``, ``--id-column``,
+    ``--system``), checked before any file is opened for writing: a CSV's header must hold
+    what the template and the id column name (a usage error naming what it lacks)."""
+    from sluicegate.bulk.rows import (
+        InputSpec,
+        TemplateError,
+        check_input,
+        input_format,
+        parse_template,
+    )
+    from sluicegate.errors import BadInputError
+
+    params = ctx.params
+    fmt = input_format(input, params["input_format"])
+    text: str | None = params["template"]
+    given = [
+        name
+        for name in ("template", "id_column", "system")
+        if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+    ]
+    if mode == "batch" and (fmt == "csv" or given):
+        what = "a CSV input" if fmt == "csv" else f"--{given[0].replace('_', '-')}"
+        raise click.UsageError(
+            f"{what} is for --mode live: a batch run reads JSONL lines as they are (its "
+            "jobs find their items by line and offset); render the rows to JSONL first"
+        )
+    if text is None:
+        if params["system"] is not None:
+            raise click.UsageError(
+                "--system is for --template (a line's own 'system' field gives it otherwise)"
+            )
+        if fmt != "csv" and "id_column" in given:
+            raise click.UsageError(
+                "--id-column is for a CSV or --template (a JSONL line names its own 'id')"
+            )
+    try:
+        template = None if text is None else parse_template(text)
+    except TemplateError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--template'") from None
+    spec = InputSpec(fmt, template, params["system"], params["id_column"])
+    try:
+        check_input(input, spec)
+    except BadInputError as exc:
+        raise click.UsageError(exc.message) from None
+    return spec
 
 
 def _write_failed(error: FileWriteError, options: Any, lines_before: int, elapsed: float) -> int:

@@ -88,8 +88,10 @@ def count_newlines(path: Path) -> int:
 
 
 def stop_lines(error: FileWriteError, output: Path, resume_command: str) -> list[str]:
-    """What the summary says after a failed write (rich markup)."""
-    command = f":\n  {resume_command}" if resume_command else "."
+    """What the summary says after a failed write (rich markup; the command escaped)."""
+    from rich.markup import escape
+
+    command = f":\n  {escape(resume_command)}" if resume_command else "."
     return [
         f"[red]Stopped: {error.message}[/] (the {error.role}). What was written to {output} "
         "stays; the lines not written are pending, not lost: make room (or fix the cause), "

@@ -5,6 +5,8 @@ The driver (this process) keeps every guarantee a local run gives that depends o
 files: it reads the input once, reports bad lines by number (to the same errors file),
 skips the ids already in the output, and appends each result line the moment its batch
 comes back, so a killed driver leaves a consistent output and the same command resumes.
+A CSV or a ``--template`` is read here as a local run reads it
+(:mod:`sluicegate.bulk.rows`), and each row's simple-form record goes as a JSON line.
 The actors send the lines, with the same idempotency keys a local run of the same
 output file would use (:func:`~sluicegate.bulk.runner.line_key`), so a line answered
 but not yet written when the driver died is replayed from the shared store on resume
@@ -26,6 +28,7 @@ What differs, by design:
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import signal
@@ -38,9 +41,10 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from sluicegate.bulk.idset import IdSet
-from sluicegate.bulk.input import BadLine, InputLine, LineRules, parse_line, read_lines
+from sluicegate.bulk.input import BadLine, InputLine, LineRules, parse_record
 from sluicegate.bulk.output import BadLineLog, errors_path_for, open_results
 from sluicegate.bulk.progress import make_progress
+from sluicegate.bulk.rows import Row, check_input, read_rows
 from sluicegate.bulk.runner import RunOptions, count_lines, is_stream
 from sluicegate.bulk.stats import RunStats
 from sluicegate.bulk.summary import RunOutcome
@@ -82,11 +86,12 @@ def run_on_ray(
             "--engine ray reads a file, not a pipe: it is read to its end before sending",
             file=str(options.input),
         )
+    check_input(options.input, options.input_spec)
     check_shared_limits(
         engine.actors, options.store, rpm=options.rpm, tpm=options.tpm, budget=options.budget
     )
     started = time.monotonic()
-    stats = RunStats(total_lines=count_lines(options.input))
+    stats = RunStats(total_lines=count_lines(options.input, options.input_spec))
     providers = _provider_names(options.store)
     log, resumed = open_results(options.output)
     stats.already_done = len(resumed.done)
@@ -147,23 +152,26 @@ class _Rows:
 
 
 def _rows_to_send(options: RunOptions, rules: LineRules, done: IdSet, stats: RunStats) -> _Rows:
-    """The input's good lines not yet in the output, as rows (line number, line); bad
-    lines counted and returned for the errors file."""
+    """The input's good rows (JSONL lines, CSV rows, rendered templates:
+    :mod:`sluicegate.bulk.rows`) not yet in the output, as rows (line number, the record
+    as a JSON line, which the actors parse as a local run would); bad lines counted and
+    returned for the errors file."""
     rows: list[dict[str, Any]] = []
     bad: list[BadLine] = []
     seen = IdSet()
-    with options.input.open("rb") as stream:
-        for number, raw in read_lines(stream):
-            item = parse_line(raw, number, rules)
-            if isinstance(item, InputLine) and not seen.add(item.id):
-                item = BadLine(number, f"duplicate id {item.id!r}: an earlier line has it", item.id)
-            if isinstance(item, BadLine):
-                stats.add_bad(item)
-                bad.append(item)
-            elif item.id in done:
-                stats.skipped += 1
-            else:
-                rows.append({NUMBER_COLUMN: number, INPUT_COLUMN: raw.decode()})
+    for row in read_rows(options.input, options.input_spec):
+        number = row.line
+        item = parse_record(row.record, number, rules) if isinstance(row, Row) else row
+        if isinstance(item, InputLine) and not seen.add(item.id):
+            item = BadLine(number, f"duplicate id {item.id!r}: an earlier line has it", item.id)
+        if isinstance(item, BadLine):
+            stats.add_bad(item)
+            bad.append(item)
+        elif item.id in done:
+            stats.skipped += 1
+        else:
+            assert isinstance(row, Row)
+            rows.append({NUMBER_COLUMN: number, INPUT_COLUMN: json.dumps(row.record)})
     return _Rows(rows, bad)
 
 
@@ -227,8 +235,6 @@ def _send(
 def _take(row: dict[str, Any], log: Any, stats: RunStats) -> bool:
     """Write one row's result, or count it pending or refused; True for a budget
     refusal (the line is left for a resume with a larger budget)."""
-    import json
-
     record = json.loads(row["result_json"])
     error_type = row["error_type"]
     if error_type == "BudgetExceededError":
