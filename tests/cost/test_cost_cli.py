@@ -36,7 +36,7 @@ def test_prices_lists_models_with_their_prices_and_sources() -> None:
         "-",
         "$0.6",
         "50%",
-        "builtin",
+        "builtin openai 2026-12-02",
     ]
     assert table["anthropic/claude-sonnet-4-5"][1:] == [
         "$3",
@@ -44,7 +44,7 @@ def test_prices_lists_models_with_their_prices_and_sources() -> None:
         "$3.75",
         "$15",
         "50%",
-        "plugin sluicegate-anthropic",
+        "plugin sluicegate-anthropic 2026-12-02",
     ]
     assert "made-up" in table["mock/fast"][-1]
     assert "prices change" in result.output

@@ -5,8 +5,9 @@ zero would silently report a paid run as free.
 
 Where prices come from, later sources overriding earlier ones for the same model:
 
-1. every plugin's ``sluicegate_prices`` hook (the built-in plugin contributes
-   :mod:`sluicegate.cost.price_data`, the Anthropic plugin its Claude models);
+1. every plugin's ``sluicegate_price_lists`` and ``sluicegate_prices`` hooks (the
+   built-in plugin contributes the dated :class:`PriceList` of each provider in
+   :mod:`sluicegate.cost.tables`, the Anthropic plugin its Claude models);
 2. the user's price file (``Client(prices="prices.toml")`` or ``SLUICEGATE_PRICES``,
    read by :mod:`sluicegate.cost.price_file`) or a list of :class:`ModelPrice`.
 
@@ -17,6 +18,8 @@ that could have been done at build time.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -25,7 +28,13 @@ from typing import Final
 
 from sluicegate.errors import ConfigError
 
-__all__ = ["MAX_PRICE_PER_MTOK", "ModelPrice", "PriceTable", "base_model_name"]
+__all__ = [
+    "MAX_PRICE_PER_MTOK",
+    "ModelPrice",
+    "PriceList",
+    "PriceTable",
+    "base_model_name",
+]
 
 MAX_PRICE_PER_MTOK: Final = 1_000_000
 """The dearest price accepted, in USD per million tokens (a dollar a token, thousands of
@@ -64,8 +73,10 @@ class ModelPrice:
     ``cache_write_per_mtok`` input written to it (Anthropic bills writes at 1.25x input);
     None prices those tokens as plain input. ``batch_discount`` is the fraction taken off
     when the request runs through the provider's batch API (0.5: half price).
-    ``source`` says where the price came from (``"builtin"``, ``"plugin NAME"``,
-    ``"file PATH"``), shown by ``sluicegate prices``.
+    ``source`` says where the price came from (``"builtin google 2026-12-02"``,
+    ``"plugin NAME"``, ``"file PATH"``), shown by ``sluicegate prices``.
+    ``well_known`` marks a real provider's list price, which the same model served by
+    another provider may borrow; the mock provider's made-up prices set it False.
     """
 
     model: str
@@ -75,6 +86,7 @@ class ModelPrice:
     batch_discount: float = 0.5
     source: str = ""
     cache_write_per_mtok: float | None = None
+    well_known: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or "/" not in self.model:
@@ -95,6 +107,11 @@ class ModelPrice:
                 f"price for {self.model!r}: batch_discount must be a fraction from 0 to 1 "
                 f"(0.5 = half price), got {discount!r}"
             )
+        if not isinstance(self.well_known, bool):
+            raise ConfigError(
+                f"price for {self.model!r}: well_known must be True or False, "
+                f"got {self.well_known!r}"
+            )
 
     @property
     def cached_input(self) -> float:
@@ -107,6 +124,18 @@ class ModelPrice:
         """The price of an input token written to the cache (input price when unset)."""
         write = self.cache_write_per_mtok
         return self.input_per_mtok if write is None else write
+
+    @property
+    def rates(self) -> tuple[float, float, float, float, float]:
+        """``(input, cached input, cache write, output, batch discount)`` as charged: two
+        prices with equal rates cost the same for any usage, whatever their names."""
+        return (
+            self.input_per_mtok,
+            self.cached_input,
+            self.cache_write,
+            self.output_per_mtok,
+            self.batch_discount,
+        )
 
 
 def _is_number(value: object) -> bool:
@@ -123,6 +152,46 @@ def base_model_name(model: str) -> str | None:
     neither: ``openai/gpt-4o-mini-2024-07-18`` → ``openai/gpt-4o-mini``."""
     base = _SNAPSHOT_SUFFIX.sub("", model)
     return base if base != model else None
+
+
+@dataclass(frozen=True, slots=True)
+class PriceList:
+    """One provider's prices as published on a given day, and where they were read.
+
+    What a plugin registers through the ``sluicegate_price_lists`` hook (the built-in
+    plugin's lists are in :mod:`sluicegate.cost.tables`); ``sluicegate prices`` shows each
+    list's provider, date and sources above the prices. ``provider`` names the provider
+    whose pricing page the prices come from (``"google"``), ``as_of`` is the ISO date they
+    were checked on (``"2026-12-02"``), ``sources`` are the pages (URLs) they were read
+    from, ``note`` is one line a reader should know (a tier left out, a price that could
+    not be confirmed). Every price in the list is a :class:`ModelPrice` whose ``source``
+    should name the list (``"builtin google 2026-12-02"``).
+    """
+
+    provider: str
+    as_of: str
+    sources: tuple[str, ...]
+    prices: tuple[ModelPrice, ...]
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.provider, str) or not self.provider:
+            raise ConfigError(f"price list: provider must be a name, got {self.provider!r}")
+        where = f"price list {self.provider!r}"
+        try:
+            datetime.date.fromisoformat(self.as_of)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{where}: as_of must be an ISO date (YYYY-MM-DD), got {self.as_of!r}"
+            ) from None
+        if isinstance(self.sources, str) or not all(isinstance(s, str) for s in self.sources):
+            raise ConfigError(f"{where}: sources must be a sequence of URLs (strings)")
+        object.__setattr__(self, "sources", tuple(self.sources))
+        if not all(isinstance(p, ModelPrice) for p in self.prices):
+            raise ConfigError(f"{where}: prices must be ModelPrice objects")
+        object.__setattr__(self, "prices", tuple(self.prices))
+        if not isinstance(self.note, str):
+            raise ConfigError(f"{where}: note must be a string, got {self.note!r}")
 
 
 _MAX_REMEMBERED = 4096
@@ -190,12 +259,4 @@ class PriceTable:
 
 
 def _with_source(price: ModelPrice, source: str) -> ModelPrice:
-    return ModelPrice(
-        model=price.model,
-        input_per_mtok=price.input_per_mtok,
-        output_per_mtok=price.output_per_mtok,
-        cached_input_per_mtok=price.cached_input_per_mtok,
-        batch_discount=price.batch_discount,
-        source=source,
-        cache_write_per_mtok=price.cache_write_per_mtok,
-    )
+    return dataclasses.replace(price, source=source)
