@@ -132,12 +132,15 @@ def test_no_fallback_for_names_that_only_look_alike() -> None:
     assert base_model_name("openai/gpt-4o") is None
     assert table.lookup("openai/gpt-4o-mini") is None  # a different model, not a snapshot
     assert table.lookup("openai/gpt-4o-2024-13") is None  # not a date
-    assert table.lookup("azure/gpt-4o") is None
+    assert table.lookup("azure/gpt-4o-mini") is None
 
 
-def test_a_compatible_server_under_its_own_name_has_no_price_until_given_one() -> None:
+def test_a_compatible_server_serving_a_well_known_model_is_priced_as_it_until_given_one() -> None:
     settings = {"vllm": ProviderSettings(kind="openai", base_url=BASE_URL, api_key=KEY)}
-    assert Client(providers=settings).prices.lookup("vllm/gpt-4o-mini") is None
+    borrowed = Client(providers=settings).prices.lookup("vllm/gpt-4o-mini")
+    assert borrowed is not None and borrowed.model == "openai/gpt-4o-mini"
+    assert borrowed.source == "builtin openai 2026-12-02, priced as openai/gpt-4o-mini"
+    assert Client(providers=settings).prices.lookup("vllm/llama-3-70b") is None
     mine = ModelPrice("vllm/gpt-4o-mini", 0.01, 0.02)
     priced = Client(providers=settings, prices=[mine]).prices.lookup("vllm/gpt-4o-mini")
     assert priced == mine

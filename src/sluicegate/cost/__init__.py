@@ -2,7 +2,7 @@
 
 - :mod:`~sluicegate.cost.prices`: :class:`ModelPrice`, :class:`PriceList` (one provider's
   dated, sourced prices) and :class:`PriceTable`, the lookup by model name (dated
-  snapshots fall back to their base model);
+  snapshots fall back to their base model, a relay's model to its well-known name);
 - :mod:`~sluicegate.cost.tables`: the bundled price lists, one module per provider;
 - :mod:`~sluicegate.cost.price_file`: a user's TOML price file, checked line by line;
 - :mod:`~sluicegate.cost.rates`: :func:`cost_of`, prices in exact integer form;

@@ -12,8 +12,8 @@ Where prices come from, later sources overriding earlier ones for the same model
    read by :mod:`sluicegate.cost.price_file`) or a list of :class:`ModelPrice`.
 
 The table is built once per client, when it is opened; a lookup then is one dict read
-(misses and dated snapshots are remembered too), so pricing costs nothing per request
-that could have been done at build time.
+(misses, dated snapshots and models priced by their well-known name are remembered too),
+so pricing costs nothing per request that could have been done at build time.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ __all__ = [
     "PriceList",
     "PriceTable",
     "base_model_name",
+    "well_known_name",
 ]
 
 MAX_PRICE_PER_MTOK: Final = 1_000_000
@@ -75,8 +76,9 @@ class ModelPrice:
     when the request runs through the provider's batch API (0.5: half price).
     ``source`` says where the price came from (``"builtin google 2026-12-02"``,
     ``"plugin NAME"``, ``"file PATH"``), shown by ``sluicegate prices``.
-    ``well_known`` marks a real provider's list price, which the same model served by
-    another provider may borrow; the mock provider's made-up prices set it False.
+    ``well_known`` lends the price to the same model served by another provider (a relay
+    or any OpenAI-compatible endpoint, see :meth:`PriceTable.lookup`); the mock
+    provider's made-up prices set it False so that no real model borrows them.
     """
 
     model: str
@@ -154,6 +156,25 @@ def base_model_name(model: str) -> str | None:
     return base if base != model else None
 
 
+def well_known_name(model: str) -> str:
+    """The name a model goes by whoever serves it, for matching it across providers.
+
+    The part after the last ``/`` (after the provider, and after a vendor prefix as
+    OpenRouter-style relays send it: ``openai/anthropic/claude-sonnet-4.5``), lower-case,
+    with ``.`` and ``_`` written ``-`` (a relay's ``claude-sonnet-4.5`` is Anthropic's
+    ``claude-sonnet-4-5``), without a snapshot date or ``-latest``. Nothing else is
+    dropped, so ``gpt-4.1`` (``gpt-4-1``) never meets ``gpt-4.1-mini`` (``gpt-4-1-mini``)
+    and ``gemini-2.5-flash`` never meets ``gemini-2.5-flash-lite``.
+
+    >>> well_known_name("openai/anthropic/Claude-Sonnet-4.5")
+    'claude-sonnet-4-5'
+    >>> well_known_name("anthropic/claude-sonnet-4-5-20250929")
+    'claude-sonnet-4-5'
+    """
+    name = model.rpartition("/")[2].lower().replace(".", "-").replace("_", "-")
+    return _SNAPSHOT_SUFFIX.sub("", name)
+
+
 @dataclass(frozen=True, slots=True)
 class PriceList:
     """One provider's prices as published on a given day, and where they were read.
@@ -202,14 +223,25 @@ a bound so that a caller inventing model names cannot grow the cache without end
 class PriceTable:
     """The prices a client knows, by ``"provider/model"``; later entries win.
 
-    Lookup is by the exact model first, then by its base name when it is a dated
-    snapshot (``gpt-4o-mini-2024-07-18`` is priced as ``gpt-4o-mini``). It is never by
-    provider kind: an OpenAI-compatible server added under its own name (a ``vllm``
-    provider with ``kind="openai"``) serves other models at other prices, so
-    ``vllm/gpt-4o-mini`` has no price unless the user gives one.
+    :meth:`lookup` finds a model's price by, in order:
+
+    1. its exact name, ``provider/model``;
+    2. its base name when it is a dated snapshot or a ``-latest`` alias
+       (``openai/gpt-4o-mini-2024-07-18`` is priced as ``openai/gpt-4o-mini``);
+    3. its **well-known name** (:func:`well_known_name`), matched against the well-known
+       names of every price in the table, bundled or the user's: a relay, or any
+       OpenAI-compatible endpoint, serving a model under a name its maker uses is priced
+       as that model (``openai/claude-sonnet-4.5`` through a relay costs what
+       ``anthropic/claude-sonnet-4-5`` costs). The price found says so in its ``source``
+       (``"builtin google 2026-12-02, priced as gemini/gemini-2.5-flash"``). When the name
+       matches several prices that differ, the model stays unknown: it is never guessed.
+       A price with ``well_known=False`` (the mock provider's made-up ones) is never lent.
+
+    A price the user gives for the exact name (a price file entry for
+    ``openai/claude-sonnet-4.5``) comes first, so the relay rule is overridden per model.
     """
 
-    __slots__ = ("_by_model", "_resolved")
+    __slots__ = ("_by_model", "_resolved", "_well_known")
 
     def __init__(self, prices: Iterable[ModelPrice] = ()) -> None:
         by_model: dict[str, ModelPrice] = {}
@@ -217,6 +249,7 @@ class PriceTable:
             by_model[price.model] = price
         self._by_model: Mapping[str, ModelPrice] = by_model
         self._resolved: dict[str, ModelPrice | None] = dict(by_model)
+        self._well_known = _well_known_index(by_model.values())
 
     @classmethod
     def from_contributions(
@@ -233,16 +266,29 @@ class PriceTable:
         return cls(merged)
 
     def lookup(self, model: str) -> ModelPrice | None:
-        """The price of ``model`` (``"provider/model"``), or None when it is unknown."""
+        """The price of ``model`` (``"provider/model"``), or None when it is unknown. A
+        known model costs one dict read; every other answer is remembered too."""
         try:
             return self._resolved[model]
         except KeyError:
             pass
-        base = base_model_name(model)
-        price = self._by_model.get(base) if base is not None else None
+        price = self._resolve(model)
         if len(self._resolved) < _MAX_REMEMBERED:
             self._resolved[model] = price
         return price
+
+    def _resolve(self, model: str) -> ModelPrice | None:
+        base = base_model_name(model)
+        if base is not None:
+            price = self._by_model.get(base)
+            if price is not None:
+                return price
+        name = well_known_name(model)
+        match = self._well_known.get(name) if name else None
+        if match is None:
+            return None
+        said = f"priced as {match.model}"
+        return _with_source(match, f"{match.source}, {said}" if match.source else said)
 
     def entries(self) -> list[ModelPrice]:
         """Every price in the table, sorted by model."""
@@ -256,6 +302,23 @@ class PriceTable:
 
     def __repr__(self) -> str:
         return f"<PriceTable {len(self._by_model)} models>"
+
+
+def _well_known_index(prices: Iterable[ModelPrice]) -> dict[str, ModelPrice]:
+    """Each well-known name that exactly one price (by its rates) answers to, with that
+    price (the first by model name when several entries have equal rates). A name that
+    prices which differ answer to is left out: such a model stays unknown."""
+    found: dict[str, list[ModelPrice]] = {}
+    for price in sorted(prices, key=lambda p: p.model):
+        if price.well_known:
+            name = well_known_name(price.model)
+            if name:
+                found.setdefault(name, []).append(price)
+    return {
+        name: candidates[0]
+        for name, candidates in found.items()
+        if len({p.rates for p in candidates}) == 1
+    }
 
 
 def _with_source(price: ModelPrice, source: str) -> ModelPrice:

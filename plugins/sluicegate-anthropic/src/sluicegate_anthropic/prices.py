@@ -24,7 +24,9 @@ lists but whose API names and tiered prices were not checked. A user price file
 overrides any of them.
 
 Anthropic names snapshots with a date (``claude-sonnet-4-5-20250929``) and aliases with
-``-latest``; both are priced as their base name, so one entry per model suffices.
+``-latest``; both are priced as their base name, so one entry per model suffices. A relay
+that spells the name with dots (``claude-sonnet-4.5``) is priced by the well-known-name
+rule (see ``PriceTable.lookup``).
 """
 
 from __future__ import annotations
