@@ -6,13 +6,14 @@ Prices change. These are Anthropic's list prices in USD per million tokens: base
 Batches API takes 50% off. Checked on :data:`PRICES_AS_OF` (2026-12-02) against
 Anthropic's pricing page (https://platform.claude.com/docs/en/about-claude/pricing):
 
-- **Confirmed on Anthropic's page**, all four prices: Claude Sonnet 4.5 ($3 / $3.75 /
-  $0.30 / $15, the issue's seed figure: $15 output), Opus 4.8, 4.7, 4.6, 4.5 ($5 / $6.25
-  / $0.50 / $25), Opus 4.1 and Opus 4 ($15 / $18.75 / $1.50 / $75; the page now marks
-  them retired except on Bedrock and Google Cloud).
-- **Confirmed on an earlier copy of the same page** (its Chinese version, which lists the
-  models it had then): Sonnet 4.6, Sonnet 4, Sonnet 3.7, Haiku 4.5, Haiku 3.5, Opus 3,
-  Haiku 3. Their rows were not in the part of the current page that could be read here.
+- **Confirmed on Anthropic's page**, all four prices, on its current English copy: Opus
+  4.8, 4.7, 4.6, 4.5 ($5 / $6.25 / $0.50 / $25), Opus 4.1 and Opus 4 ($15 / $18.75 /
+  $1.50 / $75; the page now marks them retired except on Bedrock and Google Cloud).
+- **Confirmed on an earlier copy of the same page** (its Chinese version,
+  https://platform.claude.com/docs/zh-CN/about-claude/pricing, which lists the models it
+  had then): Claude Sonnet 4.5 ($3 / $3.75 / $0.30 / $15: the issue's seed figure, $15
+  output), Sonnet 4.6, Sonnet 4, Sonnet 3.7, Haiku 4.5, Haiku 3.5, Opus 3, Haiku 3. Their
+  rows were not in the part of the current page that could be read here.
 - The batch discount: Anthropic's batch-processing page
   (https://docs.anthropic.com/en/docs/build-with-claude/batch-processing) lists batch
   prices at half the standard ones.
@@ -76,6 +77,7 @@ PRICE_LIST: Final = PriceList(
     as_of=PRICES_AS_OF,
     sources=(
         "https://platform.claude.com/docs/en/about-claude/pricing",
+        "https://platform.claude.com/docs/zh-CN/about-claude/pricing",
         "https://docs.anthropic.com/en/docs/build-with-claude/batch-processing",
     ),
     prices=CLAUDE_PRICES,

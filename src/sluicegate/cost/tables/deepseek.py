@@ -22,7 +22,8 @@ DeepSeek-V4.1-Flash-1017). What was confirmed, and where:
 
 The issue's premise that DeepSeek serves V3.2 as ``deepseek-chat`` / ``deepseek-reasoner``
 is out of date: DeepSeek moved both names to V4-Flash on 2026-04-24 and retired them on
-2026-07-24 (requests with them fail), so they are not priced here. DeepSeek has no batch
+2026-07-24 (DeepSeek's V4 release note as several accounts quote it; the current pricing
+page no longer lists them), so they are not priced here. DeepSeek has no batch
 API that was found, so ``batch_discount`` is 0. DeepSeek's cache-miss input is the plain
 input price; its cache-hit price is the cached-input price.
 """

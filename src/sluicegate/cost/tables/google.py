@@ -9,8 +9,8 @@ relay is priced as ``gemini/gemini-2.5-flash`` (see :meth:`PriceTable.lookup
 Checked on :data:`AS_OF` (2026-12-02). What was confirmed, and where:
 
 - **Confirmed on a Google page**: the Batch API's 50% discount, on the Gemini API's
-  optimisation guide (https://ai.google.dev/gemini-api/docs/optimization: "Batch: 50%
-  discount").
+  optimisation guide (https://ai.google.dev/gemini-api/docs/optimization, read in its
+  Hindi copy, whose table gives Batch and Flex a 50% discount).
 - **Not confirmed on Google's pricing page** (https://ai.google.dev/gemini-api/docs/pricing
   could not be read from here): every token price below. The input prices of
   gemini-2.5-flash ($0.30, text/image/video), gemini-2.5-pro ($1.25, prompts up to 200k
@@ -27,9 +27,10 @@ Checked on :data:`AS_OF` (2026-12-02). What was confirmed, and where:
 Not modelled: audio input (dearer: $1.00 for 2.5 Flash), and the long-prompt tier of
 gemini-2.5-pro and gemini-3.1-pro-preview: prompts over 200k tokens cost more ($2.50 /
 $15 and $4 / $18), and are priced here at the ≤200k tier, so such a request's cost is
-under-stated. Left out: gemini-2.0-flash and -lite (shut down on 2026-06-01 by a
-third-party account), and models whose API name or price could not be established
-(gemini-3.5-flash-lite, gemini-3.8-flash, whose price changes on 2027-01-01).
+under-stated. Left out: gemini-2.0-flash and -lite (a third-party account gives
+2026-06-01 as gemini-2.0-flash's shutdown date), and models whose API name or price could
+not be established (gemini-3.5-flash-lite, gemini-3.8-flash, whose price changes on
+2027-01-01).
 """
 
 from __future__ import annotations
