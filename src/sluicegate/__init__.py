@@ -13,7 +13,7 @@ from sluicegate.client import ChatStream, Client, FanOutResult
 from sluicegate.clock import AnyioClock, Clock, FakeClock
 from sluicegate.cost.budget import Budget
 from sluicegate.cost.ledger import Ledger, LedgerSnapshot, Totals
-from sluicegate.cost.prices import ModelPrice, PriceTable
+from sluicegate.cost.prices import ModelPrice, PriceList, PriceTable
 from sluicegate.cost.rates import cost_of
 from sluicegate.cost.stage import CostPolicy
 from sluicegate.errors import (
@@ -113,6 +113,7 @@ __all__ = [
     "Params",
     "Phase",
     "PluginError",
+    "PriceList",
     "PriceTable",
     "ProviderError",
     "ProviderSettings",

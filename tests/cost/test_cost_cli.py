@@ -36,7 +36,7 @@ def test_prices_lists_models_with_their_prices_and_sources() -> None:
         "-",
         "$0.6",
         "50%",
-        "builtin",
+        "builtin openai 2026-12-02",
     ]
     assert table["anthropic/claude-sonnet-4-5"][1:] == [
         "$3",
@@ -44,10 +44,51 @@ def test_prices_lists_models_with_their_prices_and_sources() -> None:
         "$3.75",
         "$15",
         "50%",
-        "plugin sluicegate-anthropic",
+        "plugin sluicegate-anthropic 2026-12-02",
     ]
     assert "made-up" in table["mock/fast"][-1]
     assert "prices change" in result.output
+
+
+def list_rows(output: str) -> dict[str, list[str]]:
+    """The bundled-lists table's first line per provider: provider, as of, models, from,
+    first source, start of the note."""
+    found: dict[str, list[str]] = {}
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) == 6 and cells[0] and cells[1][:2] == "20":
+            found[cells[0]] = cells
+    return found
+
+
+def test_prices_lists_every_bundled_table_with_its_date_and_sources() -> None:
+    result = CliRunner().invoke(main, ["prices", "--tables"], env=WIDE)
+    assert result.exit_code == 0, result.output
+    lists = list_rows(result.output)
+    assert set(lists) == {"openai", "google", "deepseek", "mistral", "mock", "anthropic"}
+    assert lists["google"][1:4] == ["2026-12-02", "5", "builtin"]
+    assert lists["google"][4] == "https://ai.google.dev/gemini-api/docs/pricing"
+    assert lists["anthropic"][3] == "plugin anthropic"
+    assert lists["deepseek"][4] == "https://api-docs.deepseek.com/quick_start/pricing"
+    assert not rows(result.output)  # --tables: no model rows
+
+    result = CliRunner().invoke(main, ["prices", "deepseek"], env=WIDE)
+    assert set(list_rows(result.output)) == {"deepseek"}  # the pattern filters lists too
+    assert set(rows(result.output)) == {
+        f"deepseek/{m}"
+        for m in ("deepseek-flash", "deepseek-v4-flash", "deepseek-v4-pro", "deepseek-v3.2")
+    }
+
+
+def test_prices_says_how_an_unlisted_relay_model_is_priced() -> None:
+    result = CliRunner().invoke(main, ["prices", "openai/gemini-2.5-flash"], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert (
+        "openai/gemini-2.5-flash: priced as gemini/gemini-2.5-flash (builtin google 2026-12-02)"
+        in result.output
+    )
+    result = CliRunner().invoke(main, ["prices", "openai/fast"], env=WIDE)
+    assert "openai/fast: no price (unknown, never 0)" in result.output
 
 
 def test_prices_with_a_file_shows_the_override_and_its_source(tmp_path: Path) -> None:
@@ -58,7 +99,11 @@ def test_prices_with_a_file_shows_the_override_and_its_source(tmp_path: Path) ->
     table = rows(result.output)
     assert set(table) == {"openai/gpt-4o-mini"}  # the pattern filters
     assert table["openai/gpt-4o-mini"][1] == "$0.1"
-    assert table["openai/gpt-4o-mini"][-1] == f"file {path}"
+    assert table["openai/gpt-4o-mini"][-1] == f"file {path} (replaces builtin openai 2026-12-02)"
+
+    path.write_text('[models."relay/my-model"]\ninput = 1\noutput = 2\n')
+    result = CliRunner().invoke(main, ["prices", "--prices", str(path), "relay/"], env=WIDE)
+    assert rows(result.output)["relay/my-model"][-1] == f"file {path}"  # added, not replacing
 
 
 def test_prices_with_a_bad_file_names_file_line_and_field(tmp_path: Path) -> None:

@@ -132,14 +132,15 @@ async def test_an_unknown_price_is_warned_once_reported_unknown_and_counted() ->
             responses = [
                 await client.chat("openai/gpt-unpriced", Ask(10, 5).prompt()),
                 await client.chat("openai/gpt-unpriced", Ask(20, 5).prompt()),
-                await client.chat("vllm/gpt-4o-mini", Ask(30, 5).prompt()),  # kind=openai
+                # kind=openai, serving a model no price (bundled or the user's) knows
+                await client.chat("vllm/llama-3-70b", Ask(30, 5).prompt()),
                 await client.chat(MINI, Ask(40, 5).prompt()),
             ]
             async with client.stream("openai/gpt-unpriced", Ask(50, 5).prompt()) as stream:
                 responses.append(await stream.final_response())
             snapshot = client.ledger.snapshot()
     warnings = [e for e in logs if e["event"] == "price.unknown"]
-    assert sorted(e["model"] for e in warnings) == ["openai/gpt-unpriced", "vllm/gpt-4o-mini"]
+    assert sorted(e["model"] for e in warnings) == ["openai/gpt-unpriced", "vllm/llama-3-70b"]
     assert all(e["log_level"] == "warning" for e in warnings)
     assert [r.cost is None for r in responses] == [True, True, True, False, True]
     unpriced = snapshot.by_model["openai/gpt-unpriced"]

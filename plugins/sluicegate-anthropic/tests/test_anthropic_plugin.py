@@ -33,7 +33,12 @@ def test_plugin_manager_collects_the_provider() -> None:
     assert spec is plugin.SPEC
     models = {price.model for price in contribution.prices}
     assert {"anthropic/claude-sonnet-4-5", "anthropic/claude-haiku-4-5"} <= models
-    assert all(price.source == "plugin sluicegate-anthropic" for price in contribution.prices)
+    [price_list] = contribution.price_lists
+    assert price_list.provider == "anthropic"
+    assert price_list.sources[0].startswith("https://platform.claude.com/")
+    assert list(contribution.prices) == list(price_list.prices)
+    source = f"plugin sluicegate-anthropic {price_list.as_of}"
+    assert all(price.source == source for price in contribution.prices)
 
 
 def test_claude_prices_follow_anthropics_cache_multipliers() -> None:

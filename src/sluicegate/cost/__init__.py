@@ -1,8 +1,9 @@
 """Cost: what each request cost, what has been spent, and what may still be spent.
 
-- :mod:`~sluicegate.cost.prices`: :class:`ModelPrice` and :class:`PriceTable`, the
-  lookup by model name (dated snapshots fall back to their base model);
-- :mod:`~sluicegate.cost.price_data`: the bundled, dated price tables;
+- :mod:`~sluicegate.cost.prices`: :class:`ModelPrice`, :class:`PriceList` (one provider's
+  dated, sourced prices) and :class:`PriceTable`, the lookup by model name (dated
+  snapshots fall back to their base model, a relay's model to its well-known name);
+- :mod:`~sluicegate.cost.tables`: the bundled price lists, one module per provider;
 - :mod:`~sluicegate.cost.price_file`: a user's TOML price file, checked line by line;
 - :mod:`~sluicegate.cost.rates`: :func:`cost_of`, prices in exact integer form;
 - :mod:`~sluicegate.cost.exact`: exact sums of USD amounts, in any order;
@@ -16,7 +17,7 @@ the rate limiter.
 
 from sluicegate.cost.budget import Budget
 from sluicegate.cost.ledger import Ledger, LedgerSnapshot, Totals
-from sluicegate.cost.prices import ModelPrice, PriceTable
+from sluicegate.cost.prices import ModelPrice, PriceList, PriceTable
 from sluicegate.cost.rates import CostRates, cost_of, format_usd
 from sluicegate.cost.stage import CostPolicy
 
@@ -27,6 +28,7 @@ __all__ = [
     "Ledger",
     "LedgerSnapshot",
     "ModelPrice",
+    "PriceList",
     "PriceTable",
     "Totals",
     "cost_of",

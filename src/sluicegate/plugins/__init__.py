@@ -25,8 +25,8 @@ group or ``Client(plugins=[...])``. See docs/plugins.md.
   :class:`BatchLimits`, :class:`BatchJob`, :class:`JobState`, :class:`JobCounts`,
   :class:`BatchOutcome`, :class:`ResultStream`, :data:`RequestLookup`, and
   :class:`BatchHttp`, :class:`LineResults` for the HTTP and the JSONL results.
-- **Prices**: :class:`ModelPrice`. **Observers**: :class:`RequestFinished`,
-  :class:`AttemptFailed`.
+- **Prices**: :class:`ModelPrice`, and :class:`PriceList` for a dated list of them.
+  **Observers**: :class:`RequestFinished`, :class:`AttemptFailed`.
 
 User-facing names (errors such as :class:`~sluicegate.ProviderError`, the request and
 response types, :class:`~sluicegate.Secret`) are imported from :mod:`sluicegate` itself.
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     )
     from sluicegate.batch.http import BatchHttp, LineResults
     from sluicegate.chain import CallNext, ChainContext, Middleware, MiddlewareSpec, Phase, Reply
-    from sluicegate.cost.prices import ModelPrice
+    from sluicegate.cost.prices import ModelPrice, PriceList
     from sluicegate.observers import AttemptFailed, RequestFinished
     from sluicegate.providers.base import (
         CredentialHeader,
@@ -113,7 +113,7 @@ _WHERE: dict[str, str] = {
         ("CallNext", "ChainContext", "Middleware", "MiddlewareSpec", "Phase", "Reply"),
         "sluicegate.chain",
     ),
-    "ModelPrice": "sluicegate.cost.prices",
+    **dict.fromkeys(("ModelPrice", "PriceList"), "sluicegate.cost.prices"),
     **dict.fromkeys(("AttemptFailed", "RequestFinished"), "sluicegate.observers"),
     **dict.fromkeys(
         ("CredentialHeader", "Provider", "ProviderSettings", "ProviderSpec", "StreamDecoder"),
@@ -181,6 +181,7 @@ __all__ = [
     "MiddlewareSpec",
     "ModelPrice",
     "Phase",
+    "PriceList",
     "Provider",
     "ProviderSettings",
     "ProviderSpec",

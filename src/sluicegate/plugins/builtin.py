@@ -10,8 +10,8 @@ from sluicegate.batch.api import BatchApiSpec
 from sluicegate.breaker import stage as breaker
 from sluicegate.chain import MiddlewareSpec, Phase
 from sluicegate.cost import stage as cost
-from sluicegate.cost.price_data import builtin_prices
-from sluicegate.cost.prices import ModelPrice
+from sluicegate.cost.prices import PriceList
+from sluicegate.cost.tables import BUILTIN_PRICE_LISTS
 from sluicegate.middleware import auth, deadline, fallback, idempotency, logging
 from sluicegate.plugins.hookspecs import hookimpl
 from sluicegate.providers import mock, openai
@@ -41,8 +41,8 @@ def sluicegate_middleware() -> Sequence[MiddlewareSpec]:
 
 
 @hookimpl
-def sluicegate_prices() -> Sequence[ModelPrice]:
-    return builtin_prices()
+def sluicegate_price_lists() -> Sequence[PriceList]:
+    return BUILTIN_PRICE_LISTS
 
 
 @hookimpl

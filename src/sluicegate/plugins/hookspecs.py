@@ -19,7 +19,7 @@ import pluggy
 if TYPE_CHECKING:
     from sluicegate.batch.api import BatchApiSpec
     from sluicegate.chain import MiddlewareSpec
-    from sluicegate.cost.prices import ModelPrice
+    from sluicegate.cost.prices import ModelPrice, PriceList
     from sluicegate.observers import AttemptFailed, RequestFinished
     from sluicegate.providers.base import ProviderSpec
 
@@ -42,8 +42,16 @@ def sluicegate_middleware() -> Sequence[MiddlewareSpec]:
 
 
 @hookspec
+def sluicegate_price_lists() -> Sequence[PriceList]:
+    """Dated price lists this plugin bundles, one per provider, each with its sources
+    (``sluicegate prices`` shows them). Their prices join the table before the plugin's
+    ``sluicegate_prices``."""
+    raise NotImplementedError
+
+
+@hookspec
 def sluicegate_prices() -> Sequence[ModelPrice]:
-    """Prices per model (USD per million tokens) this plugin knows."""
+    """Prices per model (USD per million tokens) this plugin knows, outside any list."""
     raise NotImplementedError
 
 

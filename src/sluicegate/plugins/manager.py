@@ -18,7 +18,7 @@ import pluggy
 
 from sluicegate.batch.api import BatchApiSpec
 from sluicegate.chain import MiddlewareSpec
-from sluicegate.cost.prices import ModelPrice
+from sluicegate.cost.prices import ModelPrice, PriceList
 from sluicegate.errors import PluginError
 from sluicegate.logs import get_logger
 from sluicegate.plugins import builtin, hookspecs
@@ -45,7 +45,9 @@ class Contribution:
     providers: list[ProviderSpec] = field(default_factory=list)
     middleware: list[MiddlewareSpec] = field(default_factory=list)
     prices: list[ModelPrice] = field(default_factory=list)
+    """Every price, its lists' first (in list order), then its ``sluicegate_prices``."""
     batch_apis: list[BatchApiSpec] = field(default_factory=list)
+    price_lists: list[PriceList] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -70,6 +72,11 @@ class PluginRegistry:
     @property
     def batch_apis(self) -> list[BatchApiSpec]:
         return [b for c in self.contributions for b in c.batch_apis]
+
+    @property
+    def price_lists(self) -> list[tuple[str, PriceList]]:
+        """``(plugin name, list)`` for every dated price list, in registration order."""
+        return [(c.plugin, p) for c in self.contributions for p in c.price_lists]
 
 
 def make_plugin_manager(
@@ -128,9 +135,12 @@ def collect(pm: pluggy.PluginManager, errors: Sequence[PluginError] = ()) -> Plu
                 problems.append(PluginError(impl.plugin_name, f"{hook.name}: {exc}"))
                 continue
             getattr(contribution, attr).extend(items)
+            if attr == "price_lists":
+                contribution.prices.extend(p for lst in items for p in lst.prices)
 
     take(pm.hook.sluicegate_providers, "providers", ProviderSpec)
     take(pm.hook.sluicegate_middleware, "middleware", MiddlewareSpec)
+    take(pm.hook.sluicegate_price_lists, "price_lists", PriceList)
     take(pm.hook.sluicegate_prices, "prices", ModelPrice)
     take(pm.hook.sluicegate_batch_apis, "batch_apis", BatchApiSpec)
     for plugin_name, _ in pm.list_name_plugin():

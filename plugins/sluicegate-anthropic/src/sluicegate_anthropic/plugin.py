@@ -15,7 +15,7 @@ from sluicegate import BatchApiSpec, BatchLimits, ProviderSpec, hookimpl
 from sluicegate.plugins import BatchBinding, CredentialHeader
 
 if TYPE_CHECKING:
-    from sluicegate import ModelPrice
+    from sluicegate import PriceList
     from sluicegate.plugins import BatchBinding
     from sluicegate_anthropic.batch import AnthropicBatchApi
     from sluicegate_anthropic.codec import AnthropicProvider
@@ -49,11 +49,11 @@ def sluicegate_providers() -> Sequence[ProviderSpec]:
 
 
 @hookimpl
-def sluicegate_prices() -> Sequence[ModelPrice]:
-    """Claude models' list prices (see :mod:`sluicegate_anthropic.prices`)."""
-    from sluicegate_anthropic.prices import CLAUDE_PRICES
+def sluicegate_price_lists() -> Sequence[PriceList]:
+    """Claude models' dated list prices (see :mod:`sluicegate_anthropic.prices`)."""
+    from sluicegate_anthropic.prices import PRICE_LIST
 
-    return CLAUDE_PRICES
+    return [PRICE_LIST]
 
 
 BATCH_LIMITS = BatchLimits(

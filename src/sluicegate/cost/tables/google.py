@@ -1,0 +1,71 @@
+"""Google's Gemini models (Gemini Developer API): list prices, paid tier, USD per million
+tokens, keyed ``gemini/MODEL``.
+
+Until a native Gemini provider plugin exists (its prices will move there), these are
+mostly reached through the relay rule: ``openai/gemini-2.5-flash`` at an OpenAI-compatible
+relay is priced as ``gemini/gemini-2.5-flash`` (see :meth:`PriceTable.lookup
+<sluicegate.cost.prices.PriceTable.lookup>`).
+
+Checked on :data:`AS_OF` (2026-12-02). What was confirmed, and where:
+
+- **Confirmed on a Google page**: the Batch API's 50% discount, on the Gemini API's
+  optimisation guide (https://ai.google.dev/gemini-api/docs/optimization, read in its
+  Hindi copy, whose table gives Batch and Flex a 50% discount).
+- **Not confirmed on Google's pricing page** (https://ai.google.dev/gemini-api/docs/pricing
+  could not be read from here): every token price below. The input prices of
+  gemini-2.5-flash ($0.30, text/image/video), gemini-2.5-pro ($1.25, prompts up to 200k
+  tokens), the output price of gemini-2.5-flash-lite ($0.40), and both prices of
+  gemini-3.1-pro-preview ($2 / $12 up to 200k) and gemini-3.5-flash ($1.50 / $9) are as
+  two third-party transcriptions of that page quote it verbatim (api-evangelist, read
+  2026-09-20 and 2026-10-07). The rest (gemini-2.5-flash output $2.50, the issue's seed
+  figure; gemini-2.5-pro output $10; gemini-2.5-flash-lite input $0.10; the cached-input
+  prices $0.125, $0.03, $0.01, $0.15) come from agreeing third-party tables (simonw's
+  llm-prices, OpenRouter's and Vercel's gateway pages, deploybase).
+- gemini-3.1-pro-preview has no cached-input price here: none was found, so its cache
+  reads are billed as plain input (an over-estimate, never a guess).
+
+Not modelled: audio input (dearer: $1.00 for 2.5 Flash), and the long-prompt tier of
+gemini-2.5-pro and gemini-3.1-pro-preview: prompts over 200k tokens cost more ($2.50 /
+$15 and $4 / $18), and are priced here at the ≤200k tier, so such a request's cost is
+under-stated. Left out: gemini-2.0-flash and -lite (a third-party account gives
+2026-06-01 as gemini-2.0-flash's shutdown date), and models whose API name or price could
+not be established (gemini-3.5-flash-lite, gemini-3.8-flash, whose price changes on
+2027-01-01).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sluicegate.cost.prices import PriceList
+from sluicegate.cost.tables._rows import Row, model_prices
+
+__all__ = ["AS_OF", "PRICES", "PRICE_LIST"]
+
+AS_OF: Final = "2026-12-02"
+
+# model: (input, cached input, output), USD per million tokens; the ≤200k-token tier
+_ROWS: Final[dict[str, Row]] = {
+    "gemini-2.5-pro": (1.25, 0.125, 10.00),
+    "gemini-2.5-flash": (0.30, 0.03, 2.50),
+    "gemini-2.5-flash-lite": (0.10, 0.01, 0.40),
+    "gemini-3.1-pro-preview": (2.00, None, 12.00),
+    "gemini-3.5-flash": (1.50, 0.15, 9.00),
+}
+
+PRICES: Final = model_prices("gemini", _ROWS, source=f"builtin google {AS_OF}", batch_discount=0.5)
+
+PRICE_LIST: Final = PriceList(
+    provider="google",
+    as_of=AS_OF,
+    sources=(
+        "https://ai.google.dev/gemini-api/docs/pricing",
+        "https://ai.google.dev/gemini-api/docs/optimization",
+        "https://github.com/api-evangelist/gemini/blob/main/plans/gemini-plans-pricing.yml",
+        "https://github.com/simonw/llm-prices/blob/main/data/google.json",
+        "https://openrouter.ai/google/gemini-2.5-flash",
+    ),
+    prices=PRICES,
+    note="batch 50% confirmed on Google's page; token prices from third-party copies of "
+    "Google's pricing page; prompts up to 200k tokens",
+)
