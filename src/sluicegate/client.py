@@ -244,6 +244,29 @@ class Client:
         store: str | RedisStore | None = None,
         config: str | os.PathLike[str] | Config | None = None,
     ) -> None:
+        self._config = _config_from_setting(config)
+        self._aliases: dict[str, str] = {}
+        if self._config is not None:
+            # the file's defaults apply where the argument was left at its default
+            file = self._config
+            defaults = file.defaults
+            concurrency = int(_file_default(concurrency, 64, defaults, "concurrency") or 64)
+            timeout = _file_default(timeout, 120.0, defaults, "timeout")
+            connect = _file_default(connect_timeout, 10.0, defaults, "connect_timeout")
+            connect_timeout = float(connect if connect is not None else 10.0)
+            total_timeout = _file_default(
+                total_timeout, DEFAULT_TOTAL_TIMEOUT, defaults, "total_timeout"
+            )
+            from sluicegate.limits.config import RateLimits
+            from sluicegate.retry.policy import RetryPolicy
+
+            stage_settings = dict(stage_settings or {})
+            if file.limits and not {"rate_limit", "rate-limit"} & set(stage_settings):
+                stage_settings["rate_limit"] = RateLimits(rules=file.limits)
+            if "attempts" in defaults and "retry" not in stage_settings:
+                stage_settings["retry"] = RetryPolicy(attempts=int(defaults["attempts"] or 1))
+            self._aliases = dict(file.aliases)
+
         if concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
         # the client's own timers, checked as a call's are (None: no read timeout)
@@ -257,7 +280,6 @@ class Client:
         self._ledger = Ledger()
         self._prices: PriceTable | None = None
         self._settings = dict(providers or {})
-        self._config = _config_from_setting(config)
         if self._config is not None:  # the file's providers and prices; the arguments win
             self._settings = {**self._config.provider_settings(), **self._settings}
             self._user_prices = self._config.prices + self._user_prices
@@ -578,6 +600,8 @@ class Client:
     def _request(
         self, model: str, messages: MessagesInput, params: dict[str, Any], stream: bool
     ) -> Request:
+        if self._aliases:
+            model = self._aliases.get(model, model)
         if "/" not in model:
             raise ConfigError(
                 f"model {model!r} must be named 'provider/model', e.g. 'openai/gpt-4o'"
@@ -783,6 +807,16 @@ class Client:
 async def _refuse_stream(reply: EventStream) -> NoReturn:
     await reply.aclose()
     raise ConfigError("send() takes plain requests; use stream() for streamed ones")
+
+
+def _file_default(
+    given: float | None, default: float | None, defaults: Mapping[str, float | int | None], key: str
+) -> float | None:
+    """The config file's value for ``key`` where the argument is still its default; an
+    argument the caller gave (any other value) wins."""
+    if given == default and key in defaults:
+        return defaults[key]
+    return given
 
 
 def _config_from_setting(config: str | os.PathLike[str] | Config | None) -> Config | None:

@@ -70,7 +70,14 @@ def test_providers_and_prices_are_read(tmp_path: Path, monkeypatch: pytest.Monke
         ),
         ('[providers.x]\nkind = "openai"\nbase_url = 42\n', 3, "providers.x.base_url", "string"),
         ('[providers.x]\nheaders = { "A" = 1 }\n', 2, "providers.x.headers.A", "string"),
-        ("\n\n[defaults]\nconcurrency = 4\n", 3, "defaults", "unknown section"),
+        ("\n\n[extras]\nconcurrency = 4\n", 3, "extras", "unknown section"),
+        ("[defaults]\nconcurency = 4\n", 2, "defaults.concurency", "unknown key"),
+        ("[defaults]\nconcurrency = 0\n", 2, "defaults.concurrency", ">= 1"),
+        ('[defaults]\ntimeout = "5"\n', 2, "defaults.timeout", "number"),
+        ('[limits."openai/*"]\nrpm = 10\nrmp = 5\n', 3, "limits.openai/*.rmp", "unknown key"),
+        ('[limits."openai/*"]\nrpm = 1.5\n', 2, "limits.openai/*.rpm", "whole number"),
+        ('[limits."*/x"]\nrpm = 5\n', 1, "limits.*/x", "scope"),
+        ('[aliases]\nquick = "fast"\n', 2, "aliases.quick", "provider/model"),
         ('[providers.X]\nkind = "openai"\n', 1, "providers.X", "lower-case"),
         ('[providers.x]\nbase_url = "ftp://a"\n', 2, "providers.x.base_url", "http"),
         ('[providers.x]\napi_key_env = "sk-abc def"\n', 2, "providers.x.api_key_env", "variable"),
@@ -182,3 +189,46 @@ def test_the_locator_finds_every_key_where_it_was_written(
     for path, line in where.items():
         assert located.line(path) == line
         assert located.line((*path, "deeper", "still")) == line  # the nearest enclosing
+
+
+DEFAULTS = """\
+[aliases]
+quick = "mock/fast"
+
+[limits."mock/*"]
+rpm = 600
+concurrency = 3
+
+[defaults]
+concurrency = 4
+timeout = 30
+total_timeout = 0
+attempts = 2
+"""
+
+
+@pytest.mark.anyio
+async def test_defaults_limits_and_aliases_apply_and_arguments_win(tmp_path: Path) -> None:
+    from sluicegate.limits import Limit, RateLimits
+    from sluicegate.retry.policy import RetryPolicy
+
+    path = write(tmp_path, DEFAULTS)
+    client = Client(config=path)
+    assert client._concurrency == 4 and client._timeout == 30.0
+    assert "deadline" not in client._stage_settings  # total_timeout = 0: no limit in all
+    assert client._stage_settings["retry"] == RetryPolicy(attempts=2)
+    limits = client._stage_settings["rate_limit"]
+    assert limits.rules == (Limit("mock/*", rpm=600, concurrency=3),)
+    async with client:
+        answer = await client.chat("quick", "hello", max_tokens=5)
+    assert answer.model == "mock/fast"
+
+    given = Client(
+        config=path,
+        concurrency=8,
+        total_timeout=30,
+        stage_settings={"rate_limit": RateLimits(rules=())},
+    )
+    assert given._concurrency == 8
+    assert given._stage_settings["deadline"].total == 30
+    assert given._stage_settings["rate_limit"].rules == ()

@@ -72,6 +72,22 @@ def command(ctx: click.Context) -> None:
             source,
         )
     console.print(view)
+    if config is not None and config.aliases:
+        console.print(
+            "aliases: " + ", ".join(f"{a} = {t}" for a, t in sorted(config.aliases.items())),
+            highlight=False,
+        )
+    if config is not None and config.limits:
+        for limit in config.limits:
+            fields = ", ".join(
+                f"{name}={getattr(limit, name)}"
+                for name in ("rpm", "tpm", "input_tpm", "output_tpm", "concurrency")
+                if getattr(limit, name) is not None
+            )
+            console.print(f"limit {limit.scope}: {fields}", highlight=False)
+    if config is not None and config.defaults:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(config.defaults.items()))
+        console.print(f"defaults: {shown}", highlight=False)
     if config is not None and config.prices:
         prices = Table(title="prices from the config file (USD per million tokens)")
         for column in ("model", "input", "output"):

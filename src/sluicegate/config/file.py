@@ -1,4 +1,5 @@
-"""``sluicegate.toml``: the providers a user calls and the prices they pay, in one file.
+"""``sluicegate.toml``: the providers a user calls, their limits and the prices they pay,
+and the client's defaults, in one file.
 
 ::
 
@@ -12,6 +13,17 @@
     [providers.local]
     kind = "openai"
     base_url = "http://127.0.0.1:8000/v1"   # a vLLM server: no key
+
+    [aliases]
+    fast = "relay/gpt-4.1-mini"
+
+    [limits."relay/*"]                # a rate limit, as Limit("relay/*", rpm=3000)
+    rpm = 3000
+
+    [defaults]                        # the client's defaults; its arguments win
+    concurrency = 32
+    total_timeout = 300
+    attempts = 5
 
     [prices."local/llama-3.1-8b"]     # USD per million tokens, as in a price file
     input = 0.0
@@ -41,13 +53,16 @@ from typing import Any, Final
 from sluicegate.config.locate import KeyLines
 from sluicegate.cost.price_file import price_entry
 from sluicegate.cost.prices import ModelPrice
-from sluicegate.errors import BadInputError
+from sluicegate.errors import BadInputError, ConfigError
+from sluicegate.limits.config import Limit
 from sluicegate.providers.base import ProviderSettings
 from sluicegate.secrets import Secret
 
 __all__ = ["Config", "ConfiguredProvider", "load_config"]
 
-SECTIONS: Final = ("providers", "prices")
+SECTIONS: Final = ("providers", "aliases", "limits", "defaults", "prices")
+LIMIT_FIELDS: Final = ("rpm", "tpm", "input_tpm", "output_tpm", "concurrency", "burst_s")
+DEFAULT_FIELDS: Final = ("concurrency", "timeout", "connect_timeout", "total_timeout", "attempts")
 PROVIDER_FIELDS: Final = ("kind", "base_url", "api_key_env", "headers")
 _PROVIDER_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -74,6 +89,13 @@ class Config:
     path: str
     providers: Mapping[str, ConfiguredProvider]
     prices: tuple[ModelPrice, ...] = ()
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    """Short names for models: ``fast = "relay/gpt-4.1-mini"``."""
+    limits: tuple[Limit, ...] = ()
+    """``[limits."openai/*"]`` tables, as the rate-limit stage's rules."""
+    defaults: Mapping[str, float | int | None] = field(default_factory=dict)
+    """Client defaults: concurrency, timeout, connect_timeout, total_timeout (None: no
+    limit, written 0), attempts."""
     _lines: KeyLines | None = field(default=None, repr=False, compare=False)
 
     def provider_settings(
@@ -148,7 +170,24 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         )
         for model, entry in check.table(data.get("prices", {}), ("prices",)).items()
     )
-    return Config(path=file, providers=providers, prices=prices, _lines=lines)
+    aliases = {
+        alias: check.model_name(target, ("aliases", alias))
+        for alias, target in check.table(data.get("aliases", {}), ("aliases",)).items()
+    }
+    limits = tuple(
+        check.limit(scope, entry)
+        for scope, entry in check.table(data.get("limits", {}), ("limits",)).items()
+    )
+    defaults = check.defaults(check.table(data.get("defaults", {}), ("defaults",)))
+    return Config(
+        path=file,
+        providers=providers,
+        prices=prices,
+        aliases=aliases,
+        limits=limits,
+        defaults=defaults,
+        _lines=lines,
+    )
 
 
 class _Checker:
@@ -173,6 +212,47 @@ class _Checker:
         if not isinstance(value, str) or not value:
             raise self.error(f"must be a non-empty string, got {_toml_type(value)}", path)
         return value
+
+    def model_name(self, value: Any, path: tuple[str, ...]) -> str:
+        name = self.string(value, path)
+        if "/" not in name.strip("/"):
+            raise self.error(f"must name a model as provider/model, got {name!r}", path)
+        return name
+
+    def limit(self, scope: str, entry: Any) -> Limit:
+        path = ("limits", scope)
+        entry = self.table(entry, path)
+        for key, value in entry.items():
+            if key not in LIMIT_FIELDS:
+                raise self.error(f"unknown key (known: {', '.join(LIMIT_FIELDS)})", (*path, key))
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise self.error(f"must be a number, got {_toml_type(value)}", (*path, key))
+            if key != "burst_s" and not isinstance(value, int):
+                raise self.error(f"must be a whole number, got {value!r}", (*path, key))
+        try:
+            return Limit(scope, **entry)
+        except ConfigError as exc:  # a scope Limit refuses, a value <= 0, no field
+            raise self.error(exc.message, path) from None
+
+    def defaults(self, entry: Mapping[str, Any]) -> dict[str, float | int | None]:
+        checked: dict[str, float | int | None] = {}
+        for key, value in entry.items():
+            path = ("defaults", key)
+            if key not in DEFAULT_FIELDS:
+                raise self.error(f"unknown key (known: {', '.join(DEFAULT_FIELDS)})", path)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise self.error(f"must be a number, got {_toml_type(value)}", path)
+            if key in ("concurrency", "attempts"):
+                if not isinstance(value, int) or value < 1:
+                    raise self.error(f"must be a whole number >= 1, got {value!r}", path)
+                checked[key] = value
+            elif key == "total_timeout" and value == 0:
+                checked[key] = None  # 0: no limit in all, as --total-timeout 0
+            elif not value > 0:
+                raise self.error(f"must be a number of seconds > 0, got {value!r}", path)
+            else:
+                checked[key] = float(value)
+        return checked
 
     def provider(self, name: str, entry: Any) -> ConfiguredProvider:
         path = ("providers", name)
