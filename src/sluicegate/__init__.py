@@ -31,6 +31,7 @@ from sluicegate.errors import (
     ResponseTooLargeError,
     SluicegateError,
     StreamError,
+    StructuredAnswerError,
     TransportError,
     UnknownPriceError,
 )
@@ -134,6 +135,7 @@ __all__ = [
     "StoreUnavailableError",
     "StreamError",
     "StreamEvent",
+    "StructuredAnswerError",
     "TextDelta",
     "TextPart",
     "Tool",

@@ -229,6 +229,18 @@ def _usd(amount: float) -> str:
     return f"${amount:,.4f}" if amount >= 0.01 else f"${amount:.3g}"
 
 
+class StructuredAnswerError(SluicegateError):
+    """A model's answer that should have been JSON of a given shape is not, even after
+    repair: no JSON in it, or JSON that the schema refuses. ``answer`` is the text as
+    received (scrubbed), ``problems`` what the schema said, field by field, which is what
+    a re-ask tells the model."""
+
+    def __init__(self, message: str, *, answer: str = "", problems: tuple[str, ...] = ()) -> None:
+        self.answer = answer
+        self.problems = problems
+        super().__init__(message)
+
+
 class BudgetExceededError(SluicegateError):
     """A request was refused before it was sent: its estimated worst-case cost would take
     a budget past its limit. Not retryable (retrying cannot make room; requests in flight
