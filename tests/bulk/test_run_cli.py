@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from sluicegate.cli import exit_status, main
+from bulk.run_cli import invoke
+from sluicegate.cli import exit_status
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -24,11 +24,6 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(autouse=True)
 def in_memory_mock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SLUICEGATE_MOCK_BASE_URL", raising=False)
-
-
-def invoke(backend: str, *args: str | Path) -> Result:
-    argv = ["run", *map(str, args), "--no-progress", "--backend", backend]
-    return CliRunner().invoke(main, argv, catch_exceptions=False)
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:

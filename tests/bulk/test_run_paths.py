@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bulk.full_disk import full_disk_after
+from bulk.run_cli import invoke
 from sluicegate.cli import main
 from sluicegate.cli.exit_status import IO_ERROR, USAGE
 
@@ -31,11 +32,6 @@ def backend(request: pytest.FixtureRequest) -> str:
 def in_memory_mock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SLUICEGATE_MOCK_BASE_URL", raising=False)
     monkeypatch.setenv("COLUMNS", "400")  # messages naming long tmp paths stay on one line
-
-
-def invoke(backend: str, *args: str | Path) -> Result:
-    argv = ["run", *map(str, args), "--no-progress", "--backend", backend]
-    return CliRunner().invoke(main, argv, catch_exceptions=False)
 
 
 def simple(i: int) -> str:

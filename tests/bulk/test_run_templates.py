@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
+from bulk.run_cli import invoke
 from sluicegate.cli import exit_status, main
 from sluicegate.cli.run import _resume_command, command
 from sluicegate.testing.content import MESSAGE_OVERHEAD_TOKENS, count_tokens
@@ -35,11 +36,6 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(autouse=True)
 def in_memory_mock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SLUICEGATE_MOCK_BASE_URL", raising=False)
-
-
-def invoke(backend: str, *args: str | Path) -> Result:
-    argv = ["run", *map(str, args), "--no-progress", "--backend", backend]
-    return CliRunner().invoke(main, argv, catch_exceptions=False)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

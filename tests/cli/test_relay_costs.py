@@ -12,6 +12,7 @@ from bulk.processes import mock_server
 from sluicegate import Client, Usage, cost_of
 from sluicegate.cli import exit_status, main
 from sluicegate.cost.rates import format_usd
+from table_rows import rows
 
 SEEDS = {
     "openai/gpt-4.1": "openai/gpt-4.1",
@@ -20,16 +21,6 @@ SEEDS = {
     "openai/deepseek-v3.2": "deepseek/deepseek-v3.2",
 }
 """What each relay model is asked as, and the price it should get."""
-
-
-def rows(output: str) -> dict[str, list[str]]:
-    """Table rows by model: the cells of each line that starts with a model name."""
-    found: dict[str, list[str]] = {}
-    for line in output.splitlines():
-        cells = [c.strip() for c in line.split("│")[1:-1]]
-        if cells and "/" in cells[0]:
-            found[cells[0]] = cells
-    return found
 
 
 def fanout(url: str, prices: str = "") -> dict[str, list[str]]:

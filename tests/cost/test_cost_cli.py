@@ -11,18 +11,9 @@ from click.testing import CliRunner
 from sluicegate import Client, Usage, cost_of
 from sluicegate.cli import exit_status, main
 from sluicegate.cost.rates import format_usd
+from table_rows import rows
 
 WIDE = {"COLUMNS": "220", "SLUICEGATE_PRICES": ""}
-
-
-def rows(output: str) -> dict[str, list[str]]:
-    """Table rows by model: the cells of each line that starts with a model name."""
-    found: dict[str, list[str]] = {}
-    for line in output.splitlines():
-        cells = [c.strip() for c in line.split("│")[1:-1]]
-        if cells and "/" in cells[0]:
-            found[cells[0]] = cells
-    return found
 
 
 def test_prices_lists_models_with_their_prices_and_sources() -> None:

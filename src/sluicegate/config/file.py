@@ -44,10 +44,8 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 from sluicegate.config.locate import KeyLines
@@ -57,6 +55,7 @@ from sluicegate.errors import BadInputError, ConfigError
 from sluicegate.limits.config import Limit
 from sluicegate.providers.base import ProviderSettings
 from sluicegate.secrets import Secret
+from sluicegate.toml_file import read_toml
 
 __all__ = ["Config", "ConfiguredProvider", "load_config"]
 
@@ -66,7 +65,6 @@ DEFAULT_FIELDS: Final = ("concurrency", "timeout", "connect_timeout", "total_tim
 PROVIDER_FIELDS: Final = ("kind", "base_url", "api_key_env", "headers")
 _PROVIDER_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TOML_POSITION: Final = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,29 +125,12 @@ class Config:
     def error(self, message: str, path: tuple[str, ...]) -> BadInputError:
         """A mistake found after loading (a key variable unset, an unknown provider
         kind), placed at ``path``'s line."""
-        line = self._lines.line(path) if self._lines is not None else None
-        return BadInputError(
-            f"{'.'.join(path)}: {message}", file=self.path, line=line, field=".".join(path)
-        )
+        return _Checker(self.path, self._lines or KeyLines("")).error(message, path)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and check a config file (see the module docstring)."""
-    file = os.fspath(path)
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BadInputError(
-            f"config file cannot be read: {exc.strerror or exc}", file=file
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise BadInputError(f"config file is not UTF-8 text: {exc.reason}", file=file) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        found = _TOML_POSITION.search(str(exc))
-        line = int(found.group(1)) if found else None
-        raise BadInputError(f"not valid TOML: {exc}", file=file, line=line) from None
+    file, text, data = read_toml(path, "config file")
     lines = KeyLines(text)
     check = _Checker(file, lines)
     for section in data:

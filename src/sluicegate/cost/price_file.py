@@ -19,14 +19,12 @@ found, the model and the field, so a typo in a price never turns into a silent z
 from __future__ import annotations
 
 import os
-import re
-import tomllib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Final
 
 from sluicegate.cost.prices import ModelPrice, price_problem
 from sluicegate.errors import BadInputError, ConfigError
+from sluicegate.toml_file import read_toml
 
 __all__ = ["PRICES_ENV", "load_price_file", "price_entry"]
 
@@ -41,26 +39,11 @@ _FIELDS: Final = {
     "batch_discount": "batch_discount",
 }
 _REQUIRED: Final = ("input", "output")
-_TOML_POSITION: Final = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 def load_price_file(path: str | os.PathLike[str]) -> list[ModelPrice]:
     """The prices in a TOML price file, each with source ``"file PATH"``."""
-    file = os.fspath(path)
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BadInputError(
-            f"price file cannot be read: {exc.strerror or exc}", file=file
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise BadInputError(f"price file is not UTF-8 text: {exc.reason}", file=file) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        found = _TOML_POSITION.search(str(exc))
-        line = int(found.group(1)) if found else None
-        raise BadInputError(f"price file is not valid TOML: {exc}", file=file, line=line) from None
+    file, text, data = read_toml(path, "price file")
     unknown = sorted(set(data) - {"models"})
     if unknown:
         raise BadInputError(

@@ -42,8 +42,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sluicegate.bulk.idset import IdSet
 from sluicegate.bulk.input import BadLine, InputLine, LineRules, parse_record
-from sluicegate.bulk.output import BadLineLog, errors_path_for, open_results
-from sluicegate.bulk.progress import make_progress
+from sluicegate.bulk.output import BadLineLog, ResultLog, errors_path_for, open_results
+from sluicegate.bulk.progress import Progress, make_progress
 from sluicegate.bulk.rows import Row, check_input, read_rows
 from sluicegate.bulk.runner import RunOptions, count_lines, is_stream
 from sluicegate.bulk.stats import RunStats
@@ -180,9 +180,9 @@ def _send(
     engine: RayEngine,
     rows: list[dict[str, Any]],
     spent: float,
-    log: Any,
+    log: ResultLog,
     stats: RunStats,
-    progress: Any,
+    progress: Progress,
 ) -> str | None:
     """Send ``rows`` on the cluster and write each result as its batch comes back; the
     reason the run ended short (the budget refused lines), if it did."""
@@ -232,7 +232,7 @@ def _send(
         ray.shutdown()
 
 
-def _take(row: dict[str, Any], log: Any, stats: RunStats) -> bool:
+def _take(row: dict[str, Any], log: ResultLog, stats: RunStats) -> bool:
     """Write one row's result, or count it pending or refused; True for a budget
     refusal (the line is left for a resume with a larger budget)."""
     record = json.loads(row["result_json"])
