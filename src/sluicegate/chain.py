@@ -45,12 +45,15 @@ class Phase(IntEnum):
     logical request, fallback outside retry, the breaker inside retry so it counts every
     attempt, the rate limiter admitting every attempt, auth innermost because the key
     depends on the provider that fallback chose. The total deadline sits just inside
-    logging, outside every stage that spends time on the request's behalf. There is no
-    per-attempt timeout phase: per-attempt timeouts are the transports' own timers.
+    logging, outside every stage that spends time on the request's behalf; the structured
+    stage just inside it (its re-asks spend the same deadline, and each ask is priced and
+    budgeted by the cost stage below as the request it is). There is no per-attempt
+    timeout phase: per-attempt timeouts are the transports' own timers.
     """
 
     LOGGING = 100
     DEADLINE = 150
+    STRUCTURED = 170
     COST = 200
     IDEMPOTENCY = 300
     FALLBACK = 400

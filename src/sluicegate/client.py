@@ -90,6 +90,7 @@ _METADATA_KEYS = (
     "budget",
     "timeout",
     "connect_timeout",
+    "reasks",
 )
 _CALL_OPTIONS = frozenset((*_METADATA_KEYS, "total_timeout"))
 """The keyword arguments of a call that are the client's, not the provider's parameters."""
@@ -637,6 +638,10 @@ class Client:
                 value = meta_fields[name]
                 # one name alone is one item, not a tuple of its characters
                 meta_fields[name] = (value,) if isinstance(value, str) else tuple(value)
+        if "reasks" in meta_fields and meta_fields["reasks"] is not None:
+            from sluicegate.structured.stage import check_reasks
+
+            check_reasks(meta_fields["reasks"], "reasks")
         run_budget = meta_fields.get("budget")
         if run_budget is not None and not isinstance(run_budget, Budget):
             raise ConfigError(

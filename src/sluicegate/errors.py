@@ -233,11 +233,28 @@ class StructuredAnswerError(SluicegateError):
     """A model's answer that should have been JSON of a given shape is not, even after
     repair: no JSON in it, or JSON that the schema refuses. ``answer`` is the text as
     received (scrubbed), ``problems`` what the schema said, field by field, which is what
-    a re-ask tells the model."""
+    a re-ask tells the model.
 
-    def __init__(self, message: str, *, answer: str = "", problems: tuple[str, ...] = ()) -> None:
+    Raised by a call with ``response_format=`` after its last re-ask, it also carries
+    ``asks`` (how many times the model was asked), ``attempts`` (HTTP attempts over all
+    asks) and ``cost`` (USD spent on them all, None when a price is unknown): the answers
+    were paid for even though none fitted."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        answer: str = "",
+        problems: tuple[str, ...] = (),
+        asks: int = 1,
+        attempts: int = 0,
+        cost: float | None = None,
+    ) -> None:
         self.answer = answer
         self.problems = problems
+        self.asks = asks
+        self.attempts = attempts
+        self.cost = cost
         super().__init__(message)
 
 

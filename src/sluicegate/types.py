@@ -19,6 +19,7 @@ from sluicegate.secrets import Secret
 
 if TYPE_CHECKING:
     from sluicegate.cost.budget import Budget
+    from sluicegate.structured.schema import AnswerSchema
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
 _ROLES = frozenset(("system", "user", "assistant", "tool"))
@@ -152,7 +153,11 @@ class Tool:
 
 @dataclass(frozen=True, slots=True)
 class Params:
-    """Sampling and tool parameters. ``extra`` passes provider-specific fields through."""
+    """Sampling and tool parameters. ``extra`` passes provider-specific fields through.
+
+    ``response_format`` asks for a structured answer (:mod:`sluicegate.structured`): each
+    codec asks its provider for JSON of that shape by the provider's own means, and the
+    structured stage parses, validates and re-asks."""
 
     temperature: float | None = None
     max_tokens: int | None = None
@@ -161,8 +166,11 @@ class Params:
     tools: tuple[Tool, ...] = ()
     tool_choice: str | Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    response_format: AnswerSchema | None = None
 
-    _KNOWN = frozenset(("temperature", "max_tokens", "top_p", "stop", "tools", "tool_choice"))
+    _KNOWN = frozenset(
+        ("temperature", "max_tokens", "top_p", "stop", "tools", "tool_choice", "response_format")
+    )
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Params:
@@ -171,6 +179,11 @@ class Params:
             return _DEFAULT_PARAMS
         stop = kwargs.get("stop")
         tools = kwargs.get("tools")
+        response_format = kwargs.get("response_format")
+        if response_format is not None:
+            from sluicegate.structured.schema import answer_schema
+
+            response_format = answer_schema(response_format)
         extra = {k: v for k, v in kwargs.items() if k not in cls._KNOWN}
         return cls(
             temperature=kwargs.get("temperature"),
@@ -180,6 +193,7 @@ class Params:
             tools=tuple(Tool.coerce(t) for t in tools) if tools else (),
             tool_choice=kwargs.get("tool_choice"),
             extra=MappingProxyType(extra) if extra else _EMPTY,
+            response_format=response_format,
         )
 
 
@@ -240,7 +254,8 @@ class Metadata:
     this request reserves its cost against, besides the client's and its tags' budgets.
     ``timeout`` and ``connect_timeout`` replace the client's per-attempt transport timers
     for this request only (seconds); None keeps the client's, so a request that sets
-    neither costs the transports nothing extra.
+    neither costs the transports nothing extra. ``reasks`` replaces the structured
+    stage's count of re-asks for a ``response_format=`` call (None keeps the stage's).
     """
 
     request_id: str = ""
@@ -254,6 +269,7 @@ class Metadata:
     budget: Budget | None = None
     timeout: float | None = None
     connect_timeout: float | None = None
+    reasks: int | None = None
 
     def replace(self, **changes: Any) -> Metadata:
         """A copy with some fields changed."""
@@ -364,6 +380,9 @@ class Response:
     latency: float = 0.0
     attempts: int = 1
     cost: float | None = None
+    parsed: Any = None
+    """The structured answer (``response_format=``): a pydantic model instance, or the
+    JSON value for a dict schema; None for a plain call."""
     raw: Any = field(default=None, repr=False, compare=False)
     headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False, compare=False)
     """The answer's rate-limit headers (``x-ratelimit-*``, ``anthropic-ratelimit-*``,

@@ -80,6 +80,7 @@ async def test_middleware_runs_in_phase_order_and_none_factories_cost_nothing() 
         assert client.stages == [
             "logging",
             "deadline",
+            "structured",
             "cost",
             "outer",
             "idempotency",
@@ -103,6 +104,7 @@ async def test_a_spec_with_a_builtin_name_replaces_it_and_disable_removes_stages
         disable=[
             "attempt_logging",
             "deadline",
+            "structured",
             "cost",
             "fallback",
             "retry",

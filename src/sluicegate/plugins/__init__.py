@@ -82,6 +82,7 @@ if TYPE_CHECKING:
     from sluicegate.sse import SSEEvent
     from sluicegate.stage_settings import stage_policy
     from sluicegate.streaming import EventStream
+    from sluicegate.structured.schema import AnswerSchema
     from sluicegate.transports.base import (
         HttpRequest,
         HttpResponse,
@@ -138,6 +139,7 @@ _WHERE: dict[str, str] = {
         ("error_for_status", "excerpt", "malformed_answer"), "sluicegate.providers.http_errors"
     ),
     "SSEEvent": "sluicegate.sse",
+    "AnswerSchema": "sluicegate.structured.schema",
     "stage_policy": "sluicegate.stage_settings",
     "EventStream": "sluicegate.streaming",
     **dict.fromkeys(
@@ -157,6 +159,7 @@ _WHERE: dict[str, str] = {
 __all__ = [
     "MAX_TOKEN_COUNT",
     "UNEXPECTED_SHAPE",
+    "AnswerSchema",
     "AttemptFailed",
     "BatchApi",
     "BatchApiSpec",

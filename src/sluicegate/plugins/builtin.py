@@ -17,6 +17,7 @@ from sluicegate.plugins.hookspecs import hookimpl
 from sluicegate.providers import mock, openai
 from sluicegate.providers.base import ProviderSpec
 from sluicegate.retry import stage as retry
+from sluicegate.structured import stage as structured
 
 
 @hookimpl
@@ -29,6 +30,7 @@ def sluicegate_middleware() -> Sequence[MiddlewareSpec]:
     return [
         MiddlewareSpec("logging", Phase.LOGGING, logging.build_request_logger),
         MiddlewareSpec("deadline", Phase.DEADLINE, deadline.build),
+        MiddlewareSpec("structured", Phase.STRUCTURED, structured.build),
         MiddlewareSpec("cost", Phase.COST, cost.build),
         MiddlewareSpec("idempotency", Phase.IDEMPOTENCY, idempotency.build),
         MiddlewareSpec("fallback", Phase.FALLBACK, fallback.build),

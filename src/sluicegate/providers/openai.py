@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sluicegate.errors import ProviderError, ResponseFormatError
 from sluicegate.providers.base import ProviderSpec
@@ -41,6 +41,9 @@ from sluicegate.types import (
     UsageEvent,
 )
 
+if TYPE_CHECKING:
+    from sluicegate.structured.schema import AnswerSchema
+
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -66,6 +69,17 @@ def encode_message(message: Message) -> dict[str, Any]:
             for c in message.tool_calls
         ]
     return out
+
+
+def response_format_of(schema: AnswerSchema) -> dict[str, Any]:
+    """OpenAI's ``response_format`` for a structured answer: its ``json_schema`` mode
+    (structured outputs), or ``json_object`` for any JSON object."""
+    if schema.json_schema is None:
+        return {"type": "json_object"}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": schema.name, "schema": schema.json_schema, "strict": schema.strict},
+    }
 
 
 def usage_from(data: object) -> Usage:
@@ -151,6 +165,8 @@ class OpenAIProvider:
             ]
         if params.tool_choice is not None:
             body["tool_choice"] = params.tool_choice
+        if params.response_format is not None:
+            body["response_format"] = response_format_of(params.response_format)
         if params.extra:
             body.update(params.extra)
         if request.stream:

@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sluicegate import BadInputError, Message, Request, TextPart, Tool, ToolCall
 from sluicegate.plugins import ContentPart
+
+if TYPE_CHECKING:
+    from sluicegate.plugins import AnswerSchema
 
 DEFAULT_MAX_TOKENS: Final = 1024
 """Sent as ``max_tokens`` when the request sets none: the Messages API requires the field
@@ -69,6 +72,10 @@ def encode_body(request: Request) -> dict[str, Any]:
         body["tools"] = [encode_tool(t) for t in params.tools]
     if params.tool_choice is not None:
         body["tool_choice"] = encode_tool_choice(params.tool_choice)
+    if params.response_format is not None:
+        answer_tool = encode_answer_tool(params.response_format)
+        body["tools"] = [*body.get("tools", ()), answer_tool]
+        body["tool_choice"] = {"type": "tool", "name": answer_tool["name"]}
     if params.extra:
         # Provider-specific fields (top_k, thinking, metadata, service_tier...) go through
         # as given, and win over what was derived above.
@@ -124,6 +131,27 @@ def encode_tool(tool: Tool) -> dict[str, Any]:
     if tool.description:
         out["description"] = tool.description
     return out
+
+
+def encode_answer_tool(schema: AnswerSchema) -> dict[str, Any]:
+    """The tool a structured answer is asked through: Anthropic's documented way to get
+    JSON of a given shape is a tool whose ``input_schema`` is that shape, with
+    ``tool_choice`` forcing its use; the answer is the call's input. The API wants an
+    object schema there, so a schema of another type is refused before sending."""
+    input_schema = schema.json_schema
+    if input_schema is None:  # any JSON object
+        input_schema = {"type": "object"}
+    elif input_schema.get("type", "object") != "object":
+        raise BadInputError(
+            f"response_format {schema.name!r}: Anthropic answers structured output as a "
+            "tool's input, which must be a JSON object schema (wrap the value in an object)",
+            field="response_format",
+        )
+    return {
+        "name": schema.name,
+        "description": f"Give the answer as {schema.name}, following this input schema.",
+        "input_schema": input_schema,
+    }
 
 
 def encode_tool_choice(choice: str | Mapping[str, Any]) -> dict[str, Any]:
