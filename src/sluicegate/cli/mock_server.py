@@ -171,6 +171,14 @@ def _parse_outages(specs: tuple[str, ...]) -> list[FaultWindow]:
     help="Bytes per batch input for both providers (default: the real limits, 200 MB for "
     "OpenAI and 256 MB for Anthropic).",
 )
+@click.option(
+    "--invalid-json-answers",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Asks of a conversation that asks for JSON answered with prose or the wrong "
+    "shape before a valid answer: to see re-asks.",
+)
 def command(
     host: str,
     port: int,
@@ -192,6 +200,7 @@ def command(
     batch_failure_rate: float,
     batch_max_requests: int | None,
     batch_max_bytes: int | None,
+    invalid_json_answers: int,
 ) -> None:
     """Run the mock LLM server (OpenAI Chat Completions and Anthropic Messages, plain and
     streamed, and both providers' batch APIs) until Ctrl+C. Answers are deterministic;
@@ -229,6 +238,7 @@ def command(
             batch_item_expiry_rate=batch_item_expiry_rate,
             batch_failure_rate=batch_failure_rate,
             batch_seed=seed,
+            invalid_json_answers=invalid_json_answers,
             **limits,  # type: ignore[arg-type]  # all int fields
         )
     except ValueError as exc:

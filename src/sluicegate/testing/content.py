@@ -46,6 +46,7 @@ __all__ = [
     "count_input_tokens",
     "count_tokens",
     "generate_answer",
+    "text_answer",
 ]
 
 TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
@@ -165,6 +166,20 @@ def generate_answer(prompt: str, max_tokens: int | None = None, model: str = "")
         tokens = natural[: max(max_tokens, 0)]
         return Answer(tokens, "".join(tokens), "length")
     return Answer(natural, "".join(natural), "stop")
+
+
+_PIECE_PATTERN = re.compile(r"\s*(?:\w+|[^\w\s])")
+"""One token with the whitespace before it: a piece of a given text."""
+
+
+def text_answer(text: str, max_tokens: int | None = None) -> Answer:
+    """An answer of a given text (a structured answer's JSON), in one-token pieces that
+    join back to it (whitespace after its last token is dropped), cut to ``max_tokens``."""
+    pieces = tuple(_PIECE_PATTERN.findall(text))
+    if max_tokens is not None and max_tokens < len(pieces):
+        cut = pieces[: max(max_tokens, 0)]
+        return Answer(cut, "".join(cut), "length")
+    return Answer(pieces, "".join(pieces), "stop")
 
 
 def answer_tokens(prompt: str, max_tokens: int | None = None, *, model: str = "") -> list[str]:

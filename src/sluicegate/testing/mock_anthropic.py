@@ -101,6 +101,11 @@ class AnthropicWire(WireFormat):
                 if isinstance(t, dict) and "input_schema" in t and isinstance(t.get("name"), str)
             ]
             tool = self._tool_call(prompt, names, f"toolu_mock{serial:016x}")
+        forced = _forced_tool(tools, choice)
+        if forced is not None:  # a structured answer, asked for as this tool's input
+            name, schema = forced
+            arguments = self._structured(schema, prompt, messages, as_tool=True)
+            tool = ToolCall(f"toolu_mock{serial:016x}", name, arguments)
         return Reading(model, stream, True, texts, prompt, max_tokens, tool)
 
     def _bad_message(self, index: int, message: Any, request_id: str) -> ErrorReply | None:
@@ -254,3 +259,14 @@ def _has_tool_result(content: Any) -> bool:
     return isinstance(content, list) and any(
         isinstance(part, dict) and part.get("type") == "tool_result" for part in content
     )
+
+
+def _forced_tool(tools: Any, choice: Any) -> tuple[str, Any] | None:
+    """The name and input schema of the tool ``tool_choice`` forces (``{"type": "tool",
+    "name": ...}``), if it is one of ``tools``: the way structured answers are asked for."""
+    if not (isinstance(choice, dict) and choice.get("type") == "tool" and isinstance(tools, list)):
+        return None
+    for tool in tools:
+        if isinstance(tool, dict) and tool.get("name") == choice.get("name"):
+            return str(tool["name"]), tool.get("input_schema")
+    return None

@@ -47,6 +47,10 @@ class MockConfig:
     """Pieces a damaged stream sends before the fault hits; None means half of them."""
     tool_trigger: str = "weather"
     """Word in the last user message that turns an answer into a tool call."""
+    invalid_json_answers: int = 0
+    """How many asks of a conversation asking for JSON get an answer that does not fit
+    (prose, then the wrong shape) before a valid one: for testing re-asks (see
+    :mod:`sluicegate.testing.mock_structured`)."""
     rpm: int | None = None
     """Requests per minute per model; over it, 429 with Retry-After (see
     :mod:`sluicegate.testing.mock_ratelimit`). None: no limit."""

@@ -117,7 +117,15 @@ class OpenAIWire(WireFormat):
                 and isinstance(t["function"].get("name"), str)
             ]
             tool = self._tool_call(prompt, names, f"call_mock{serial:016x}")
-        return Reading(model, stream, include_usage, texts, prompt, max_tokens, tool)
+        text: str | None = None
+        response_format = body.get("response_format")
+        if tool is None and isinstance(response_format, dict):
+            kind = response_format.get("type")
+            if kind in ("json_schema", "json_object"):
+                inner = response_format.get("json_schema")
+                schema = inner.get("schema") if isinstance(inner, dict) else None
+                text = self._structured(schema, prompt, messages, as_tool=False)
+        return Reading(model, stream, include_usage, texts, prompt, max_tokens, tool, text)
 
     def _missing(self, param: str, request_id: str) -> ErrorReply:
         return self.invalid(

@@ -27,8 +27,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from sluicegate.testing.content import Answer, count_input_tokens, count_tokens, generate_answer
+from sluicegate.testing.content import (
+    Answer,
+    count_input_tokens,
+    count_tokens,
+    generate_answer,
+    text_answer,
+)
 from sluicegate.testing.faults import ErrorReply, FaultKind, Provider, fault_reply, provider_error
+from sluicegate.testing.mock_structured import structured_text
 
 if TYPE_CHECKING:
     from sluicegate.testing.mock_config import MockConfig
@@ -115,6 +122,9 @@ class Reading(NamedTuple):
     """The text of the last user message: what the answer answers."""
     max_tokens: int | None
     tool: ToolCall | None
+    text: str | None = None
+    """The answer's text when the request fixed it (a structured answer,
+    :mod:`~sluicegate.testing.mock_structured`); None: the generated answer."""
 
 
 def text_of(content: Any) -> str:
@@ -228,7 +238,7 @@ class WireFormat(ABC):
         reading = self._read(body, serial, request_id)
         if isinstance(reading, ErrorReply):
             return reading
-        model, stream, include_usage, texts, prompt, max_tokens, tool = reading
+        model, stream, include_usage, texts, prompt, max_tokens, tool, text = reading
         return MockJob(
             provider=self.provider,
             model=model,
@@ -236,7 +246,11 @@ class WireFormat(ABC):
             include_usage=include_usage,
             input_tokens=count_input_tokens(texts),
             max_tokens=max_tokens,
-            answer=generate_answer(prompt, max_tokens, model),
+            answer=(
+                generate_answer(prompt, max_tokens, model)
+                if text is None
+                else text_answer(text, max_tokens)
+            ),
             tool=tool,
             request_id=request_id,
             serial=serial,
@@ -314,6 +328,19 @@ class WireFormat(ABC):
         if self.models is None or model in self.models:
             return None
         return self._model_not_found(model, request_id)
+
+    def _structured(self, schema: Any, prompt: str, messages: list[Any], *, as_tool: bool) -> str:
+        """A structured answer's text for this conversation (see
+        :mod:`~sluicegate.testing.mock_structured`); the ask's number is the count of
+        assistant turns so far."""
+        ask = sum(1 for m in messages if m.get("role") in ("assistant", "model"))
+        return structured_text(
+            schema if isinstance(schema, dict) else None,
+            prompt,
+            ask=ask,
+            invalid_answers=self.config.invalid_json_answers,
+            as_tool=as_tool,
+        )
 
     def _wants_tool(self, prompt: str) -> bool:
         """Whether the prompt contains the tool trigger word."""
