@@ -71,3 +71,21 @@ def test_reviews_csv_example_runs_as_the_readme_says(
         r["response"]["text"].startswith("Mock answer to: Classify this review as positive")
         for r in records
     )
+
+
+async def test_document_analysis_example_types_every_document() -> None:
+    example = load("document_analysis")
+    facts = await example.main()
+    assert sorted(facts) == ["incident-1142.txt", "q3-report.txt", "tenancy-notice.txt"]
+    assert all(isinstance(f, example.DocumentFacts) and f.topics for f in facts.values())
+
+
+async def test_document_analysis_example_reasks_until_each_answer_fits() -> None:
+    from sluicegate.testing import MockConfig, serve_mock
+
+    example = load("document_analysis")
+    async with serve_mock(MockConfig(invalid_json_answers=2)) as server:
+        facts = await example.main(base_url=server.openai_base_url)
+        stats = server.stats.snapshot()
+    assert len(facts) == 3 and all(isinstance(f, example.DocumentFacts) for f in facts.values())
+    assert stats["requests"] == 9  # three asks per document: prose, wrong shape, valid

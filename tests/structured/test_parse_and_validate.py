@@ -104,3 +104,13 @@ def test_any_object_written_as_models_write_it_reads_back(
 ) -> None:
     text = frame.replace("{}", json.dumps(value, ensure_ascii=False), 1)
     assert parse_answer(text) == value
+
+
+def test_a_model_pydantic_cannot_describe_is_a_config_error_naming_it() -> None:
+    from pydantic import BaseModel
+
+    class Later(BaseModel):
+        value: NotDefinedYet  # type: ignore[name-defined]  # noqa: F821
+
+    with pytest.raises(ConfigError, match="response_format Later: pydantic cannot write"):
+        AnswerSchema(Later)

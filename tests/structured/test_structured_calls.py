@@ -102,7 +102,8 @@ async def test_the_client_policy_sets_the_reasks() -> None:
         ) as client:
             response = await client.chat(MODEL, "Review: ok", response_format=REVIEW_SCHEMA)
     assert response.attempts == 4
-    assert response.parsed["sentiment"] == "positive" and 1 <= response.parsed["score"] <= 5
+    assert response.parsed["sentiment"] in ("positive", "negative", "mixed")
+    assert 1 <= response.parsed["score"] <= 5
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,11 @@ held a key would otherwise write it here)::
      "error": {"type": "RateLimitedError", "message": "...", "status": 429, "retryable": true},
      "usage": null, "cost": null, "latency": 3.1, "attempts": 4}
 
+With ``--schema`` an answer's line also holds ``"parsed"``: the answer as the schema's
+JSON value. A line whose answer never fitted is an error line of type
+``StructuredAnswerError`` whose ``cost`` and ``attempts`` are those of all its asks
+(they were paid for), so a resumed run's ``--budget`` counts them.
+
 ``cost`` is null when the price of the model is unknown; ``attempts`` is 0 for an answer
 replayed from an idempotency record (nothing was sent); for an error it is the attempt it
 ended with, and null when nothing was sent.
@@ -61,7 +66,7 @@ from sluicegate.bulk.file_errors import FileWriteError, RefusedFileError, quote_
 from sluicegate.bulk.idset import IdSet
 from sluicegate.bulk.input import BadLine
 from sluicegate.bulk.map import MapResult
-from sluicegate.errors import ProviderError, SluicegateError
+from sluicegate.errors import ProviderError, SluicegateError, StructuredAnswerError
 from sluicegate.secrets import scrub
 
 __all__ = [
@@ -380,17 +385,38 @@ def result_record(result: MapResult, line: int | None) -> dict[str, Any]:
             "output_tokens": usage.output_tokens,
             "cached_tokens": usage.cached_tokens,
         }
+        if response.parsed is not None:
+            record["parsed"] = parsed_value(response.parsed)
         record["cost"] = response.cost
         record["latency"] = round(result.latency, 6)
         record["attempts"] = response.attempts
         return record
-    record["error"] = error_record(result.error)
-    record["usage"] = None
-    record["cost"] = None
-    record["latency"] = round(result.latency, 6)
     error = result.error
+    record["error"] = error_record(error)
+    record["usage"] = None
+    # what was spent on a failed line: the asks of a structured answer that never fitted
+    record["cost"] = error.cost if isinstance(error, StructuredAnswerError) else None
+    record["latency"] = round(result.latency, 6)
     record["attempts"] = error.attempts if isinstance(error, SluicegateError) else None
     return record
+
+
+def parsed_value(parsed: Any) -> Any:
+    """A structured answer as JSON values (a pydantic model dumped in JSON mode), its
+    strings scrubbed like every text this file holds."""
+    dump = getattr(parsed, "model_dump", None)
+    return scrub_strings(dump(mode="json") if callable(dump) else parsed)
+
+
+def scrub_strings(value: Any) -> Any:
+    """``value`` with :func:`scrub` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {scrub(str(k)): scrub_strings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_strings(v) for v in value]
+    return value
 
 
 def error_record(error: BaseException | None) -> dict[str, Any]:

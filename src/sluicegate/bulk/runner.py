@@ -60,11 +60,11 @@ import signal
 import stat
 import sys
 import time
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -99,6 +99,9 @@ from sluicegate.errors import BadInputError, BudgetExceededError
 from sluicegate.middleware.deadline import DEFAULT_TOTAL_TIMEOUT
 from sluicegate.middleware.idempotency import request_fingerprint
 from sluicegate.types import Request
+
+if TYPE_CHECKING:
+    from sluicegate.structured.schema import AnswerSchema
 
 __all__ = [
     "RunOptions",
@@ -137,6 +140,12 @@ class RunOptions:
     """The shared store (``--store``); None: ``SLUICEGATE_STORE``, else in-process."""
     input_spec: InputSpec = field(default_factory=InputSpec)
     """How the input is read: JSONL or CSV, a template (:mod:`.rows`)."""
+    schema: AnswerSchema | None = None
+    """The shape every answer must have (``--schema``): each line is asked with it as
+    ``response_format`` (a line's own ``response_format`` wins) and its result line
+    carries ``parsed``; an answer that never fits is a StructuredAnswerError line."""
+    reasks: int | None = None
+    """Re-asks after an answer that does not fit (``--reasks``); None: the client's."""
 
 
 def count_lines(path: Path, spec: InputSpec | None = None) -> int:
@@ -160,11 +169,25 @@ def line_key(run_identity: str, line_id: str, request: Request) -> str:
     return _KEY_PREFIX + digest.hexdigest()[:40]
 
 
-def line_request(client: Client, item: InputLine, run_identity: str) -> Request | BadLine:
+def line_request(
+    client: Client,
+    item: InputLine,
+    run_identity: str,
+    schema: AnswerSchema | None = None,
+    reasks: int | None = None,
+) -> Request | BadLine:
     """The Request of a good line, keyed by :func:`line_key`; or a :class:`BadLine` for a
-    parameter the client refuses (a malformed tool...)."""
+    parameter the client refuses (a malformed tool...). ``schema`` and ``reasks`` are the
+    run's ``--schema`` and ``--reasks``, for a line that does not set its own."""
+    params: Mapping[str, Any] = item.params
+    if schema is not None or reasks is not None:
+        params = dict(params)
+        if schema is not None:
+            params.setdefault("response_format", schema)
+        if reasks is not None:
+            params.setdefault("reasks", reasks)
     try:
-        request = client.request(item.model, item.messages, caller_id=item.id, **item.params)
+        request = client.request(item.model, item.messages, caller_id=item.id, **params)
     except Exception as exc:
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         return BadLine(item.line, f"{type(exc).__name__}: {message}", item.id)
@@ -360,7 +383,8 @@ class _Run:
         return take
 
     def _request(self, item: InputLine) -> Request | BadLine:
-        return line_request(self.client, item, self.identity)
+        options = self.options
+        return line_request(self.client, item, self.identity, options.schema, options.reasks)
 
     async def watch_signals(self, *, task_status: TaskStatus[None]) -> None:
         """First SIGINT/SIGTERM: stop taking lines; the second: cancel those in flight."""

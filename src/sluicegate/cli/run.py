@@ -35,6 +35,7 @@ from sluicegate.cli.run_files import (
 
 if TYPE_CHECKING:
     from sluicegate.bulk.rows import InputSpec
+    from sluicegate.structured.schema import AnswerSchema
 
 
 def _resume_command(ctx: click.Context) -> str:
@@ -102,6 +103,22 @@ def _resume_command(ctx: click.Context) -> str:
     metavar="TEXT",
     help="With --template: a system message before each rendered prompt (a row's own "
     "'system' is not used then).",
+)
+@click.option(
+    "--schema",
+    "schema_file",
+    default=None,
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="A JSON Schema every answer must fit: asked for by each provider's JSON mode, "
+    "parsed, re-asked when it does not fit; result lines carry 'parsed'.",
+)
+@click.option(
+    "--reasks",
+    default=None,
+    type=click.IntRange(min=0, max=10),
+    help="With --schema: how many times a model is asked again after an answer that does "
+    "not fit (default 2).",
 )
 @click.option(
     "-c",
@@ -209,6 +226,8 @@ def command(
     template: str | None,
     id_column: str,
     system: str | None,
+    schema_file: Path | None,
+    reasks: int | None,
     concurrency: int,
     rpm: int | None,
     tpm: int | None,
@@ -271,6 +290,12 @@ def command(
     if engine == "ray" and mode == "batch":
         raise click.UsageError("--engine ray is for --mode live: a batch job runs at the provider")
     input_spec = _input_spec(ctx, input, mode)
+    if schema_file is None and reasks is not None:
+        raise click.UsageError("--reasks is for --schema")
+    if schema_file is not None and (mode == "batch" or engine == "ray"):
+        where = "--mode batch" if mode == "batch" else "--engine ray"
+        raise click.UsageError(f"--schema is not yet supported with {where}; run it live")
+    answer_schema = None if schema_file is None else _schema(schema_file)
     if mode == "batch":
         ctx.exit(_batch_mode(ctx, input, output, model, concurrency, errors_file, no_progress))
     live_only = [
@@ -306,6 +331,8 @@ def command(
         total_timeout=total_timeout_setting(total_timeout),
         store=store,
         input_spec=input_spec,
+        schema=answer_schema,
+        reasks=reasks,
     )
     lines_before, started = count_newlines(output), time.monotonic()
     try:
@@ -324,6 +351,17 @@ def command(
         ctx.exit(_write_failed(outcome, options, lines_before, time.monotonic() - started))
     render_summary(outcome, Console())
     ctx.exit(outcome.exit_code)
+
+
+def _schema(path: Path) -> AnswerSchema:
+    """The ``--schema`` file's schema, or a usage error naming the file and what is wrong."""
+    from sluicegate.errors import ConfigError
+    from sluicegate.structured.schema_file import load_schema_file
+
+    try:
+        return load_schema_file(path)
+    except ConfigError as exc:
+        raise click.BadParameter(exc.message, param_hint="'--schema'") from None
 
 
 def _input_spec(ctx: click.Context, input: Path, mode: str) -> InputSpec:

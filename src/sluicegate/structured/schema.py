@@ -54,8 +54,14 @@ class AnswerSchema:
         if isinstance(shape, type) and hasattr(shape, "model_validate"):
             model: Any = shape  # a pydantic model class (pydantic is the caller's)
             self._model = model
-            schema = model.model_json_schema()
             name = model.__name__
+            try:
+                schema = model.model_json_schema()
+            except Exception as exc:  # pydantic's own errors: a model not fully defined...
+                raise ConfigError(
+                    f"response_format {name}: pydantic cannot write its JSON Schema: "
+                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+                ) from None
         elif isinstance(shape, Mapping):
             schema, name = self._from_mapping(shape)
         else:

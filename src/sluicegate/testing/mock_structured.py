@@ -5,7 +5,7 @@ A request asks for JSON by its format's means (OpenAI ``response_format``, an An
 tool forced by ``tool_choice``, Gemini ``responseJsonSchema``); the wire format hands the
 schema here and answers with :func:`structured_text`. The value is built from the schema
 alone, deterministically (seeded by the prompt, SplitMix64 as :mod:`.content`): every
-property present (so ``required`` holds), the first of an ``enum``, the first non-null
+property present (so ``required`` holds), one of an ``enum`` (by the seed), the first non-null
 branch of ``anyOf``/``oneOf``, numbers within ``minimum``/``maximum``, arrays of
 ``minItems`` (at least one) items, ``$ref`` into ``$defs``; so a pydantic model's schema
 is met.
@@ -65,7 +65,7 @@ def _value(schema: Mapping[str, Any], defs: Mapping[str, Any], rng: _SplitMix64,
     if "const" in schema:
         return schema["const"]
     if isinstance(schema.get("enum"), list) and schema["enum"]:
-        return schema["enum"][0]
+        return schema["enum"][rng.below(len(schema["enum"]))]
     for key in ("anyOf", "oneOf", "allOf"):
         branches = schema.get(key)
         if isinstance(branches, list) and branches:
