@@ -23,6 +23,7 @@ from sluicegate import (
     Limit,
     RateLimits,
     RetryPolicy,
+    StructuredPolicy,
 )
 from sluicegate.stage_settings import ExtraForm, stage_policy
 
@@ -80,6 +81,13 @@ STAGES = [
         CostPolicy.from_setting,
         {"default_output_tokens": 10},
         {"default_output_tokens": -1},
+    ),
+    Stage(
+        "structured",
+        StructuredPolicy,
+        StructuredPolicy.from_setting,
+        {"reasks": 4},
+        {"reasks": -1},
     ),
 ]
 BY_NAME = {stage.name: stage for stage in STAGES}

@@ -46,6 +46,7 @@ from sluicegate.retry.stage import RetryPolicy
 from sluicegate.secrets import Secret
 from sluicegate.stores import RedisStore, StoreUnavailableError
 from sluicegate.streaming import EventStream
+from sluicegate.structured.stage import StructuredPolicy
 from sluicegate.types import (
     Done,
     FinishEvent,
@@ -136,6 +137,7 @@ __all__ = [
     "StreamError",
     "StreamEvent",
     "StructuredAnswerError",
+    "StructuredPolicy",
     "TextDelta",
     "TextPart",
     "Tool",

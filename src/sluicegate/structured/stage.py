@@ -55,6 +55,12 @@ class StructuredPolicy:
     def __post_init__(self) -> None:
         check_reasks(self.reasks, "reasks")
 
+    @classmethod
+    def from_setting(cls, value: object) -> StructuredPolicy | None:
+        """Read ``stage_settings["structured"]`` by the rules every stage shares
+        (:func:`~sluicegate.stage_settings.stage_policy`); None: the stage is off."""
+        return stage_policy("structured", cls, value)
+
 
 def check_reasks(value: object, where: str) -> int:
     """``value`` as a re-ask count, or a ConfigError naming ``where``."""
@@ -184,5 +190,5 @@ def _parsed_at_end(stream: EventStream, schema: AnswerSchema) -> EventStream:
 
 def build(context: ChainContext) -> StructuredStage | None:
     """The structured stage from ``settings["structured"]`` (None → defaults, False → off)."""
-    policy = stage_policy("structured", StructuredPolicy, context.settings.get("structured"))
+    policy = StructuredPolicy.from_setting(context.settings.get("structured"))
     return None if policy is None else StructuredStage(policy)
