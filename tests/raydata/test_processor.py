@@ -90,3 +90,21 @@ def test_a_row_sent_again_by_another_actor_is_replayed_not_sent(
     with ChatProcessor(**{**settings, "run_id": "job-2"}) as other_job:
         other_job(batch)
     assert len(fetch_arrivals(mock_url).times_ns) == 20  # another job's rows are its own
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_schema_gives_each_row_its_parsed_answer(backend: str) -> None:
+    schema = {
+        "title": "Label",
+        "type": "object",
+        "properties": {"label": {"enum": ["positive", "negative", "mixed"]}},
+        "required": ["label"],
+    }
+    table = pa.table({"id": ["a", "b"], "prompt": ["great", "awful"]})
+    with ChatProcessor(run_id="t", model="mock/fast", backend=backend, schema=schema) as p:
+        out = p(table).to_pylist()
+    for row in out:
+        record = json.loads(row["result_json"])
+        assert row["error_type"] is None
+        assert record["parsed"]["label"] in ("positive", "negative", "mixed")
+        assert json.loads(row["response_text"]) == record["parsed"]

@@ -141,3 +141,31 @@ def test_a_budget_shared_by_the_actors_is_never_exceeded(
     # every request that reached the server was answered and written: none lost
     assert len(fetch_arrivals(mock_url).times_ns) == len(records)
     print(f"--engine ray --budget {budget}: {len(records)} answered, ${spent:.6f} spent")
+
+
+def test_the_ray_engine_asks_every_line_for_the_schema(
+    tmp_path: Path, ray_address: str, redis_url: str, mock_url: str
+) -> None:
+    source, out, schema = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "s.json"
+    with source.open("w") as stream:
+        for i in range(200):
+            stream.write(json.dumps({"id": f"s{i}", "prompt": f"item {i}", "model": MODEL}) + "\n")
+    schema.write_text(
+        json.dumps(
+            {
+                "title": "Label",
+                "type": "object",
+                "properties": {"label": {"enum": ["a", "b"]}, "score": {"type": "integer"}},
+                "required": ["label", "score"],
+            }
+        )
+    )
+    command = [*_command(source, out, ray_address, redis_url), "--schema", str(schema)]
+    done = subprocess.run(
+        command, env=ray_env(mock_url), capture_output=True, text=True, timeout=RUN_S
+    )
+    assert done.returncode == exit_status.OK, done.stdout + done.stderr
+    records = [json.loads(raw) for raw in out.read_bytes().splitlines()]
+    assert sorted(r["id"] for r in records) == sorted(f"s{i}" for i in range(200))
+    assert all(r["parsed"]["label"] in ("a", "b") for r in records)
+    assert all(isinstance(r["parsed"]["score"], int) for r in records)

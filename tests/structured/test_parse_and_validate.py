@@ -114,3 +114,23 @@ def test_a_model_pydantic_cannot_describe_is_a_config_error_naming_it() -> None:
 
     with pytest.raises(ConfigError, match="response_format Later: pydantic cannot write"):
         AnswerSchema(Later)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        Review,
+        REVIEW_SCHEMA,
+        {"type": "json_object"},
+        {
+            "type": "json_schema",
+            "json_schema": {"name": "r", "schema": REVIEW_SCHEMA, "strict": True},
+        },
+    ],
+)
+def test_a_schema_shipped_as_its_response_format_is_the_same_schema(shape: Any) -> None:
+    """What a Ray actor rebuilds from the plain dict equals what the driver built, so its
+    requests fingerprint (and so key) the same."""
+    schema = AnswerSchema(shape)
+    again = AnswerSchema(json.loads(json.dumps(schema.as_response_format())))
+    assert again == schema and repr(again) == repr(schema) and again.name == schema.name

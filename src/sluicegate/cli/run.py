@@ -292,9 +292,8 @@ def command(
     input_spec = _input_spec(ctx, input, mode)
     if schema_file is None and reasks is not None:
         raise click.UsageError("--reasks is for --schema")
-    if schema_file is not None and (mode == "batch" or engine == "ray"):
-        where = "--mode batch" if mode == "batch" else "--engine ray"
-        raise click.UsageError(f"--schema is not yet supported with {where}; run it live")
+    if schema_file is not None and mode == "batch":
+        raise click.UsageError("--schema is not yet supported with --mode batch; run it live")
     answer_schema = None if schema_file is None else _schema(schema_file)
     if mode == "batch":
         ctx.exit(_batch_mode(ctx, input, output, model, concurrency, errors_file, no_progress))

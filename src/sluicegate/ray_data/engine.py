@@ -213,6 +213,8 @@ def _send(
             backend=engine.backend,
             input_column=INPUT_COLUMN,
             number_column=NUMBER_COLUMN,
+            schema=None if options.schema is None else options.schema.as_response_format(),
+            reasks=options.reasks,
         )
         columns = ["pending", "error_type", "result_json"]
         batches: Iterable[pyarrow.Table] = answered.select_columns(columns).iter_batches(

@@ -4,6 +4,7 @@ users already run a model over a dataset (``map_batches`` on an actor pool)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sluicegate.bulk.availability import DEFAULT_PATIENCE_S
@@ -38,6 +39,8 @@ def map_chat(
     input_column: str | None = None,
     number_column: str | None = None,
     budget_name: str | None = None,
+    schema: Mapping[str, Any] | None = None,
+    reasks: int | None = None,
     **ray_remote_args: Any,
 ) -> ray.data.Dataset:
     """Every row of ``dataset`` through a model, in a pool of ``actors`` actors that each
@@ -50,8 +53,11 @@ def map_chat(
     ``budget`` hold for the whole job, every actor together, through ``store`` (a Redis
     URL; default ``SLUICEGATE_STORE``): with more than one actor they need one, since
     actors that kept their own limits would send the limit once per actor.
-    ``ray_remote_args`` go to ``map_batches`` (``num_cpus``, ``runtime_env``...).
-    Lazy, as Ray datasets are: nothing is sent until the result is consumed.
+    ``schema`` (a JSON Schema, or an OpenAI ``response_format`` dict) asks every row for
+    a structured answer, re-asked up to ``reasks`` times; ``result_json`` holds
+    ``parsed`` (see docs/structured.md). ``ray_remote_args`` go to ``map_batches``
+    (``num_cpus``, ``runtime_env``...). Lazy, as Ray datasets are: nothing is sent until
+    the result is consumed.
     """
     try:
         import ray.data
@@ -73,10 +79,12 @@ def map_chat(
         backend=backend,
         input_column=input_column,
         number_column=number_column,
+        schema=None if schema is None else dict(schema),
+        reasks=reasks,
     )
-    schema = dataset.schema(fetch_if_missing=False)
-    if schema is not None:
-        check_input_columns(list(schema.names))
+    columns = dataset.schema(fetch_if_missing=False)
+    if columns is not None:
+        check_input_columns(list(columns.names))
     return dataset.map_batches(
         ChatProcessor,
         fn_constructor_kwargs=settings.as_kwargs(),

@@ -55,6 +55,7 @@ from sluicegate.errors import ConfigError
 from sluicegate.middleware.deadline import DEFAULT_TOTAL_TIMEOUT
 from sluicegate.ray_data.columns import RowResult, check_input_columns, with_results
 from sluicegate.stores.redis.config import store_from_setting
+from sluicegate.structured.schema import AnswerSchema
 from sluicegate.types import Request
 
 if TYPE_CHECKING:
@@ -97,6 +98,11 @@ class ChatSettings:
     """A column holding each row's whole JSON line, instead of the fields as columns."""
     number_column: str | None = None
     """A column holding each row's line number, for the results and the error messages."""
+    schema: Mapping[str, Any] | None = None
+    """A JSON Schema (or an OpenAI ``response_format`` dict) every answer must fit, as
+    ``sluicegate run --schema``: ``result_json`` then holds ``parsed``."""
+    reasks: int | None = None
+    """Re-asks after an answer that does not fit (None: the client's, 2)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.run_id, str) or not self.run_id:
@@ -137,6 +143,8 @@ class ChatProcessor:
             self._stack.close()
             raise
         self._rules = LineRules(self.settings.model, self._client.provider_names)
+        schema = self.settings.schema
+        self._schema = None if schema is None else AnswerSchema(schema)
         self._availability: ModelAvailability | None = None
         """The models' pauses and patience, kept from one batch to the next."""
         atexit.register(self.close)
@@ -191,7 +199,9 @@ class ChatProcessor:
             if isinstance(item, InputLine) and item.id in where:
                 item = BadLine(item.line, f"duplicate id {item.id!r} in one batch", item.id)
             request = (
-                line_request(self._client, item, s.run_id) if isinstance(item, InputLine) else item
+                line_request(self._client, item, s.run_id, self._schema, s.reasks)
+                if isinstance(item, InputLine)
+                else item
             )
             if isinstance(request, BadLine):
                 model = row.get("model") if isinstance(row.get("model"), str) else s.model

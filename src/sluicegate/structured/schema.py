@@ -106,6 +106,17 @@ class AnswerSchema:
         self._validator = validator_class(schema)
         return schema
 
+    def as_response_format(self) -> dict[str, Any]:
+        """This schema as OpenAI's ``response_format`` dict, plain JSON values: what to
+        ship to another process (a Ray actor) and build the same AnswerSchema from there
+        (same name, strictness and schema, so the same request fingerprints)."""
+        if self.json_schema is None:
+            return {"type": "json_object"}
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": self.name, "schema": self.json_schema, "strict": self.strict},
+        }
+
     def __repr__(self) -> str:
         return f"AnswerSchema({self._key})"
 
