@@ -89,3 +89,46 @@ async def test_document_analysis_example_reasks_until_each_answer_fits() -> None
         stats = server.stats.snapshot()
     assert len(facts) == 3 and all(isinstance(f, example.DocumentFacts) for f in facts.values())
     assert stats["requests"] == 9  # three asks per document: prose, wrong shape, valid
+
+
+async def test_relay_compare_example_prices_every_model_through_one_relay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    monkeypatch.delenv("RELAY_BASE_URL", raising=False)
+    monkeypatch.delenv("RELAY_API_KEY", raising=False)
+    printed = StringIO()
+    results = await load("relay_compare").main(Console(file=printed, width=200))
+    assert [r.model for r in results] == ["gpt", "claude", "gemini", "deepseek"]
+    assert all(r.ok and r.response is not None for r in results)
+    models = [r.response.model for r in results if r.response is not None]
+    assert models == [
+        "relay/gpt-4.1",
+        "relay/claude-sonnet-4.5",
+        "relay/gemini-2.5-flash",
+        "relay/deepseek-v3.2",
+    ]
+    # a relay serving well-known names: each priced as its maker's model, none unknown
+    assert all(r.response.cost and r.response.cost > 0 for r in results if r.response)
+    shown = printed.getvalue()
+    assert " ? " not in shown and shown.count("$") == 4 and "sk-demo" not in shown
+
+
+def test_review_sentiment_example_labels_every_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLUICEGATE_MOCK_BASE_URL", "")
+    monkeypatch.setenv("SLUICEGATE_CONFIG", "")
+    example = load("review_sentiment")
+    out = tmp_path / "reviews.jsonl"
+    counts = example.main(out)
+    with (EXAMPLES / "reviews.csv").open(newline="", encoding="utf-8") as stream:
+        ids = [row["review_id"] for row in csv.DictReader(stream)]
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert sorted(line["id"] for line in lines) == sorted(ids)
+    assert sum(counts.values()) == len(ids) and set(counts) <= {"positive", "negative", "mixed"}
+    assert example.main(out) == counts  # run again: resumed, nothing added or asked twice
+    assert len(out.read_text(encoding="utf-8").splitlines()) == len(ids)
