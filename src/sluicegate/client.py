@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
@@ -438,6 +438,12 @@ class Client:
         return PriceTable.from_contributions(
             ((c.plugin, c.prices) for c in registry.contributions), *self._user_prices
         )
+
+    @property
+    def aliases(self) -> Mapping[str, str]:
+        """The config file's model aliases (``[aliases]``: ``fast = "relay/gpt-4.1-mini"``),
+        which every call resolves; read-only."""
+        return MappingProxyType(self._aliases)
 
     @property
     def provider_names(self) -> frozenset[str]:

@@ -171,7 +171,7 @@ class _BatchRun:
         self.view = view
         self.stats = view.stats
         self.update = update
-        self.rules = LineRules(options.model, client.provider_names)
+        self.rules = LineRules.of_client(options.model, client)
         self.identity = str(options.output.resolve())
         self.watch: JobWatch | None = None
         self.work_scope = anyio.CancelScope()

@@ -56,12 +56,15 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import anyio
 
 from sluicegate.errors import BadInputError
 from sluicegate.types import Message, coerce_messages
+
+if TYPE_CHECKING:
+    from sluicegate.client import Client
 
 __all__ = [
     "BATCH_URL",
@@ -118,10 +121,21 @@ class BadLine:
 @dataclass(frozen=True, slots=True)
 class LineRules:
     """What a line is checked against: the ``--model`` default and the known providers
-    (None: any provider is accepted, for parsing without a client)."""
+    (None: any provider is accepted, for parsing without a client), and the config file's
+    model ``aliases``: a line's ``model`` (or ``--model``) that is an alias is the model
+    it names, so the result line, the price and the resume key are the named model's."""
 
     default_model: str | None = None
     providers: frozenset[str] | None = None
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of_client(cls, default_model: str | None, client: Client) -> LineRules:
+        """The rules of a run on ``client``: its providers and aliases."""
+        aliases = client.aliases
+        if default_model is not None:
+            default_model = aliases.get(default_model, default_model)
+        return cls(default_model, client.provider_names, aliases)
 
 
 class _Bad(Exception):
@@ -405,6 +419,8 @@ def _resolve_model(
         model = default
     elif not isinstance(raw, str) or not raw.strip("/"):
         raise _Bad(f"{where!r} must be a model name, got {raw!r}", line_id, where)
+    elif raw in rules.aliases:
+        model = rules.aliases[raw]
     elif "/" in raw:
         model = raw
     elif default is not None:
@@ -412,9 +428,10 @@ def _resolve_model(
     elif bare_provider is not None:
         model = f"{bare_provider}/{raw}"
     else:
+        aliases = f"; aliases: {', '.join(sorted(rules.aliases))}" if rules.aliases else ""
         raise _Bad(
-            f"model {raw!r} must be named provider/model (or give --model PROVIDER/... to "
-            "supply the provider)",
+            f"model {raw!r} must be named provider/model or be an alias of the config file "
+            f"(or give --model PROVIDER/... to supply the provider){aliases}",
             line_id,
             where,
         )

@@ -331,7 +331,7 @@ class _Run:
     ) -> Callable[[Row | BadLine], Request | None]:
         """One pass's handling of each row read: its Request to send, or None (bad,
         skipped, deferred or pending; counted as such)."""
-        rules = LineRules(self.options.model, self.client.provider_names)
+        rules = LineRules.of_client(self.options.model, self.client)
         seen = IdSet()
         stats = self.stats
         availability = self.availability

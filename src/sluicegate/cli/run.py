@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -276,9 +277,11 @@ def command(
     from sluicegate.bulk.runner import RunOptions, run_file
     from sluicegate.bulk.summary import render_summary
 
-    if model is not None and "/" not in model.strip("/"):
+    if model is not None and "/" not in model.strip("/") and model not in _aliases(ctx):
         raise click.BadParameter(
-            f"{model!r}: name it provider/model, e.g. mock/fast", param_hint="--model"
+            f"{model!r}: name it provider/model, e.g. mock/fast, or use an alias of the "
+            "config file",
+            param_hint="--model",
         )
     ray_only = [
         name
@@ -350,6 +353,22 @@ def command(
         ctx.exit(_write_failed(outcome, options, lines_before, time.monotonic() - started))
     render_summary(outcome, Console())
     ctx.exit(outcome.exit_code)
+
+
+def _aliases(ctx: click.Context) -> Mapping[str, str]:
+    """The model aliases of the command's config file (none when it has none, or when it
+    cannot be read: the run's client then reports what is wrong with it)."""
+    from sluicegate.config.file import load_config
+    from sluicegate.errors import ConfigError
+
+    found = ctx.find_root().meta.get("sluicegate.config")
+    path = getattr(found, "path", None)
+    if not path:
+        return {}
+    try:
+        return load_config(path).aliases
+    except ConfigError:
+        return {}
 
 
 def _schema(path: Path) -> AnswerSchema:

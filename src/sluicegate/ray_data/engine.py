@@ -92,7 +92,7 @@ def run_on_ray(
     )
     started = time.monotonic()
     stats = RunStats(total_lines=count_lines(options.input, options.input_spec))
-    providers = _provider_names(options.store)
+    rules = _line_rules(options.model, options.store)
     log, resumed = open_results(options.output)
     stats.already_done = len(resumed.done)
     errors_path = options.errors_file or errors_path_for(options.output)
@@ -102,7 +102,7 @@ def run_on_ray(
     stopped_reason: str | None = None
     try:
         stats.new_pass()
-        rows = _rows_to_send(options, LineRules(options.model, providers), resumed.done, stats)
+        rows = _rows_to_send(options, rules, resumed.done, stats)
         for bad in rows.bad:
             bad_log.append(bad)
         stats.sent = len(rows.rows)
@@ -131,18 +131,19 @@ def run_on_ray(
     )
 
 
-def _provider_names(store: str | None) -> frozenset[str]:
-    """The providers the actors' clients will know (the same plugins, found here), which
-    each line's model is checked against; the store's URL is checked on the way."""
+def _line_rules(model: str | None, store: str | None) -> LineRules:
+    """What each line is checked against: the providers and aliases the actors' clients
+    will know (the same plugins and config file, found here); the store's URL is checked
+    on the way."""
     import anyio
 
     store_from_setting(store)
 
-    async def names() -> frozenset[str]:
+    async def rules() -> LineRules:
         async with Client(store="memory") as client:
-            return client.provider_names
+            return LineRules.of_client(model, client)
 
-    return anyio.run(names)
+    return anyio.run(rules)
 
 
 @dataclass(slots=True)

@@ -142,7 +142,7 @@ class ChatProcessor:
         except BaseException:
             self._stack.close()
             raise
-        self._rules = LineRules(self.settings.model, self._client.provider_names)
+        self._rules = LineRules.of_client(self.settings.model, self._client)
         schema = self.settings.schema
         self._schema = None if schema is None else AnswerSchema(schema)
         self._availability: ModelAvailability | None = None
