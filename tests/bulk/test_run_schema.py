@@ -11,20 +11,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from tests.bulk.processes import mock_server, server_stats
-from tests.bulk.run_cli import invoke
 
+from bulk.processes import mock_server, server_stats
+from bulk.run_cli import invoke
 from sluicegate.cli import main
+from structured.shapes import REVIEW_SCHEMA
 
-SCHEMA: dict[str, Any] = {
-    "title": "Review",
-    "type": "object",
-    "properties": {
-        "sentiment": {"enum": ["positive", "negative", "mixed"]},
-        "score": {"type": "integer", "minimum": 1, "maximum": 5},
-    },
-    "required": ["sentiment", "score"],
-}
+SCHEMA = REVIEW_SCHEMA
 PRICE_IN, PRICE_OUT = 0.10, 0.40  # mock/fast, USD per million tokens
 
 

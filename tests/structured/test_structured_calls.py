@@ -13,6 +13,7 @@ from pydantic import BaseModel
 import sluicegate
 from sluicegate import ProviderSettings, StructuredAnswerError
 from sluicegate.testing import MockConfig, serve_mock
+from structured.shapes import REVIEW_SCHEMA
 
 pytestmark = pytest.mark.anyio
 
@@ -24,18 +25,6 @@ class Review(BaseModel):
     sentiment: Literal["positive", "negative", "mixed"]
     score: int
     summary: str | None = None
-
-
-REVIEW_SCHEMA: dict[str, Any] = {
-    "title": "Review",
-    "type": "object",
-    "properties": {
-        "sentiment": {"enum": ["positive", "negative", "mixed"]},
-        "score": {"type": "integer", "minimum": 1, "maximum": 5},
-    },
-    "required": ["sentiment", "score"],
-    "additionalProperties": False,
-}
 
 
 def client_for(base_url: str, **kwargs: Any) -> sluicegate.Client:
