@@ -113,8 +113,15 @@ def test_replace_changes_exactly_the_named_field(value: Any) -> None:
 
 
 _counts = st.integers(min_value=0, max_value=2**53)
-_usages = st.builds(Usage, _counts, _counts, _counts, _counts)
-_USAGE_FIELDS = ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens")
+_usages = st.builds(Usage, _counts, _counts, _counts, _counts, _counts)
+_USAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Usage))
+
+
+@given(a=_usages, b=_usages)
+def test_usages_add_field_by_field(a: Usage, b: Usage) -> None:
+    total = a + b
+    for name in _USAGE_FIELDS:
+        assert getattr(total, name) == getattr(a, name) + getattr(b, name), name
 
 
 @given(earlier=_usages, later=_usages)

@@ -329,12 +329,18 @@ class Usage:
     ``cache_write_tokens`` (written to it, which Anthropic bills above the input price)
     are parts of it, never added on top, so every codec reports the same shape and the
     cost is computed one way (:func:`sluicegate.cost.rates.cost_of`).
+
+    ``reasoning_tokens`` are the model's thinking (OpenAI's ``reasoning_tokens``, Gemini's
+    ``thoughtsTokenCount``, which Gemini reports beside its answer's count): a part of
+    ``output_tokens``, billed as output, so a codec whose API counts them apart adds them
+    in and the cost stays one formula.
     """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
     cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -354,6 +360,7 @@ class Usage:
             later.output_tokens or self.output_tokens,
             later.cached_tokens or self.cached_tokens,
             later.cache_write_tokens or self.cache_write_tokens,
+            later.reasoning_tokens or self.reasoning_tokens,
         )
 
     def __add__(self, other: Usage) -> Usage:
@@ -362,6 +369,7 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.cached_tokens + other.cached_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
         )
 
 

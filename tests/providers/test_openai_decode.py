@@ -193,3 +193,24 @@ def test_an_encoded_surrogate_is_invalid_utf8_not_a_string_that_cannot_be_writte
 
 def test_a_utf8_bom_is_still_accepted() -> None:
     assert decode(b"\xef\xbb\xbf" + json.dumps(answer()).encode()).text == "hi"
+
+
+def test_reasoning_tokens_are_read_as_a_part_of_the_output() -> None:
+    usage = {
+        "prompt_tokens": 12,
+        "completion_tokens": 90,
+        "completion_tokens_details": {"reasoning_tokens": 64},
+        "prompt_tokens_details": {"cached_tokens": 4},
+    }
+    response = decode(answer(usage=usage))
+    assert response.usage == Usage(12, 90, cached_tokens=4, reasoning_tokens=64)
+
+
+def test_a_malformed_reasoning_count_names_its_field() -> None:
+    usage = {
+        "prompt_tokens": 1,
+        "completion_tokens": 2,
+        "completion_tokens_details": {"reasoning_tokens": -1},
+    }
+    error = malformed(answer(usage=usage))
+    assert "usage.completion_tokens_details.reasoning_tokens" in str(error)

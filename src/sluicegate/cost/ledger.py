@@ -47,6 +47,7 @@ class Totals:
     output_tokens: int = 0
     cached_tokens: int = 0
     cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
     cost: float = 0.0
     cost_unknown: int = 0
     cut_streams: int = 0
@@ -79,6 +80,7 @@ class _Account:
 
     __slots__ = (
         "cache_write_tokens",
+        "reasoning_tokens",
         "cached_tokens",
         "cost_units",
         "cost_unknown",
@@ -99,6 +101,7 @@ class _Account:
         self.output_tokens = 0
         self.cached_tokens = 0
         self.cache_write_tokens = 0
+        self.reasoning_tokens = 0
         self.cost_units = 0
         self.cost_unknown = 0
         self.cut_streams = 0
@@ -112,6 +115,7 @@ class _Account:
         self.output_tokens += usage.output_tokens
         self.cached_tokens += usage.cached_tokens
         self.cache_write_tokens += usage.cache_write_tokens
+        self.reasoning_tokens += usage.reasoning_tokens
         if units is None:
             self.cost_unknown += 1
         else:
@@ -129,6 +133,7 @@ class _Account:
             output_tokens=self.output_tokens,
             cached_tokens=self.cached_tokens,
             cache_write_tokens=self.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens,
             cost=to_float(self.cost_units),
             cost_unknown=self.cost_unknown,
             cut_streams=self.cut_streams,

@@ -237,7 +237,13 @@ class CostStage:
             chars = max(chars, len(error.partial_text))
         input_tokens = usage.input_tokens or self._input_estimate(request)
         output_tokens = max(usage.output_tokens, -(-chars // CHARS_PER_TOKEN))
-        counted = Usage(input_tokens, output_tokens, usage.cached_tokens, usage.cache_write_tokens)
+        counted = Usage(
+            input_tokens,
+            output_tokens,
+            usage.cached_tokens,
+            usage.cache_write_tokens,
+            usage.reasoning_tokens,
+        )
         rates = self.rates(model)
         cost = rates.cost(counted) if rates is not None else None
         if isinstance(error, StreamError):

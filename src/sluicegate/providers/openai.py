@@ -83,12 +83,14 @@ def response_format_of(schema: AnswerSchema) -> dict[str, Any]:
 
 
 def usage_from(data: object) -> Usage:
-    """Usage from OpenAI's ``usage`` object (cached tokens under prompt_tokens_details);
+    """Usage from OpenAI's ``usage`` object (cached tokens under prompt_tokens_details,
+    reasoning tokens under completion_tokens_details, both parts of the totals);
     every count checked (:func:`sluicegate.providers.checks.token_count`)."""
     usage = mapping(data, "usage")
     if not usage:
         return Usage()
     details = mapping(usage.get("prompt_tokens_details"), "usage.prompt_tokens_details")
+    output = mapping(usage.get("completion_tokens_details"), "usage.completion_tokens_details")
     return Usage(
         input_tokens=token_count(usage.get("prompt_tokens"), "usage.prompt_tokens"),
         output_tokens=token_count(usage.get("completion_tokens"), "usage.completion_tokens"),
@@ -96,6 +98,11 @@ def usage_from(data: object) -> Usage:
             details.get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens"
         )
         if details
+        else 0,
+        reasoning_tokens=token_count(
+            output.get("reasoning_tokens"), "usage.completion_tokens_details.reasoning_tokens"
+        )
+        if output
         else 0,
     )
 

@@ -50,6 +50,7 @@ def encode_record(record: IdempotencyRecord) -> str:
                 response.usage.output_tokens,
                 response.usage.cached_tokens,
                 response.usage.cache_write_tokens,
+                response.usage.reasoning_tokens,
             ],
             "request_id": response.request_id,
             "latency": response.latency,
