@@ -80,7 +80,6 @@ class _Account:
 
     __slots__ = (
         "cache_write_tokens",
-        "reasoning_tokens",
         "cached_tokens",
         "cost_units",
         "cost_unknown",
@@ -89,6 +88,7 @@ class _Account:
         "errors",
         "input_tokens",
         "output_tokens",
+        "reasoning_tokens",
         "refused",
         "replayed",
         "requests",
