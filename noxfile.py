@@ -10,7 +10,7 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 
-PLUGINS = ["plugins/sluicegate-anthropic"]
+PLUGINS = ["plugins/sluicegate-anthropic", "plugins/sluicegate-gemini"]
 
 
 @nox.session(python="3.11")

@@ -211,6 +211,22 @@ class StreamError(ProviderError):
         super().__init__(message, **kwargs)
 
 
+class ContentBlockedError(ProviderError):
+    """The provider refused to answer for its content rules: a prompt blocked before any
+    answer, or an answer stopped by a safety filter with nothing usable in it (Gemini's
+    ``promptFeedback.blockReason``, a ``SAFETY``/``PROHIBITED_CONTENT`` finish). Not
+    retryable: the same request gets the same refusal. ``reason`` is the provider's own
+    word for it (``SAFETY``, ``BLOCKLIST``...) and ``categories`` the rules it named
+    (``HARM_CATEGORY_HARASSMENT``...)."""
+
+    def __init__(
+        self, message: str, *, reason: str, categories: tuple[str, ...] = (), **kwargs: Any
+    ) -> None:
+        self.reason = reason
+        self.categories = categories
+        super().__init__(message, **kwargs)
+
+
 class ResponseFormatError(ProviderError):
     """The provider's answer was not in the format its codec expects (malformed body)."""
 

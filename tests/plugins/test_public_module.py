@@ -22,6 +22,7 @@ from fresh_import import loaded_before_and_after
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS_DOC = ROOT / "docs" / "plugins.md"
 ANTHROPIC_SRC = ROOT / "plugins" / "sluicegate-anthropic" / "src"
+GEMINI_SRC = ROOT / "plugins" / "sluicegate-gemini" / "src"
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 PUBLIC: dict[str, frozenset[str]] = {
@@ -90,8 +91,9 @@ def test_plugin_docs_import_only_public_names(number: int) -> None:
     assert import_problems(block, f"docs/plugins.md python block {number + 1}") == []
 
 
-def test_the_anthropic_plugin_imports_only_sluicegate_and_sluicegate_plugins() -> None:
-    files = sorted(ANTHROPIC_SRC.rglob("*.py"))
+@pytest.mark.parametrize("source", [ANTHROPIC_SRC, GEMINI_SRC], ids=["anthropic", "gemini"])
+def test_a_plugin_imports_only_sluicegate_and_sluicegate_plugins(source: Path) -> None:
+    files = sorted(source.rglob("*.py"))
     assert files
     allowed = frozenset({"sluicegate", "sluicegate.plugins"})
     problems = [

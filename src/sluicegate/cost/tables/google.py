@@ -1,10 +1,11 @@
 """Google's Gemini models (Gemini Developer API): list prices, paid tier, USD per million
 tokens, keyed ``gemini/MODEL``.
 
-Until a native Gemini provider plugin exists (its prices will move there), these are
-mostly reached through the relay rule: ``openai/gemini-2.5-flash`` at an OpenAI-compatible
-relay is priced as ``gemini/gemini-2.5-flash`` (see :meth:`PriceTable.lookup
-<sluicegate.cost.prices.PriceTable.lookup>`).
+They price the ``sluicegate-gemini`` plugin's ``gemini/...`` models, and through the relay
+rule ``openai/gemini-2.5-flash`` at an OpenAI-compatible relay (see :meth:`PriceTable.lookup
+<sluicegate.cost.prices.PriceTable.lookup>`). They are still kept here, in the core, not
+in the plugin: a relay's Gemini models are priced without the plugin installed (moving
+them into the plugin is open; see docs/gemini.md).
 
 Checked on :data:`AS_OF` (2026-12-02). What was confirmed, and where:
 
