@@ -134,7 +134,7 @@ def test_a_response_record_has_usage_cost_latency_and_attempts() -> None:
         provider="mock",
         finish_reason="tool_calls",
         tool_calls=(ToolCall("c1", "weather", '{"location": "Paris"}'),),
-        usage=Usage(10, 5, 2),
+        usage=Usage(10, 5, 2, reasoning_tokens=1),
         cost=0.25,
         attempts=2,
     )
@@ -149,7 +149,12 @@ def test_a_response_record_has_usage_cost_latency_and_attempts() -> None:
             "finish_reason": "tool_calls",
             "tool_calls": [{"id": "c1", "name": "weather", "arguments": '{"location": "Paris"}'}],
         },
-        "usage": {"input_tokens": 10, "output_tokens": 5, "cached_tokens": 2},
+        "usage": {
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "cached_tokens": 2,
+            "reasoning_tokens": 1,
+        },
         "cost": 0.25,
         "latency": 1.5,
         "attempts": 2,

@@ -35,7 +35,8 @@ held a key would otherwise write it here)::
 
     {"id": "r1", "line": 1, "model": "mock/fast",
      "response": {"model": "mock/fast", "text": "...", "finish_reason": "stop", "tool_calls": []},
-     "usage": {"input_tokens": 12, "output_tokens": 30, "cached_tokens": 0},
+     "usage": {"input_tokens": 12, "output_tokens": 30, "cached_tokens": 0,
+               "reasoning_tokens": 0},
      "cost": 0.000012, "latency": 0.052, "attempts": 1}
 
     {"id": "r2", "line": 2, "model": "mock/fast",
@@ -384,6 +385,7 @@ def result_record(result: MapResult, line: int | None) -> dict[str, Any]:
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
             "cached_tokens": usage.cached_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
         }
         if response.parsed is not None:
             record["parsed"] = parsed_value(response.parsed)
