@@ -192,6 +192,39 @@ def test_anthropic_fault_replies(kind: FaultKind) -> None:
         assert reply.headers == {"retry-after": "0"}
 
 
+EXPECTED_GEMINI = {
+    "rate_limit": (429, "RESOURCE_EXHAUSTED"),
+    "rate_limit_bare": (429, "RESOURCE_EXHAUSTED"),
+    "rate_limit_zero": (429, "RESOURCE_EXHAUSTED"),
+    "quota": (429, "RESOURCE_EXHAUSTED"),
+    "server_error": (500, "INTERNAL"),
+    "overloaded": (503, "UNAVAILABLE"),
+    "bad_request": (400, "INVALID_ARGUMENT"),
+    "auth": (400, "INVALID_ARGUMENT"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(STATUS_FAULTS))
+def test_gemini_fault_replies(kind: FaultKind) -> None:
+    reply = fault_reply(kind, "gemini", retry_after_s=2.5)
+    status, name = EXPECTED_GEMINI[kind]
+    error = json.loads(reply.body)["error"]
+    assert reply.status == error["code"] == status
+    assert error["status"] == name
+    assert isinstance(error["message"], str)
+    details = {d["@type"].rsplit(".", 1)[-1]: d for d in error.get("details", [])}
+    # the wait is in the body only: Gemini sends no Retry-After (a relay's 0 aside)
+    assert reply.headers == ({"retry-after": "0"} if kind == "rate_limit_zero" else {})
+    if kind == "rate_limit":
+        assert details["RetryInfo"]["retryDelay"] == "2.500s"
+    if kind in ("rate_limit", "rate_limit_bare", "rate_limit_zero", "quota"):
+        [violation] = details["QuotaFailure"]["violations"]
+        assert ("PerDay" in violation["quotaId"]) == (kind == "quota")
+        assert ("RetryInfo" in details) == (kind in ("rate_limit", "quota"))
+    if kind == "auth":
+        assert details["ErrorInfo"]["reason"] == "API_KEY_INVALID"
+
+
 def test_overloaded_status_is_configurable_and_stream_error_maps_to_it() -> None:
     assert fault_reply("overloaded", "anthropic", anthropic_overloaded_status=503).status == 503
     assert fault_reply("stream_error", "openai").status == 503

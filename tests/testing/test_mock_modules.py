@@ -18,12 +18,13 @@ from sluicegate.testing.content import generate_answer
 from sluicegate.testing.faults import MockConnectionCut
 from sluicegate.testing.mock_anthropic import AnthropicWire
 from sluicegate.testing.mock_config import MockConfig
+from sluicegate.testing.mock_gemini import GeminiWire
 from sluicegate.testing.mock_openai import OpenAIWire
 from sluicegate.testing.mock_stats import MockStats
 from sluicegate.testing.mock_streaming import StreamFrames, fault_position, paced_events
 from sluicegate.testing.mock_wire import MockJob, ToolCall, WireFormat
 
-WIRES: list[type[WireFormat]] = [OpenAIWire, AnthropicWire]
+WIRES: list[type[WireFormat]] = [OpenAIWire, AnthropicWire, GeminiWire]
 
 
 def test_historic_import_paths_still_work() -> None:
@@ -49,12 +50,12 @@ def test_importing_the_package_stays_cheap() -> None:
 @pytest.mark.parametrize("wire", WIRES)
 def test_every_wire_format_declares_its_shape(wire: type[WireFormat]) -> None:
     assert not wire.__abstractmethods__
-    for attribute in ("provider", "request_id_header", "accepts_x_api_key", "server_error_type"):
+    for attribute in ("provider", "request_id_header", "key_header", "server_error_type"):
         assert attribute in vars(wire), f"{wire.__name__} must set {attribute}"
 
 
 def test_wire_formats_are_distinct_providers() -> None:
-    assert sorted(w.provider for w in WIRES) == ["anthropic", "openai"]
+    assert sorted(w.provider for w in WIRES) == ["anthropic", "gemini", "openai"]
 
 
 # -- fault placement and pacing ------------------------------------------------------------

@@ -246,13 +246,15 @@ def command(
 
     def announce(base_url: str) -> None:
         key_note = (
-            "requests must carry the key you gave (OPENAI_API_KEY / ANTHROPIC_API_KEY)"
+            "requests must carry the key you gave (OPENAI_API_KEY, ANTHROPIC_API_KEY, "
+            "GEMINI_API_KEY)"
             if config.require_api_key
             else "any API key is accepted"
         )
         click.echo(f"sluicegate mock server listening on {base_url}")
         click.echo(f"  export OPENAI_BASE_URL={base_url}/v1")
         click.echo(f"  export ANTHROPIC_BASE_URL={base_url}")
+        click.echo(f"  export GEMINI_BASE_URL={base_url}/v1beta")
         click.echo(f"  {key_note}; stats at {base_url}/_mock/stats")
         if rpm or tpm:
             limits = ", ".join(

@@ -46,6 +46,16 @@ Fault kinds and what the client sees:
 - ``stream_error``: an error event inside a 200 stream after some content (Anthropic
   ``event: error`` with ``overloaded_error``; OpenAI ``data: {"error": {...}}``). A plain
   request is answered as ``overloaded``.
+
+Gemini's errors are Google's ``google.rpc.Status`` bodies and carry no Retry-After or
+rate-limit headers: ``rate_limit`` is a 429 ``RESOURCE_EXHAUSTED`` whose ``QuotaFailure``
+names a per-minute quota and whose ``RetryInfo.retryDelay`` is the wait; ``_bare`` and
+``_zero`` leave the RetryInfo out (``_zero`` keeps its ``retry-after: 0`` header, as a
+relay adds it); ``quota`` names a per-day quota only (with a RetryInfo of seconds, as the
+real API sends one even then); ``server_error`` 500 ``INTERNAL``; ``overloaded`` 503
+``UNAVAILABLE``; ``bad_request`` 400 ``INVALID_ARGUMENT``; ``auth`` 400
+``INVALID_ARGUMENT`` with the ``ErrorInfo`` reason ``API_KEY_INVALID``, as Google answers
+a wrong key.
 """
 
 from __future__ import annotations
@@ -70,6 +80,8 @@ __all__ = [
     "MockConnectionCut",
     "Provider",
     "fault_reply",
+    "gemini_quota_details",
+    "google_duration",
     "parse_fault_kind",
     "parse_fault_rate",
     "parse_fault_window",
@@ -114,7 +126,7 @@ BODY_FAULTS: frozenset[FaultKind] = frozenset({"cut_stream", "malformed", "strea
 FAULT_HEADER = "x-mock-fault"
 """Request header that picks the fault for one request (a kind, or ``none``)."""
 
-Provider = Literal["openai", "anthropic"]
+Provider = Literal["openai", "anthropic", "gemini"]
 
 _NO_FAULT = frozenset({"", "none", "null", "ok"})
 
@@ -378,10 +390,18 @@ def provider_error(
 
     OpenAI: ``{"error": {"message", "type", "param", "code"}}``. Anthropic:
     ``{"type": "error", "error": {"type", "message"[, "details"]}, "request_id"}``.
+    Gemini (Google's ``google.rpc.Status``): ``{"error": {"code": <status>, "message",
+    "status": <error_type, e.g. RESOURCE_EXHAUSTED>[, "details": [...]]}}``, where
+    ``details`` is the list of typed detail objects (``RetryInfo``, ``QuotaFailure``...).
     """
     payload: dict[str, Any]
     if provider == "openai":
         payload = {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+    elif provider == "gemini":
+        status_body: dict[str, Any] = {"code": status, "message": message, "status": error_type}
+        if details is not None:
+            status_body["details"] = list(details["details"])
+        payload = {"error": status_body}
     else:
         error: dict[str, Any] = {"type": error_type, "message": message}
         if details is not None:
@@ -464,6 +484,93 @@ _ANTHROPIC_ERRORS["rate_limit_bare"] = _ANTHROPIC_ERRORS["rate_limit"]
 _ANTHROPIC_ERRORS["rate_limit_zero"] = _ANTHROPIC_ERRORS["rate_limit"]
 
 
+_GOOGLE_TYPES = "type.googleapis.com/google.rpc."
+_GEMINI_MINUTE_QUOTA = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
+_GEMINI_DAY_QUOTA = "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
+
+# kind -> (status, google.rpc status name, message), as the Gemini API words them. The
+# details (quota, retry wait, key) are added by _gemini_details.
+_GEMINI_ERRORS: dict[FaultKind, tuple[int, str, str]] = {
+    "rate_limit": (
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details (mock).",
+    ),
+    "quota": (
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota for today, please check your plan and billing "
+        "details (mock).",
+    ),
+    "server_error": (500, "INTERNAL", "An internal error has occurred (mock)."),
+    "overloaded": (503, "UNAVAILABLE", "The model is overloaded. Please try again later (mock)."),
+    "bad_request": (
+        400,
+        "INVALID_ARGUMENT",
+        "The request was rejected by fault injection (mock).",
+    ),
+    "auth": (400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key (mock)."),
+}
+_GEMINI_ERRORS["rate_limit_bare"] = _GEMINI_ERRORS["rate_limit"]
+_GEMINI_ERRORS["rate_limit_zero"] = _GEMINI_ERRORS["rate_limit"]
+
+
+def google_duration(seconds: float) -> str:
+    """A protobuf ``Duration`` in its JSON form, as ``RetryInfo.retryDelay`` carries it:
+    ``"37s"``, or ``"1.500s"`` for a fraction."""
+    seconds = max(0.0, seconds)
+    return f"{seconds:.0f}s" if seconds == int(seconds) else f"{seconds:.3f}s"
+
+
+def gemini_quota_details(quota_id: str, retry_after_s: float | None) -> dict[str, Any]:
+    """The ``details`` of a Gemini 429: the ``QuotaFailure`` naming the quota, then the
+    ``RetryInfo`` with the wait when there is one (the real API sends no Retry-After)."""
+    details: list[dict[str, Any]] = [
+        {
+            "@type": _GOOGLE_TYPES + "QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": "generativelanguage.googleapis.com/"
+                    "generate_content_free_tier_requests",
+                    "quotaId": quota_id,
+                    "quotaDimensions": {"location": "global"},
+                    "quotaValue": "10",
+                }
+            ],
+        }
+    ]
+    if retry_after_s is not None:
+        details.append(
+            {"@type": _GOOGLE_TYPES + "RetryInfo", "retryDelay": google_duration(retry_after_s)}
+        )
+    return {"details": details}
+
+
+def _gemini_details(kind: FaultKind, retry_after_s: float) -> dict[str, Any] | None:
+    """What a Gemini fault's body lists in ``details``: a per-minute quota with its wait
+    (``rate_limit``) or without one (``rate_limit_bare``, ``rate_limit_zero``), a per-day
+    quota (``quota``; the real API adds a RetryInfo of seconds even then, which a client
+    must not trust), the key's ``ErrorInfo`` (``auth``)."""
+    if kind == "rate_limit":
+        return gemini_quota_details(_GEMINI_MINUTE_QUOTA, retry_after_s)
+    if kind in ("rate_limit_bare", "rate_limit_zero"):
+        return gemini_quota_details(_GEMINI_MINUTE_QUOTA, None)
+    if kind == "quota":
+        return gemini_quota_details(_GEMINI_DAY_QUOTA, 20.0)
+    if kind == "auth":
+        return {
+            "details": [
+                {
+                    "@type": _GOOGLE_TYPES + "ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ]
+        }
+    return None
+
+
 def fault_reply(
     kind: FaultKind,
     provider: Provider,
@@ -486,6 +593,18 @@ def fault_reply(
     if provider == "openai":
         status, error_type, code, message = _OPENAI_ERRORS[kind]
         return provider_error(provider, status, error_type, message, code=code, headers=headers)
+    if provider == "gemini":
+        status, error_type, message = _GEMINI_ERRORS[kind]
+        if kind == "rate_limit":
+            headers = None  # the wait is in the body's RetryInfo; Gemini sends no header
+        return provider_error(
+            provider,
+            status,
+            error_type,
+            message,
+            details=_gemini_details(kind, retry_after_s),
+            headers=headers,
+        )
     status, error_type, error_code, message = _ANTHROPIC_ERRORS[kind]
     if kind == "overloaded":
         status = anthropic_overloaded_status

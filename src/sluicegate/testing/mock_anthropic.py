@@ -42,7 +42,7 @@ class AnthropicWire(WireFormat):
     request_id_header = "request-id"
     # The API documents x-api-key; the anthropic SDK 2.x sends the key as a Bearer token
     # instead, so both are accepted.
-    accepts_x_api_key = True
+    key_header = "x-api-key"
     server_error_type = "api_error"
 
     __slots__ = ()
@@ -141,7 +141,7 @@ class AnthropicWire(WireFormat):
             "anthropic", 404, "not_found_error", f"model: {model}", request_id=request_id
         )
 
-    def auth_error(self, bearer_sent: bool, request_id: str) -> ErrorReply:
+    def auth_error(self, key_sent: bool, request_id: str) -> ErrorReply:
         return provider_error(
             "anthropic",
             401,

@@ -1,5 +1,6 @@
-"""The mock LLM server: an ASGI app that speaks OpenAI Chat Completions and Anthropic
-Messages, plain and streamed, with deterministic content, latency and fault injection.
+"""The mock LLM server: an ASGI app that speaks OpenAI Chat Completions, Anthropic
+Messages and the Gemini API, plain and streamed, with deterministic content, latency and
+fault injection.
 
 It is a plain ASGI callable (a Starlette app), so it runs behind hypercorn
 (:func:`sluicegate.testing.serve_mock`) or directly through an in-memory transport.
@@ -7,6 +8,9 @@ Only anyio is used for waiting, so it runs under asyncio and trio alike.
 
 Routes
     ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic),
+    ``POST /v1beta/models/{model}:generateContent`` and ``:streamGenerateContent``
+    (Gemini; also under ``/v1/models/``; the model in the path is bound into the body,
+    :meth:`~.mock_wire.WireFormat.bind`), ``GET /v1beta/models`` (Gemini's listing),
     ``GET /v1/models`` (Anthropic's list shape when the request carries ``anthropic-version``
     or ``x-api-key``, else OpenAI's), ``GET /_mock/stats`` (``?batch_ids=1`` adds every
     batch custom_id's counts), ``GET /_mock/arrivals`` (each completion request's arrival
@@ -22,7 +26,8 @@ Routes
 What a completion request goes through, in order
     1. counted in the stats (``/_mock/*`` requests are not counted);
     2. API key check, when ``MockConfig.require_api_key`` is set: ``Authorization: Bearer``
-       on every route, or ``x-api-key`` on Anthropic routes (401, key never echoed);
+       on every route, or ``x-api-key`` on Anthropic routes, ``x-goog-api-key`` on Gemini
+       routes (401, Gemini's 403/400; the key never echoed);
     3. body parsed as JSON (400 if not);
     4. fault decision (see :mod:`sluicegate.testing.faults`): the ``x-mock-fault``
        header, then the plan's windows (by the server's clock since the plan was
@@ -61,10 +66,10 @@ Models
 Where things are
     This module holds the routes and the pipeline above, and nothing provider-shaped.
     ``mock_config`` (:class:`MockConfig`), ``mock_stats`` (:class:`MockStats`),
-    ``mock_wire`` (:class:`MockJob` and what both wire formats share), ``mock_openai`` and
-    ``mock_anthropic`` (each format's bodies, events and errors), ``mock_streaming`` (SSE
-    pacing, stream faults, the streamed and cut responses), ``mock_hang`` (the ``hang``
-    fault's wait).
+    ``mock_wire`` (:class:`MockJob` and what the wire formats share), ``mock_openai``,
+    ``mock_anthropic`` and ``mock_gemini`` (each format's bodies, events and errors),
+    ``mock_streaming`` (SSE pacing, stream faults, the streamed and cut responses),
+    ``mock_hang`` (the ``hang`` fault's wait).
 """
 
 from __future__ import annotations
@@ -92,12 +97,14 @@ from sluicegate.testing.faults import (
     FaultKind,
     FaultPlan,
     FaultWindow,
+    provider_error,
 )
 from sluicegate.testing.mock_anthropic import AnthropicWire
 from sluicegate.testing.mock_anthropic_batch import AnthropicBatchAPI
 from sluicegate.testing.mock_arrivals import Arrival, Arrivals
 from sluicegate.testing.mock_batch_stats import BatchStats
 from sluicegate.testing.mock_config import DEFAULT_MODELS, MockConfig
+from sluicegate.testing.mock_gemini import GENERATE, STREAM_GENERATE, GeminiWire
 from sluicegate.testing.mock_hang import Hangs
 from sluicegate.testing.mock_idempotency import Claim, IdempotencyRecords, body_digest
 from sluicegate.testing.mock_limit_req import LimitReq
@@ -149,6 +156,10 @@ class MockApp(Starlette):
         )
         self._openai = OpenAIWire(self.config)
         self._anthropic = AnthropicWire(self.config)
+        self._gemini = {
+            GENERATE: GeminiWire(self.config, streaming=False),
+            STREAM_GENERATE: GeminiWire(self.config, streaming=True),
+        }
         self._serials = itertools.count(1)
         self._hangs = Hangs()
         self._clock: Clock = self.config.clock if self.config.clock is not None else AnyioClock()
@@ -164,6 +175,9 @@ class MockApp(Starlette):
                 Route("/v1/chat/completions", self._openai_completions, methods=["POST"]),
                 Route("/v1/messages", self._anthropic_messages, methods=["POST"]),
                 Route("/v1/models", self._list_models, methods=["GET"]),
+                Route("/v1beta/models/{target}", self._gemini_generate, methods=["POST"]),
+                Route("/v1/models/{target}", self._gemini_generate, methods=["POST"]),
+                Route("/v1beta/models", self._list_gemini_models, methods=["GET"]),
                 Route("/_mock/stats", self._get_stats, methods=["GET"]),
                 Route("/_mock/arrivals", self._get_arrivals, methods=["GET"]),
                 Route("/_mock/reset", self._reset, methods=["POST"]),
@@ -278,14 +292,34 @@ class MockApp(Starlette):
             return await self._complete(request, self._anthropic)
         return await self._recorded(request, self._anthropic)
 
-    async def _list_models(self, request: Request) -> Response:
+    async def _gemini_generate(self, request: Request) -> Response:
+        """``models/{model}:generateContent`` or ``:streamGenerateContent``: the method
+        picks the wire format's instance, the model is bound into the body."""
+        model, _, method = request.path_params["target"].rpartition(":")
+        wire = self._gemini.get(method)
+        if wire is None or not model:
+            self.stats.count_request(request.url.path)
+            reply = provider_error(
+                "gemini", 404, "NOT_FOUND", f"Unknown method {method!r} (mock).", request_id=None
+            )
+            return self._error(reply, self._gemini[GENERATE], "")
+        request.path_params["model"] = model
+        if self.arrivals is None:
+            return await self._complete(request, wire)
+        return await self._recorded(request, wire)
+
+    async def _list_gemini_models(self, request: Request) -> Response:
+        return await self._list_models(request, self._gemini[GENERATE])
+
+    async def _list_models(self, request: Request, wire: WireFormat | None = None) -> Response:
         self.stats.count_request(request.url.path)
         headers = request.headers
-        wire: WireFormat = (
-            self._anthropic
-            if "anthropic-version" in headers or "x-api-key" in headers
-            else self._openai
-        )
+        if wire is None:
+            wire = (
+                self._anthropic
+                if "anthropic-version" in headers or "x-api-key" in headers
+                else self._openai
+            )
         request_id = _request_id(next(self._serials))
         denied = self._check_auth(headers, wire, request_id)
         if denied is not None:
@@ -326,6 +360,7 @@ class MockApp(Starlette):
         if not isinstance(body, dict):
             reply = wire.invalid("The body is not a JSON object.", None, request_id)
             return self._error(reply, wire, request_id)
+        body = wire.bind(body, request.path_params)
 
         model = body.get("model")
         try:
@@ -487,8 +522,12 @@ class MockApp(Starlette):
         bearer = headers.get("authorization")
         if _same_secret(bearer, f"Bearer {key}"):
             return None
-        if wire.accepts_x_api_key and _same_secret(headers.get("x-api-key"), key):
-            return None
+        key_header = wire.key_header
+        if key_header is not None:
+            presented = headers.get(key_header)
+            if _same_secret(presented, key):
+                return None
+            bearer = bearer if bearer is not None else presented
         return wire.auth_error(bearer is not None, request_id)
 
     def _error(self, reply: ErrorReply, wire: WireFormat, request_id: str) -> Response:

@@ -51,7 +51,7 @@ class OpenAIWire(WireFormat):
 
     provider = "openai"
     request_id_header = "x-request-id"
-    accepts_x_api_key = False
+    key_header = None  # the Bearer token only
     server_error_type = "server_error"
 
     __slots__ = ()
@@ -192,10 +192,10 @@ class OpenAIWire(WireFormat):
             param="model",
         )
 
-    def auth_error(self, bearer_sent: bool, request_id: str) -> ErrorReply:
+    def auth_error(self, key_sent: bool, request_id: str) -> ErrorReply:
         message = (
             "Incorrect API key provided (mock)."
-            if bearer_sent
+            if key_sent
             else "You didn't provide an API key (mock)."
         )
         return provider_error(

@@ -35,7 +35,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from sluicegate.clock import AnyioClock, Clock
-from sluicegate.testing.faults import ErrorReply, Provider, provider_error
+from sluicegate.testing.faults import ErrorReply, Provider, gemini_quota_details, provider_error
 
 if TYPE_CHECKING:
     from sluicegate.testing.mock_config import MockConfig
@@ -198,6 +198,8 @@ class MockRateLimits:
             return provider_error(
                 "openai", 429, which, message, code="rate_limit_exceeded", headers=headers
             )
+        if job.provider == "gemini":
+            return _gemini_refusal(which, message, wait_ns)
         return provider_error(
             "anthropic",
             429,
@@ -214,6 +216,22 @@ class MockRateLimits:
         return _headers(job.provider, requests, tokens, self.rpm, self.tpm)
 
 
+def _gemini_refusal(which: str, message: str, wait_ns: int | None) -> ErrorReply:
+    """Gemini's refusal: no headers (the API sends none), the per-minute quota and the
+    wait in the body's details; a request larger than the limit itself is a 400, as
+    Gemini answers a prompt over its token limit."""
+    if wait_ns is None:
+        return provider_error("gemini", 400, "INVALID_ARGUMENT", message)
+    quota = f"GenerateContent{'InputTokens' if which == 'tokens' else 'Requests'}PerMinute"
+    return provider_error(
+        "gemini",
+        429,
+        "RESOURCE_EXHAUSTED",
+        message,
+        details=gemini_quota_details(quota + "PerProjectPerModel", wait_ns / 1e9),
+    )
+
+
 def _headers(
     provider: Provider,
     requests: _Bucket | None,
@@ -222,6 +240,8 @@ def _headers(
     tpm: int | None,
 ) -> dict[str, str]:
     headers: dict[str, str] = {}
+    if provider == "gemini":
+        return headers  # Gemini reports no limits in headers
     for what, bucket, limit in (("requests", requests, rpm), ("tokens", tokens, tpm)):
         if bucket is None or limit is None:
             continue

@@ -10,7 +10,7 @@ stream counts as a success; the fault behaviour cannot drift between formats.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -58,6 +58,9 @@ class StreamFrames:
     fault_event: bytes = field(default=b"")
     """What a ``stream_error`` (ends the stream) or ``malformed`` fault (the stream goes
     on) sends where it strikes; built only for those faults."""
+    pieces: Sequence[str] | None = None
+    """What is sent piece by piece, when the format does not send ``MockJob.pieces``
+    (Gemini sends a tool call whole, in the closing chunk: no pieces)."""
 
 
 def fault_position(n_pieces: int, fault: FaultKind | None, after: int | None) -> int:
@@ -81,7 +84,7 @@ async def paced_events(
     an undamaged stream: a damaged one is not an answer, even if it ends normally."""
     for event in frames.opening:
         yield event
-    pieces = job.pieces
+    pieces = job.pieces if frames.pieces is None else frames.pieces
     n_pieces = len(pieces)
     fault_at = fault_position(n_pieces, fault, fault_after)
     head, tail = frames.piece_head, frames.piece_tail

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -184,8 +184,9 @@ class WireFormat(ABC):
     provider: ClassVar[Provider]
     request_id_header: ClassVar[str]
     """Response header carrying the request id."""
-    accepts_x_api_key: ClassVar[bool]
-    """Whether ``x-api-key`` is accepted besides ``Authorization: Bearer``."""
+    key_header: ClassVar[str | None] = None
+    """The header that carries the key besides ``Authorization: Bearer`` (Anthropic's
+    ``x-api-key``, Gemini's ``x-goog-api-key``); None: only the Bearer token."""
     server_error_type: ClassVar[str]
     """Error type of a 5xx the mock decides itself (shutting down)."""
 
@@ -221,7 +222,7 @@ class WireFormat(ABC):
         """The streamed answer's events; ``fault`` says which fault event to prepare."""
 
     @abstractmethod
-    def auth_error(self, bearer_sent: bool, request_id: str) -> ErrorReply:
+    def auth_error(self, key_sent: bool, request_id: str) -> ErrorReply:
         """The 401 for a missing or wrong key. Neither key is ever echoed: error bodies
         end up in logs."""
 
@@ -230,6 +231,12 @@ class WireFormat(ABC):
         """The ``GET /v1/models`` body."""
 
     # -- shared ----------------------------------------------------------------------------
+
+    def bind(self, body: dict[str, Any], path_params: Mapping[str, str]) -> dict[str, Any]:
+        """The request's fields: the body, with what the URL's path names bound into it
+        (Gemini names the model in the path). The body as it is, for formats that name
+        everything in it."""
+        return body
 
     def parse(
         self, body: dict[str, Any], serial: int, request_id: str, idempotency_key: str | None

@@ -58,6 +58,13 @@ class MockServer:
         """What Anthropic clients take as base URL (``ANTHROPIC_BASE_URL``): the origin."""
         return self.base_url
 
+    @property
+    def gemini_base_url(self) -> str:
+        """What sluicegate's Gemini provider takes as base URL (``GEMINI_BASE_URL``): it
+        ends in ``/v1beta``. The google-genai SDK takes the origin (``base_url``) and the
+        version apart (``api_version``)."""
+        return self.base_url + "/v1beta"
+
 
 def _is_connection_cut(exc: BaseException | None) -> bool:
     if isinstance(exc, MockConnectionCut):
