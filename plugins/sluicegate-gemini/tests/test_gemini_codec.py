@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from sluicegate import (
+    AuthenticationError,
     BadInputError,
     ContentBlockedError,
     Message,
@@ -385,3 +386,58 @@ def test_a_vertex_error_list_and_a_proxy_page_are_read() -> None:
     assert decode(vertex, status=429).error_type == "RESOURCE_EXHAUSTED"
     page = decode(b"<html><title>502 Bad Gateway</title></html>", status=502)
     assert "502 Bad Gateway" in str(page) and page.retryable
+
+
+def test_a_wrong_key_answered_as_a_400_is_an_authentication_error() -> None:
+    # Google answers a wrong key with 400 INVALID_ARGUMENT and an ErrorInfo reason; the
+    # body as reported in https://github.com/continuedev/continue/issues/8516 (list-wrapped)
+    body = [
+        {
+            "error": {
+                "code": 400,
+                "message": "API key not valid. Please pass a valid API key.",
+                "status": "INVALID_ARGUMENT",
+                "details": [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "API_KEY_INVALID",
+                        "domain": "googleapis.com",
+                        "metadata": {"service": "generativelanguage.googleapis.com"},
+                    },
+                    {
+                        "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                        "locale": "en-US",
+                        "message": "API key not valid. Please pass a valid API key.",
+                    },
+                ],
+            }
+        }
+    ]
+    error = decode(body, status=400)
+    assert isinstance(error, AuthenticationError)
+    assert (error.status, error.error_type, error.retryable) == (400, "INVALID_ARGUMENT", False)
+
+
+# kind -> (error class, retryable, retry_after) the mock server's Gemini faults read as
+MOCK_FAULTS: dict[str, tuple[type[ProviderError], bool, float | None]] = {
+    "rate_limit": (RateLimitedError, True, 2.5),
+    "rate_limit_bare": (RateLimitedError, True, None),
+    "rate_limit_zero": (RateLimitedError, True, 0.0),
+    "quota": (RateLimitedError, False, 20.0),
+    "server_error": (ProviderError, True, None),
+    "overloaded": (ProviderError, True, None),
+    "bad_request": (ProviderError, False, None),
+    "auth": (AuthenticationError, False, None),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MOCK_FAULTS))
+def test_the_mock_servers_gemini_faults_read_as_their_kind(kind: str) -> None:
+    """The mock's Gemini error bodies mean to this codec what each fault kind means."""
+    from sluicegate.testing.faults import fault_reply
+
+    reply = fault_reply(kind, "gemini", retry_after_s=2.5)  # type: ignore[arg-type]
+    error = decode(reply.body, status=reply.status, headers=dict(reply.headers))
+    cls, retryable, retry_after = MOCK_FAULTS[kind]
+    assert type(error) is cls
+    assert (error.retryable, error.retry_after) == (retryable, retry_after)

@@ -19,7 +19,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sluicegate import ProviderError, Request, Response, ResponseFormatError, ToolCall
+from sluicegate import (
+    AuthenticationError,
+    ProviderError,
+    Request,
+    Response,
+    ResponseFormatError,
+    ToolCall,
+)
 from sluicegate.plugins import (
     UNEXPECTED_SHAPE,
     HttpRequest,
@@ -38,6 +45,7 @@ from sluicegate_gemini.request import encode_body
 from sluicegate_gemini.stream import GeminiStreamDecoder
 from sluicegate_gemini.wire import (
     BLOCKING_REASONS,
+    KEY_REASONS,
     blocked,
     blocked_categories,
     blocked_prompt,
@@ -181,18 +189,28 @@ class GeminiProvider:
             body: Any = parse_json(response.body, "body")
         except MalformedField:
             body = None
-        message, status, wait, daily = error_details(body)
+        details = error_details(body)
+        message = details.message or excerpt(response.body)
+        if KEY_REASONS.intersection(details.reasons):
+            return AuthenticationError(
+                message,
+                provider=self.name,
+                model=request.model_name,
+                status=response.status,
+                error_type=details.status,
+                retryable=False,
+            )
         error = error_for_status(
             provider=self.name,
             model=request.model_name,
             status=response.status,
             headers=response.headers,
-            message=message or excerpt(response.body),
-            error_type=status,
+            message=message,
+            error_type=details.status,
         )
-        if error.retry_after is None and wait is not None:
-            error.retry_after = wait
-        if daily:
+        if error.retry_after is None and details.wait is not None:
+            error.retry_after = details.wait
+        if details.daily:
             error.retryable = False
         return error
 

@@ -102,7 +102,7 @@ class GeminiStreamDecoder:
         return events
 
     def _error(self, data: dict[str, object]) -> ProviderError:
-        message, status, wait, _ = error_details(data)
+        message, status, wait, _, _ = error_details(data)
         return ProviderError(
             message or "error event in the stream",
             provider=self._provider,

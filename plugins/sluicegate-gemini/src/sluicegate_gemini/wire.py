@@ -13,7 +13,7 @@ prompt blocked before any answer (``promptFeedback.blockReason``), are a
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from sluicegate import ContentBlockedError, Usage
 from sluicegate.plugins import MalformedField, array, mapping, text, token_count
@@ -25,6 +25,10 @@ _FINISH: Final = {"STOP": "stop", "MAX_TOKENS": "length"}
 _DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 _RETRY_INFO: Final = "type.googleapis.com/google.rpc.RetryInfo"
 _QUOTA_FAILURE: Final = "type.googleapis.com/google.rpc.QuotaFailure"
+_ERROR_INFO: Final = "type.googleapis.com/google.rpc.ErrorInfo"
+KEY_REASONS: Final = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED"})
+"""``ErrorInfo`` reasons that mean the key itself is refused, whatever the status (Google
+answers a wrong key with a 400)."""
 
 
 def finish_reason(raw: str | None, calls: bool) -> str | None:
@@ -105,22 +109,39 @@ def _categories(ratings: object, path: str) -> tuple[str, ...]:
     return tuple(found or likely)
 
 
-def error_details(body: object) -> tuple[str | None, str | None, float | None, bool]:
-    """``(message, status, retry wait in seconds, daily quota)`` of an error body
-    ``{"error": {"code", "message", "status", "details": [...]}}``: the wait from its
-    ``RetryInfo.retryDelay`` (``"37s"``), and whether the ``QuotaFailure`` names only
-    per-day quotas (no wait of seconds brings those back; Gemini lists every quota of the
-    class it hit, so one per-minute quota among them means the minute may be the cause).
-    Vertex AI wraps the object in a list of one, which is read the same."""
+class ErrorDetails(NamedTuple):
+    """What an error body ``{"error": {"code", "message", "status", "details": [...]}}``
+    says, read by :func:`error_details`."""
+
+    message: str | None
+    status: str | None
+    """``RESOURCE_EXHAUSTED``, ``INVALID_ARGUMENT``...: the error's ``error_type``."""
+    wait: float | None
+    """``RetryInfo.retryDelay`` (``"37s"``) in seconds."""
+    daily: bool
+    """The ``QuotaFailure`` names only per-day quotas: no wait of seconds brings those
+    back (Gemini lists every quota of the class it hit, so one per-minute quota among
+    them means the minute may be the cause)."""
+    reasons: tuple[str, ...]
+    """The ``ErrorInfo`` reasons (``API_KEY_INVALID``: a wrong key, answered as a 400)."""
+
+
+_NOTHING = ErrorDetails(None, None, None, False, ())
+
+
+def error_details(body: object) -> ErrorDetails:
+    """What an error body says (see :class:`ErrorDetails`). Vertex AI wraps the object
+    in a list of one, which is read the same."""
     if type(body) is list and len(body) == 1:
         body = body[0]
     if type(body) is not dict or type(body.get("error")) is not dict:
-        return None, None, None, False
+        return _NOTHING
     error = body["error"]
     message = error.get("message") if type(error.get("message")) is str else None
     status = error.get("status") if type(error.get("status")) is str else None
     wait: float | None = None
     quotas: list[str] = []
+    reasons: list[str] = []
     details = error.get("details")
     for detail in details if type(details) is list else ():
         if type(detail) is not dict:
@@ -135,8 +156,10 @@ def error_details(body: object) -> tuple[str | None, str | None, float | None, b
                 quota = violation.get("quotaId") if type(violation) is dict else None
                 if type(quota) is str:
                     quotas.append(quota)
+        elif kind == _ERROR_INFO and type(detail.get("reason")) is str:
+            reasons.append(detail["reason"])
     daily = bool(quotas) and all("PerDay" in quota for quota in quotas)
-    return message, status, wait, daily
+    return ErrorDetails(message, status, wait, daily, tuple(reasons))
 
 
 def expect(condition: bool, path: str, problem: str) -> None:
