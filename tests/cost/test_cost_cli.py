@@ -57,7 +57,7 @@ def test_prices_lists_every_bundled_table_with_its_date_and_sources() -> None:
     assert result.exit_code == 0, result.output
     lists = list_rows(result.output)
     assert set(lists) == {"openai", "google", "deepseek", "mistral", "mock", "anthropic"}
-    assert lists["google"][1:4] == ["2026-12-02", "5", "builtin"]
+    assert lists["google"][1:4] == ["2026-12-02", "5", "plugin gemini"]
     assert lists["google"][4] == "https://ai.google.dev/gemini-api/docs/pricing"
     assert lists["anthropic"][3] == "plugin anthropic"
     assert lists["deepseek"][4] == "https://api-docs.deepseek.com/quick_start/pricing"
@@ -75,8 +75,8 @@ def test_prices_says_how_an_unlisted_relay_model_is_priced() -> None:
     result = CliRunner().invoke(main, ["prices", "openai/gemini-2.5-flash"], env=WIDE)
     assert result.exit_code == 0, result.output
     assert (
-        "openai/gemini-2.5-flash: priced as gemini/gemini-2.5-flash (builtin google 2026-12-02)"
-        in result.output
+        "openai/gemini-2.5-flash: priced as gemini/gemini-2.5-flash "
+        "(plugin sluicegate-gemini 2026-12-02)" in result.output
     )
     result = CliRunner().invoke(main, ["prices", "openai/fast"], env=WIDE)
     assert "openai/fast: no price (unknown, never 0)" in result.output

@@ -27,8 +27,8 @@ def test_the_builtin_table_covers_the_openai_models_and_the_mock() -> None:
 
 def test_every_bundled_list_is_dated_sourced_and_names_itself_in_its_prices() -> None:
     providers = [lst.provider for lst in BUILTIN_PRICE_LISTS]
-    assert providers == ["openai", "google", "deepseek", "mistral", "mock"]
-    keys = {"openai": "openai", "google": "gemini", "deepseek": "deepseek", "mistral": "mistral"}
+    assert providers == ["openai", "deepseek", "mistral", "mock"]  # Claude, Gemini: plugins
+    keys = {"openai": "openai", "deepseek": "deepseek", "mistral": "mistral"}
     for price_list in BUILTIN_PRICE_LISTS:
         assert price_list.prices
         if price_list.provider == "mock":
@@ -234,4 +234,4 @@ def test_a_plugins_price_lists_join_the_table_and_the_registry() -> None:
     first, second = table.lookup("acme/m-1"), table.lookup("acme/m-2")
     assert first is not None and first.source == "plugin acme 2026-12-01"
     assert second is not None and second.source == "plugin acme"
-    assert table.lookup("gemini/gemini-2.5-flash") is not None  # the built-in lists stay
+    assert table.lookup("openai/gpt-4.1") is not None  # the built-in lists stay

@@ -18,7 +18,7 @@ TOKEN = st.from_regex(r"[a-z0-9]{1,6}", fullmatch=True)
 SEPARATOR = st.sampled_from("-._")
 PREFIX = st.sampled_from(["openai/", "relay/", "openai/vendor/", "openrouter/acme/"])
 SNAPSHOT = st.sampled_from(["", "-latest", "-2025-04-14", "-20250929"])
-TABLE = Client().prices  # built once: the built-in lists and the Anthropic plugin's
+TABLE = Client().prices  # built once: the built-in lists and the plugins' (entry points)
 
 
 @st.composite
@@ -94,13 +94,15 @@ def test_relay_names_are_priced_as_their_model(asked: str, priced_as: str) -> No
     assert price is not None and price.model == priced_as
     if asked != priced_as:
         assert price.source.endswith(f", priced as {priced_as}")
-        assert price.source.startswith(("builtin ", "plugin sluicegate-anthropic "))
+        assert price.source.startswith(
+            ("builtin ", "plugin sluicegate-anthropic ", "plugin sluicegate-gemini ")
+        )
 
 
 def test_the_source_says_which_list_and_which_model() -> None:
     price = TABLE.lookup("openai/gemini-2.5-flash")
     assert price is not None
-    assert price.source == "builtin google 2026-12-02, priced as gemini/gemini-2.5-flash"
+    assert price.source == "plugin sluicegate-gemini 2026-12-02, priced as gemini/gemini-2.5-flash"
     assert TABLE.lookup("openai/gemini-2.5-flash") is price  # remembered, not recomputed
 
 

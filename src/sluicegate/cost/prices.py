@@ -74,7 +74,7 @@ class ModelPrice:
     ``cache_write_per_mtok`` input written to it (Anthropic bills writes at 1.25x input);
     None prices those tokens as plain input. ``batch_discount`` is the fraction taken off
     when the request runs through the provider's batch API (0.5: half price).
-    ``source`` says where the price came from (``"builtin google 2026-12-02"``,
+    ``source`` says where the price came from (``"builtin openai 2026-12-02"``,
     ``"plugin NAME"``, ``"file PATH"``), shown by ``sluicegate prices``.
     ``well_known`` lends the price to the same model served by another provider (a relay
     or any OpenAI-compatible endpoint, see :meth:`PriceTable.lookup`); the mock
@@ -186,7 +186,7 @@ class PriceList:
     were checked on (``"2026-12-02"``), ``sources`` are the pages (URLs) they were read
     from, ``note`` is one line a reader should know (a tier left out, a price that could
     not be confirmed). Every price in the list is a :class:`ModelPrice` whose ``source``
-    should name the list (``"builtin google 2026-12-02"``).
+    should name the list (``"builtin openai 2026-12-02"``).
     """
 
     provider: str
@@ -233,7 +233,7 @@ class PriceTable:
        OpenAI-compatible endpoint, serving a model under a name its maker uses is priced
        as that model (``openai/claude-sonnet-4.5`` through a relay costs what
        ``anthropic/claude-sonnet-4-5`` costs). The price found says so in its ``source``
-       (``"builtin google 2026-12-02, priced as gemini/gemini-2.5-flash"``). When the name
+       (``"plugin sluicegate-gemini 2026-12-02, priced as gemini/gemini-2.5-flash"``). When the name
        matches several prices that differ, the model stays unknown: it is never guessed.
        A price with ``well_known=False`` (the mock provider's made-up ones) is never lent.
 

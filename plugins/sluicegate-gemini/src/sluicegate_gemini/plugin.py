@@ -1,5 +1,5 @@
 """The plugin sluicegate loads through the ``sluicegate`` entry point: registers the
-``gemini`` provider kind.
+``gemini`` provider kind and the Gemini models' prices.
 
 Only the spec is built at import; the codec is imported when a client first builds it.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from sluicegate import ProviderSpec, hookimpl
+from sluicegate import PriceList, ProviderSpec, hookimpl
 from sluicegate.plugins import CredentialHeader
 
 if TYPE_CHECKING:
@@ -45,3 +45,11 @@ SPEC = ProviderSpec(
 @hookimpl
 def sluicegate_providers() -> Sequence[ProviderSpec]:
     return [SPEC]
+
+
+@hookimpl
+def sluicegate_price_lists() -> Sequence[PriceList]:
+    """Gemini models' dated list prices (see :mod:`sluicegate_gemini.prices`)."""
+    from sluicegate_gemini.prices import PRICE_LIST
+
+    return [PRICE_LIST]

@@ -1,11 +1,13 @@
 """Google's Gemini models (Gemini Developer API): list prices, paid tier, USD per million
-tokens, keyed ``gemini/MODEL``.
+tokens, keyed ``gemini/MODEL``, registered as one dated :class:`~sluicegate.PriceList`
+through the ``sluicegate_price_lists`` hook.
 
-They price the ``sluicegate-gemini`` plugin's ``gemini/...`` models, and through the relay
-rule ``openai/gemini-2.5-flash`` at an OpenAI-compatible relay (see :meth:`PriceTable.lookup
-<sluicegate.cost.prices.PriceTable.lookup>`). They are still kept here, in the core, not
-in the plugin: a relay's Gemini models are priced without the plugin installed (moving
-them into the plugin is open; see docs/gemini.md).
+They price this plugin's ``gemini/...`` models, and through the well-known-name rule a
+relay's ``openai/gemini-2.5-flash`` (see :meth:`PriceTable.lookup
+<sluicegate.cost.prices.PriceTable.lookup>`), as Claude's come with ``sluicegate-anthropic``:
+each provider's prices are kept, dated and checked with its plugin. A relay user without
+the plugin sees Gemini models unpriced (unknown, never 0) until it is installed or a
+price file names them.
 
 Checked on :data:`AS_OF` (2026-12-02). What was confirmed, and where:
 
@@ -38,15 +40,16 @@ from __future__ import annotations
 
 from typing import Final
 
-from sluicegate.cost.prices import PriceList
-from sluicegate.cost.tables._rows import Row, model_prices
+from sluicegate import ModelPrice, PriceList
 
-__all__ = ["AS_OF", "PRICES", "PRICE_LIST"]
+__all__ = ["AS_OF", "PRICES", "PRICE_LIST", "SOURCE"]
 
 AS_OF: Final = "2026-12-02"
+SOURCE: Final = f"plugin sluicegate-gemini {AS_OF}"
 
-# model: (input, cached input, output), USD per million tokens; the ≤200k-token tier
-_ROWS: Final[dict[str, Row]] = {
+# model: (input, cached input or None, output), USD per million tokens; the ≤200k-token
+# tier. A cached-input price left None bills cache reads as plain input.
+_ROWS: Final[dict[str, tuple[float, float | None, float]]] = {
     "gemini-2.5-pro": (1.25, 0.125, 10.00),
     "gemini-2.5-flash": (0.30, 0.03, 2.50),
     "gemini-2.5-flash-lite": (0.10, 0.01, 0.40),
@@ -54,7 +57,17 @@ _ROWS: Final[dict[str, Row]] = {
     "gemini-3.5-flash": (1.50, 0.15, 9.00),
 }
 
-PRICES: Final = model_prices("gemini", _ROWS, source=f"builtin google {AS_OF}", batch_discount=0.5)
+PRICES: Final = tuple(
+    ModelPrice(
+        model=f"gemini/{name}",
+        input_per_mtok=inp,
+        output_per_mtok=out,
+        cached_input_per_mtok=cached,
+        batch_discount=0.5,
+        source=SOURCE,
+    )
+    for name, (inp, cached, out) in _ROWS.items()
+)
 
 PRICE_LIST: Final = PriceList(
     provider="google",

@@ -1,12 +1,12 @@
 """The bundled price lists, one module per provider, each dated and with its sources.
 
 - :mod:`~sluicegate.cost.tables.openai`: OpenAI's models (``openai/...``);
-- :mod:`~sluicegate.cost.tables.google`: Gemini (``gemini/...``);
 - :mod:`~sluicegate.cost.tables.deepseek`: DeepSeek (``deepseek/...``);
 - :mod:`~sluicegate.cost.tables.mistral`: Mistral AI (``mistral/...``);
 - :mod:`~sluicegate.cost.tables.mock`: the mock provider's made-up prices.
 
-Claude's prices come with the ``sluicegate-anthropic`` plugin. Each module's docstring
+Claude's prices come with the ``sluicegate-anthropic`` plugin, Gemini's with
+``sluicegate-gemini``. Each module's docstring
 says which prices were confirmed on the provider's own pricing page and which come from
 elsewhere; a model that could not be priced is left out (unknown, never 0). Prices
 change: a newer or negotiated price goes in a user price file, which wins.
@@ -17,13 +17,12 @@ from __future__ import annotations
 from typing import Final
 
 from sluicegate.cost.prices import ModelPrice, PriceList
-from sluicegate.cost.tables import deepseek, google, mistral, mock, openai
+from sluicegate.cost.tables import deepseek, mistral, mock, openai
 
 __all__ = ["BUILTIN_PRICE_LISTS", "builtin_prices"]
 
 BUILTIN_PRICE_LISTS: Final[tuple[PriceList, ...]] = (
     openai.PRICE_LIST,
-    google.PRICE_LIST,
     deepseek.PRICE_LIST,
     mistral.PRICE_LIST,
     mock.PRICE_LIST,
