@@ -40,6 +40,12 @@ def test_rows_come_back_with_answers_and_errors_in_columns(backend: str) -> None
     assert twin["error_type"] == "BadInputError" and "duplicate id 'a'" in twin["error_message"]
     record = json.loads(a["result_json"])  # the line `sluicegate run` writes
     assert record["id"] == "a" and record["response"]["text"] == a["response_text"]
+    usage = record["usage"]
+    assert (a["cached_tokens"], a["reasoning_tokens"]) == (
+        usage["cached_tokens"],
+        usage["reasoning_tokens"],
+    )
+    assert a["parsed_json"] is None  # no schema
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -108,3 +114,4 @@ def test_a_schema_gives_each_row_its_parsed_answer(backend: str) -> None:
         assert row["error_type"] is None
         assert record["parsed"]["label"] in ("positive", "negative", "mixed")
         assert json.loads(row["response_text"]) == record["parsed"]
+        assert json.loads(row["parsed_json"]) == record["parsed"]

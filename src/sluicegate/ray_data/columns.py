@@ -9,10 +9,12 @@ Every other column is the caller's own: passed through untouched. Or, with
 ``input_column``, one column holding each row's JSON line in either form
 (``sluicegate run --engine ray`` sends its input lines so).
 
-Added (:data:`RESULT_COLUMNS`): the answer's text, finish reason, tokens, cost in USD
+Added (:data:`RESULT_COLUMNS`): the answer's text, finish reason, tokens (input, output,
+and the parts of them that were cached and that were the model's thinking), cost in USD
 (null where the model has no price: unknown, never a made-up 0), latency, attempts; the
 error's type, message, HTTP status and whether it was transient; ``pending`` (a transient
 failure that never succeeded: the row is not answered, and a later job may answer it);
+``parsed_json``, a structured answer (``schema=``) as JSON text, null without a schema;
 and ``result_json``, the line ``sluicegate run`` writes for the row.
 """
 
@@ -35,6 +37,7 @@ RESULT_COLUMNS: dict[str, str] = {
     "input_tokens": "int64",
     "output_tokens": "int64",
     "cached_tokens": "int64",
+    "reasoning_tokens": "int64",
     "cost_usd": "float64",
     "latency_s": "float64",
     "attempts": "int64",
@@ -43,6 +46,7 @@ RESULT_COLUMNS: dict[str, str] = {
     "error_status": "int64",
     "error_retryable": "bool_",
     "pending": "bool_",
+    "parsed_json": "string",
     "result_json": "string",
 }
 """Each added column and its Arrow type, by its name in pyarrow (every one nullable)."""
@@ -72,6 +76,7 @@ def _values(record: Mapping[str, Any], pending: bool) -> dict[str, Any]:
         "input_tokens": usage.get("input_tokens"),
         "output_tokens": usage.get("output_tokens"),
         "cached_tokens": usage.get("cached_tokens"),
+        "reasoning_tokens": usage.get("reasoning_tokens"),
         "cost_usd": record.get("cost"),
         "latency_s": record.get("latency"),
         "attempts": record.get("attempts"),
@@ -80,6 +85,11 @@ def _values(record: Mapping[str, Any], pending: bool) -> dict[str, Any]:
         "error_status": error.get("status"),
         "error_retryable": error.get("retryable") if error else None,
         "pending": pending,
+        "parsed_json": (
+            json.dumps(record["parsed"], ensure_ascii=False, separators=(",", ":"))
+            if "parsed" in record
+            else None
+        ),
         "result_json": json.dumps(record, ensure_ascii=False, separators=(",", ":")),
     }
 
