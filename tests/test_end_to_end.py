@@ -31,7 +31,7 @@ from sluicegate.testing.content import count_tokens
 pytestmark = pytest.mark.anyio
 
 KEY = "sk-e2e-0123456789abcdefghijklmn"
-TRANSPORTS = ["auto", "httpx2", "aiohttp", "user-httpx", "user-httpx2"]
+TRANSPORTS = ["auto", "httpx2", "aiohttp", "native", "user-httpx", "user-httpx2"]
 
 
 @pytest.fixture
@@ -172,7 +172,7 @@ async def test_hang_past_the_timeout_is_a_timeout_error(server: Any, anyio_backe
         assert (await client.chat("openai/m", "hi")).text
 
 
-@pytest.mark.parametrize("transport", ["auto", "httpx2"])
+@pytest.mark.parametrize("transport", ["auto", "httpx2", "native"])
 async def test_cancelling_callers_leaks_no_connection(
     server: Any, transport: str, anyio_backend: str
 ) -> None:

@@ -41,7 +41,7 @@ pytestmark = pytest.mark.anyio
 KEY = "sk-hostile-bounds-test-key"
 MIB = 2**20
 CHUNK = b"x" * 65536
-TRANSPORTS = ["auto", "httpx2"]
+TRANSPORTS = ["auto", "httpx2", "native"]
 
 
 async def _endless(stream: anyio.abc.ByteStream, chunk: bytes = CHUNK) -> None:

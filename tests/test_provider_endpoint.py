@@ -87,7 +87,7 @@ def test_check_api_key_refuses_what_a_header_cannot_carry(key: str, says: str) -
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("transport", ["auto", "httpx2"])
+@pytest.mark.parametrize("transport", ["auto", "httpx2", "native"])
 async def test_a_bad_base_url_is_refused_at_build_and_nothing_is_sent(
     anyio_backend: str, transport: str
 ) -> None:
@@ -108,7 +108,7 @@ async def test_a_bad_base_url_is_refused_at_build_and_nothing_is_sent(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("transport", ["auto", "httpx2"])
+@pytest.mark.parametrize("transport", ["auto", "httpx2", "native"])
 async def test_a_key_with_control_characters_is_refused_at_build_and_nothing_is_sent(
     anyio_backend: str, transport: str
 ) -> None:

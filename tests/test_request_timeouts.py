@@ -30,7 +30,7 @@ pytestmark = pytest.mark.anyio
 
 KEY = "sk-timeouts-0123456789abcdefghij"
 HANG = {"x-mock-fault": "hang"}
-TRANSPORTS = ["auto", "httpx2", "memory"]
+TRANSPORTS = ["auto", "httpx2", "native", "memory"]
 """``auto`` is aiohttp on asyncio and httpx2 on trio; ``memory`` has no socket."""
 GUARD_S = 10.0
 """Upper bound on any one test's wait: a timer that was not applied fails the test here

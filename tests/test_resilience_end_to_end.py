@@ -184,8 +184,9 @@ async def run_requests(client: Client, outcomes: Outcomes) -> None:
             group.start_soon(one, index)
 
 
+@pytest.mark.parametrize("transport", ["auto", "native"])
 async def test_requests_through_faults_end_typed_once_and_within_budget(
-    anyio_backend: str,
+    anyio_backend: str, transport: str
 ) -> None:
     config = MockConfig(
         faults=FaultPlan(rates=FAULT_RATES, seed=20240601), retry_after_s=RETRY_AFTER_S
@@ -196,6 +197,7 @@ async def test_requests_through_faults_end_typed_once_and_within_budget(
             providers={"openai": ProviderSettings(base_url=server.openai_base_url, api_key=KEY)},
             load_entry_points=False,
             plugins=[outcomes],
+            transport=transport,
             concurrency=CONCURRENCY,
             timeout=READ_TIMEOUT_S,
             stage_settings={"retry": RETRY, "breaker": BREAKER, "rate_limit": RATE_LIMIT},

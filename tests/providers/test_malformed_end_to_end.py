@@ -92,7 +92,7 @@ def server() -> Iterator[HostileServer]:
         yield running
 
 
-@pytest.fixture(params=["auto", "httpx2"])
+@pytest.fixture(params=["auto", "httpx2", "native"])
 def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

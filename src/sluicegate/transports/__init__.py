@@ -3,7 +3,8 @@ client, or in memory). :func:`make_transport` picks the fastest one for the runn
 loop unless the user chose.
 
 - ``base``: the interface (:class:`Transport`, :class:`HttpRequest`, the timers);
-- ``aiohttp``, ``httpx_client``, ``memory``: the transports;
+- ``aiohttp``, ``httpx_client``, ``native``, ``memory``: the transports (``native``:
+  HTTP/1.1 over anyio streams with httptools' parser);
 - ``total``: the deadline's whole-exchange bound for a transport without its own.
 """
 
@@ -22,7 +23,7 @@ from sluicegate.transports.base import (
     TransportOptions,
 )
 
-TRANSPORT_NAMES = ("auto", "aiohttp", "httpx2")
+TRANSPORT_NAMES = ("auto", "aiohttp", "httpx2", "native")
 
 
 def current_backend() -> str:
@@ -60,6 +61,10 @@ def make_transport(
         return AiohttpTransport(options)
     if choice == "httpx2":
         return HttpxTransport.httpx2(options)
+    if choice == "native":
+        from sluicegate.transports.native import NativeTransport
+
+        return NativeTransport(options)
     raise ConfigError(f"unknown transport {choice!r}; choose one of {', '.join(TRANSPORT_NAMES)}")
 
 
