@@ -36,3 +36,24 @@ if os.environ.get("SLUICEGATE_HYPOTHESIS_PROFILE"):
 # No test reads a config file it did not write: a sluicegate.toml in a developer's
 # ~/.config (which the command line would find) must not change the suite's results.
 os.environ["SLUICEGATE_CONFIG"] = ""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests parametrised over transports list aiohttp, which runs on asyncio only: their
+    trio case of it is deselected (not skipped: nothing is missing), except in a test
+    marked ``aiohttp_on_trio``, which checks that the combination is refused."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (
+            params.get("transport") == "aiohttp"
+            and params.get("anyio_backend") == "trio"
+            and item.get_closest_marker("aiohttp_on_trio") is None
+        ):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -31,7 +31,7 @@ from sluicegate.testing.content import count_tokens
 pytestmark = pytest.mark.anyio
 
 KEY = "sk-e2e-0123456789abcdefghijklmn"
-TRANSPORTS = ["auto", "httpx2", "aiohttp", "native", "user-httpx", "user-httpx2"]
+TRANSPORTS = ["auto", "httpx2", "aiohttp", "user-httpx", "user-httpx2"]
 
 
 @pytest.fixture
@@ -56,6 +56,7 @@ def make_client(
     return Client(providers=providers, load_entry_points=False, **options, **kwargs), owned
 
 
+@pytest.mark.aiohttp_on_trio
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_plain_and_streamed_calls_over_every_transport(
     server: Any, transport: str, anyio_backend: str
@@ -172,7 +173,7 @@ async def test_hang_past_the_timeout_is_a_timeout_error(server: Any, anyio_backe
         assert (await client.chat("openai/m", "hi")).text
 
 
-@pytest.mark.parametrize("transport", ["auto", "httpx2", "native"])
+@pytest.mark.parametrize("transport", ["auto", "httpx2", "aiohttp"])
 async def test_cancelling_callers_leaks_no_connection(
     server: Any, transport: str, anyio_backend: str
 ) -> None:

@@ -1,7 +1,7 @@
 """Hostile servers against the client's bounds: an answer too large, an SSE line or event
 that never ends, a server that drips or only sends keep-alive comments, a body that does
 not decompress. Every case must end in a typed sluicegate error, soon, with memory held
-to the bound; each runs on transports "auto" (aiohttp on asyncio, httpx2 on trio) and
+to the bound; each runs on transports "auto" (the native one), aiohttp (asyncio only) and
 "httpx2", on both backends, against tests/hostile_server.py over 127.0.0.1.
 
 Settings are small so that real timers stay short: a 1 MiB answer bound, a 64 KiB event
@@ -41,7 +41,7 @@ pytestmark = pytest.mark.anyio
 KEY = "sk-hostile-bounds-test-key"
 MIB = 2**20
 CHUNK = b"x" * 65536
-TRANSPORTS = ["auto", "httpx2", "native"]
+TRANSPORTS = ["auto", "httpx2", "aiohttp"]
 
 
 async def _endless(stream: anyio.abc.ByteStream, chunk: bytes = CHUNK) -> None:

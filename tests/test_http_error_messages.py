@@ -57,7 +57,7 @@ def server() -> Iterator[HostileServer]:
         yield running
 
 
-@pytest.fixture(params=["auto", "httpx2", "native"])
+@pytest.fixture(params=["auto", "httpx2", "aiohttp"])
 def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -1,7 +1,7 @@
 """An unusable base URL or key is a ConfigError when the client is built: it names the
 provider and the setting (or its environment variable), never shows the key, and nothing
 is sent (so nothing is retried). Every async test runs on asyncio and trio, over the
-transports "auto" and "httpx2"."""
+transports "auto" (native), "httpx2" and "aiohttp" (asyncio only)."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_check_api_key_refuses_what_a_header_cannot_carry(key: str, says: str) -
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("transport", ["auto", "httpx2", "native"])
+@pytest.mark.parametrize("transport", ["auto", "httpx2", "aiohttp"])
 async def test_a_bad_base_url_is_refused_at_build_and_nothing_is_sent(
     anyio_backend: str, transport: str
 ) -> None:
@@ -108,7 +108,7 @@ async def test_a_bad_base_url_is_refused_at_build_and_nothing_is_sent(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("transport", ["auto", "httpx2", "native"])
+@pytest.mark.parametrize("transport", ["auto", "httpx2", "aiohttp"])
 async def test_a_key_with_control_characters_is_refused_at_build_and_nothing_is_sent(
     anyio_backend: str, transport: str
 ) -> None:

@@ -1,6 +1,6 @@
 """A call's own ``timeout=`` and ``connect_timeout=`` replace the client's transport timers
-for that call only: against the mock server over aiohttp (``auto`` on asyncio), httpx2
-(``auto`` on trio, and chosen) and the in-memory transport, with one attempt per call."""
+for that call only: against the mock server over the native transport (``auto``),
+httpx2, aiohttp (asyncio only) and the in-memory transport, with one attempt per call."""
 
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ pytestmark = pytest.mark.anyio
 
 KEY = "sk-timeouts-0123456789abcdefghij"
 HANG = {"x-mock-fault": "hang"}
-TRANSPORTS = ["auto", "httpx2", "native", "memory"]
-"""``auto`` is aiohttp on asyncio and httpx2 on trio; ``memory`` has no socket."""
+TRANSPORTS = ["auto", "httpx2", "aiohttp", "memory"]
+"""``auto`` is the native transport; aiohttp runs on asyncio only (its trio cases are
+deselected, see conftest); ``memory`` has no socket."""
 GUARD_S = 10.0
 """Upper bound on any one test's wait: a timer that was not applied fails the test here
 instead of waiting for the client's default (30 s, or the mock's hour-long hang)."""

@@ -184,7 +184,7 @@ async def run_requests(client: Client, outcomes: Outcomes) -> None:
             group.start_soon(one, index)
 
 
-@pytest.mark.parametrize("transport", ["auto", "native"])
+@pytest.mark.parametrize("transport", ["auto", "aiohttp"])
 async def test_requests_through_faults_end_typed_once_and_within_budget(
     anyio_backend: str, transport: str
 ) -> None:

@@ -196,7 +196,7 @@ async def _provoke(transport: str, model: str, *, stream: bool) -> list[BaseExce
 @pytest.mark.anyio
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 @pytest.mark.parametrize("model", SECRET_SCENARIOS)
-@pytest.mark.parametrize("transport", ["auto", "httpx2", "native"])
+@pytest.mark.parametrize("transport", ["auto", "httpx2", "aiohttp"])
 async def test_no_attribute_of_an_error_holds_a_key_the_server_echoed(
     anyio_backend: str, transport: str, model: str, stream: bool
 ) -> None:
@@ -207,7 +207,7 @@ async def test_no_attribute_of_an_error_holds_a_key_the_server_echoed(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("transport", ["auto", "httpx2", "native"])
+@pytest.mark.parametrize("transport", ["auto", "httpx2", "aiohttp"])
 async def test_a_successful_answer_keeps_no_key_echoed_in_its_rate_limit_headers(
     anyio_backend: str, transport: str
 ) -> None:
@@ -294,7 +294,7 @@ async def test_a_batch_call_s_transport_error_keeps_no_foreign_context(anyio_bac
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("transport", ["auto", "httpx2", "native"])
+@pytest.mark.parametrize("transport", ["auto", "httpx2", "aiohttp"])
 async def test_a_redirect_is_an_error_and_not_followed(anyio_backend: str, transport: str) -> None:
     """aiohttp follows redirects by default; neither transport may, or the request (and
     its key) would go wherever a server's Location says."""

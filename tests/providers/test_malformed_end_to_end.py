@@ -1,5 +1,5 @@
 """Malformed answers from a real (hostile) HTTP server, through a real client, on both
-backends and on the "auto" (aiohttp on asyncio, httpx2 on trio) and httpx2 transports:
+backends and on the "auto" (native), httpx2 and aiohttp (asyncio only) transports:
 each is a typed error naming the field, and negative usage never reaches the ledger or a
 budget (issue 10)."""
 
@@ -92,7 +92,7 @@ def server() -> Iterator[HostileServer]:
         yield running
 
 
-@pytest.fixture(params=["auto", "httpx2", "native"])
+@pytest.fixture(params=["auto", "httpx2", "aiohttp"])
 def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -1,6 +1,6 @@
 """Transports: how HTTP messages leave the process (httpx2, aiohttp, a user's httpx
-client, or in memory). :func:`make_transport` picks the fastest one for the running event
-loop unless the user chose.
+client, the native one, or in memory). :func:`make_transport` picks the native one (the
+fastest on both loops) unless the user chose, or httpx2 when a proxy is configured.
 
 - ``base``: the interface (:class:`Transport`, :class:`HttpRequest`, the timers);
 - ``aiohttp``, ``httpx_client``, ``native``, ``memory``: the transports (``native``:
@@ -33,11 +33,22 @@ def current_backend() -> str:
     return sniffio.current_async_library()
 
 
+def _proxy_configured() -> bool:
+    """Whether the environment names an HTTP(S) proxy (``HTTPS_PROXY``, ``ALL_PROXY``...,
+    read as urllib reads them): the native transport speaks to servers directly, httpx2
+    through the proxy, as httpx-based SDKs do."""
+    import urllib.request
+
+    proxies = urllib.request.getproxies_environment()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+
+
 def make_transport(
     choice: str | Transport, options: TransportOptions, *, http_client: Any = None
 ) -> Transport:
-    """The transport for ``choice``; ``"auto"`` is aiohttp on asyncio and httpx2 on trio,
-    the fastest measured on each (shared/PERF-BASELINES.md)."""
+    """The transport for ``choice``. ``"auto"`` is the native one on asyncio and trio, the
+    fastest measured on both (bench/http_clients.py), or httpx2 when the environment
+    names a proxy (the native transport speaks to servers directly)."""
     from sluicegate.transports.httpx_client import HttpxTransport
 
     if http_client is not None:
@@ -52,7 +63,7 @@ def make_transport(
         return choice
     backend = current_backend()
     if choice == "auto":
-        choice = "aiohttp" if backend == "asyncio" else "httpx2"
+        choice = "httpx2" if _proxy_configured() else "native"
     if choice == "aiohttp":
         if backend != "asyncio":
             raise ConfigError(f"transport 'aiohttp' needs asyncio, but this runs on {backend}")
