@@ -10,12 +10,14 @@ tree shows only the new layout; the finder costs nothing until an old name is im
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 import warnings
 from types import ModuleType
-from typing import Final
+from typing import TYPE_CHECKING, Final, cast
+
+if TYPE_CHECKING:
+    import importlib.abc
 
 __all__ = ["MOVED", "install"]
 
@@ -42,7 +44,10 @@ MOVED: Final[dict[str, str]] = {
 packages now whose ``__init__`` re-exports what the old modules offered."""
 
 
-class _MovedLoader(importlib.abc.Loader):
+# Plain classes with the finder/loader methods, not subclasses of importlib.abc's: that
+# module imports importlib.resources and costs tens of ms, and `import sluicegate` runs
+# this file.
+class _MovedLoader:
     def __init__(self, new_name: str) -> None:
         self._new_name = new_name
 
@@ -58,14 +63,15 @@ class _MovedLoader(importlib.abc.Loader):
         """Nothing to run: the module at the new path is already imported."""
 
 
-class _MovedFinder(importlib.abc.MetaPathFinder):
+class _MovedFinder:
     def find_spec(
         self, fullname: str, path: object = None, target: object = None
     ) -> importlib.machinery.ModuleSpec | None:
         new_name = MOVED.get(fullname)
         if new_name is None:
             return None
-        return importlib.machinery.ModuleSpec(fullname, _MovedLoader(new_name))
+        loader = cast("importlib.abc.Loader", _MovedLoader(new_name))  # (duck-typed)
+        return importlib.machinery.ModuleSpec(fullname, loader)
 
 
 _FINDER: Final = _MovedFinder()

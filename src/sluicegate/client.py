@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 
-from sluicegate.bulk.availability import DEFAULT_PATIENCE_S, ModelAvailability
-from sluicegate.bulk.map import BulkMap, RequestSource
+from sluicegate.bulk import DEFAULT_PATIENCE_S
 from sluicegate.chain import (
     CallNext,
     ChainContext,
@@ -77,6 +76,8 @@ from sluicegate.types import (
 
 if TYPE_CHECKING:
     from sluicegate.batch.batches import Batches
+    from sluicegate.bulk.availability import ModelAvailability
+    from sluicegate.bulk.map import BulkMap, RequestSource
     from sluicegate.stores.redis.connection import SharedStore
 
 MessagesInput = str | Iterable[Message | Mapping[str, Any]]
@@ -800,6 +801,9 @@ class Client:
         ``availability`` shares one :class:`~sluicegate.bulk.ModelAvailability` (its own
         patience) between maps, as ``sluicegate run`` does across its passes.
         """
+        from sluicegate.bulk.availability import ModelAvailability
+        from sluicegate.bulk.map import BulkMap
+
         self._require_open()
         if availability is None:
             availability = ModelAvailability(self._clock, patience=patience, rng=self._rng)

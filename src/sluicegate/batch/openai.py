@@ -31,10 +31,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from sluicegate.batch.api import (
-    BatchApiSpec,
     BatchBinding,
     BatchJob,
-    BatchLimits,
     BatchOutcome,
     JobCounts,
     JobState,
@@ -42,24 +40,19 @@ from sluicegate.batch.api import (
 )
 from sluicegate.batch.http import BatchHttp, LineResults, dumps, loads
 from sluicegate.batch.multipart import multipart_body
+
+# the limits live with the specs (registered without importing this module); re-exported
+from sluicegate.batch.openai_spec import MOCK_LIMITS, OPENAI_LIMITS
 from sluicegate.errors import BatchItemError, ProviderError, ResponseFormatError
 from sluicegate.providers.http_errors import malformed_answer
 from sluicegate.transports.base import HttpResponse
 from sluicegate.types import Metadata, Request
 
-__all__ = ["MOCK_SPEC", "OPENAI_LIMITS", "SPEC", "OpenAIBatchApi", "parse_batch"]
+__all__ = ["MOCK_LIMITS", "OPENAI_LIMITS", "OpenAIBatchApi", "parse_batch"]
 
 ENDPOINT = "/v1/chat/completions"
 COMPLETION_WINDOW = "24h"
 
-OPENAI_LIMITS = BatchLimits(
-    max_requests=50_000,
-    max_bytes=200_000_000,  # 200 MB, read as the smaller of 10^6 and 2^20 bytes a MB
-    min_poll_interval_s=5.0,
-    max_poll_interval_s=60.0,
-)
-MOCK_LIMITS = OPENAI_LIMITS.replace(min_poll_interval_s=0.05, max_poll_interval_s=1.0)
-"""The mock server's jobs take seconds, not hours; it may be polled often."""
 
 _STATES: Mapping[str, JobState] = {
     "validating": JobState.VALIDATING,
@@ -306,17 +299,3 @@ class OpenAIBatchApi:
             body=answer.body,
             status=answer.status,
         )
-
-
-SPEC = BatchApiSpec(
-    kind="openai",
-    factory=OpenAIBatchApi,
-    limits=OPENAI_LIMITS,
-    description="OpenAI Batch API (Files API upload, /v1/batches, 24h window)",
-)
-MOCK_SPEC = BatchApiSpec(
-    kind="mock",
-    factory=OpenAIBatchApi,
-    limits=MOCK_LIMITS,
-    description="the mock server's OpenAI-format Batch API (jobs take seconds)",
-)

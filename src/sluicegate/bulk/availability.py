@@ -71,8 +71,8 @@ __all__ = [
     "is_transient",
 ]
 
-DEFAULT_PATIENCE_S = 300.0
-"""How long a run waits for a model that stays unavailable (``--patience``)."""
+from sluicegate.bulk import DEFAULT_PATIENCE_S
+
 SHORT_PAUSE_S = 2.0
 """The first brief pause (a 429 without a wait, a half-open circuit); it doubles while it
 repeats, up to :data:`SHORT_PAUSE_CAP_S`, and starts over after a success."""

@@ -4,20 +4,22 @@ same hooks a third-party plugin uses, so nothing built in is special-cased."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sluicegate import limits
-from sluicegate.batch.api import BatchApiSpec
 from sluicegate.breaker import stage as breaker
 from sluicegate.chain import MiddlewareSpec, Phase
 from sluicegate.cost import stage as cost
 from sluicegate.cost.prices import PriceList
-from sluicegate.cost.tables import BUILTIN_PRICE_LISTS
 from sluicegate.middleware import auth, deadline, fallback, idempotency, logging
 from sluicegate.plugins.hookspecs import hookimpl
 from sluicegate.providers import mock, openai
 from sluicegate.providers.base import ProviderSpec
 from sluicegate.retry import stage as retry
 from sluicegate.structured import stage as structured
+
+if TYPE_CHECKING:
+    from sluicegate.batch.api import BatchApiSpec
 
 
 @hookimpl
@@ -44,12 +46,14 @@ def sluicegate_middleware() -> Sequence[MiddlewareSpec]:
 
 @hookimpl
 def sluicegate_price_lists() -> Sequence[PriceList]:
+    from sluicegate.cost.tables import BUILTIN_PRICE_LISTS  # when a client is built
+
     return BUILTIN_PRICE_LISTS
 
 
 @hookimpl
 def sluicegate_batch_apis() -> Sequence[BatchApiSpec]:
-    # imported when a client is built, not by ``import sluicegate``
-    from sluicegate.batch import openai as openai_batch
+    # the specs only: the API itself loads when a batch is first used
+    from sluicegate.batch import openai_spec
 
-    return [openai_batch.SPEC, openai_batch.MOCK_SPEC]
+    return [openai_spec.SPEC, openai_spec.MOCK_SPEC]

@@ -12,17 +12,19 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from sluicegate.batch.api import BatchApiSpec
 from sluicegate.chain import MiddlewareSpec
 from sluicegate.cost.prices import ModelPrice, PriceList
 from sluicegate.errors import PluginError
 from sluicegate.logs import get_logger
 from sluicegate.plugins import builtin, hookspecs
 from sluicegate.providers.base import ProviderSpec
+
+if TYPE_CHECKING:
+    from sluicegate.batch.api import BatchApiSpec
 
 ENTRY_POINT_GROUP = "sluicegate"
 DISABLE_ENV = "SLUICEGATE_DISABLE_PLUGINS"
@@ -118,6 +120,8 @@ def register_runtime_plugin(
 
 def collect(pm: pluggy.PluginManager, errors: Sequence[PluginError] = ()) -> PluginRegistry:
     """Ask every plugin's hooks once, plugin by plugin, so a failing hook names its plugin."""
+    from sluicegate.batch.api import BatchApiSpec  # (a client is being built)
+
     found: dict[str, Contribution] = {}
     problems = list(errors)
 
