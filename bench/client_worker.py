@@ -71,21 +71,50 @@ class BadStatus(Exception):
 # -- clients ---------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def _sluicegate(base: str, concurrency: int) -> AsyncIterator[Send]:
-    import sluicegate
+def _sluicegate_on(transport: str) -> ClientFactory:
+    """sluicegate's Client with the default chain on ``transport``."""
 
-    async with sluicegate.Client(
-        providers={"openai": sluicegate.ProviderSettings(base_url=f"{base}/v1", api_key=API_KEY)},
-        concurrency=concurrency,
-    ) as client:
+    @asynccontextmanager
+    async def factory(base: str, concurrency: int) -> AsyncIterator[Send]:
+        import sluicegate
+
+        providers = {"openai": sluicegate.ProviderSettings(base_url=f"{base}/v1", api_key=API_KEY)}
+        async with sluicegate.Client(
+            providers=providers, concurrency=concurrency, transport=transport
+        ) as client:
+
+            async def send() -> None:
+                response = await client.chat(f"openai/{MODEL}", MESSAGES, max_tokens=MAX_TOKENS)
+                if not response.text:
+                    raise BadStatus("empty answer")
+
+            yield send
+
+    return factory
+
+
+_sluicegate = _sluicegate_on("auto")
+
+
+@asynccontextmanager
+async def _native(base: str, concurrency: int) -> AsyncIterator[Send]:
+    """sluicegate's native transport alone: what a hand-written client on it would do."""
+    from sluicegate.transports.base import HttpRequest, TransportOptions
+    from sluicegate.transports.native import NativeTransport
+
+    transport = NativeTransport(TransportOptions(concurrency=concurrency))
+    url = f"{base}/v1/chat/completions"
+    try:
 
         async def send() -> None:
-            response = await client.chat(f"openai/{MODEL}", MESSAGES, max_tokens=MAX_TOKENS)
-            if not response.text:
-                raise BadStatus("empty answer")
+            response = await transport.send(HttpRequest("POST", url, _HEADERS, _payload()))
+            if response.status != 200:
+                raise BadStatus(response.status)
+            _answer_text(response.body)
 
         yield send
+    finally:
+        await transport.aclose()
 
 
 @asynccontextmanager
@@ -153,16 +182,32 @@ CLIENTS: dict[str, ClientKind] = {
             "sluicegate-asyncio",
             "asyncio",
             _sluicegate,
-            underlying="aiohttp",
-            label="sluicegate (asyncio, aiohttp)",
+            underlying="native-asyncio",
+            label="sluicegate (asyncio, auto: native)",
         ),
         ClientKind(
             "sluicegate-trio",
             "trio",
             _sluicegate,
-            underlying="httpx2-trio",
-            label="sluicegate (trio, httpx2)",
+            underlying="native-trio",
+            label="sluicegate (trio, auto: native)",
         ),
+        ClientKind(
+            "sluicegate-asyncio-aiohttp",
+            "asyncio",
+            _sluicegate_on("aiohttp"),
+            underlying="aiohttp",
+            label="sluicegate (asyncio, aiohttp transport)",
+        ),
+        ClientKind(
+            "sluicegate-trio-httpx2",
+            "trio",
+            _sluicegate_on("httpx2"),
+            underlying="httpx2-trio",
+            label="sluicegate (trio, httpx2 transport)",
+        ),
+        ClientKind("native-trio", "trio", _native, label="native transport (trio, raw)"),
+        ClientKind("native-asyncio", "asyncio", _native, label="native transport (asyncio, raw)"),
         ClientKind("aiohttp", "asyncio", _aiohttp, label="aiohttp (limit=C)"),
         ClientKind("httpx2-asyncio", "asyncio", _httpx_like("httpx2"), label="httpx2 (asyncio)"),
         ClientKind("httpx2-trio", "trio", _httpx_like("httpx2"), label="httpx2 (trio)"),

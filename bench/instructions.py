@@ -28,7 +28,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 WORKER = BENCH / "client_worker.py"
 
-PAIRS = (("sluicegate-asyncio", "aiohttp"), ("sluicegate-trio", "httpx2-trio"))
+PAIRS = (("sluicegate-asyncio", "native-asyncio"), ("sluicegate-trio", "native-trio"))
 """Each sluicegate client and the raw transport it sits on."""
 
 _COLLECTED = re.compile(r"Collected : (\d+)")

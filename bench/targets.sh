@@ -100,7 +100,7 @@ else
     HTTP_C1=(--requests-c1 2000 --repeats 5 --warmup 50)
     HTTP_C256=(--concurrency 256 --requests 5000 --repeats 5 --warmup 50)
 fi
-HTTP_CLIENTS=sluicegate-asyncio,sluicegate-trio,aiohttp,httpx2-trio
+HTTP_CLIENTS=sluicegate-asyncio,sluicegate-trio,native-asyncio,native-trio,aiohttp,httpx2-trio
 
 # --- 1. in the background for its 10 minutes: issue 10 must-show 4 ----------------------
 DL_FILE="$OUT/hostile_deadline.txt"
