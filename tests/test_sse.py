@@ -679,3 +679,60 @@ def test_decoder_matches_the_reference_implementation(stream: bytes, cuts: list[
     assert run_decoder([stream]) == expected
     assert run_decoder(split_at(stream, cuts)) == expected
     assert run_decoder(byte_chunks(stream)) == expected
+
+
+@st.composite
+def llm_shaped_streams(draw: st.DrawFn) -> bytes:
+    """Streams shaped like the LLM APIs' (one ``data:`` line per event, or an ``event:``
+    line then a ``data:`` line), with the near misses of those shapes mixed in: an empty
+    event name or data, no space after the colon, two data lines, a comment, an ``id`` or
+    ``retry`` between events, and blank lines in a row."""
+    parts: list[str] = []
+    for _ in range(draw(st.integers(1, 12))):
+        data = draw(values)
+        name = draw(values)
+        shape = draw(
+            st.sampled_from(
+                [
+                    "data",
+                    "data",
+                    "named",
+                    "named",
+                    "nospace",
+                    "two",
+                    "named-two",
+                    "comment",
+                    "id",
+                    "retry",
+                    "blank",
+                    "event-only",
+                ]
+            )
+        )
+        parts.append(
+            {
+                "data": f"data: {data}\n\n",
+                "named": f"event: {name}\ndata: {data}\n\n",
+                "nospace": f"data:{data}\n\n",
+                "two": f"data: {data}\ndata: {name}\n\n",
+                "named-two": f"event: {name}\ndata: {data}\ndata: {data}\n\n",
+                "comment": f": {data}\n",
+                "id": f"id: {data}\n",
+                "retry": f"retry: {draw(retry_values)}\n",
+                "blank": "\n",
+                "event-only": f"event: {name}\n\n",
+            }[shape]
+        )
+    text = "".join(parts)
+    if draw(st.booleans()):
+        text = text.replace("\n", draw(st.sampled_from(["\r\n", "\r"])))
+    return text.encode("utf-8")
+
+
+@property_settings
+@given(stream=llm_shaped_streams(), cuts=cut_lists)
+def test_llm_shaped_streams_match_the_reference_however_cut(stream: bytes, cuts: list[int]) -> None:
+    expected = reference_decode(stream)
+    assert run_decoder([stream]) == expected
+    assert run_decoder(split_at(stream, cuts)) == expected
+    assert run_decoder(byte_chunks(stream)) == expected

@@ -236,9 +236,7 @@ class SSEDecoder:
             self._started = True
             if text.startswith(_BOM):
                 text = text[1:]
-        lines = text.split("\n")
-        lines.pop()  # the empty string after the final terminator
-        events = self._process(lines)
+        events = self._process_text(text)
         if self._limit is not None:
             self._check_size()
         return events
@@ -298,6 +296,84 @@ class SSEDecoder:
         # End of file: pending event data is discarded.
         self._data = []
         self._event_type = ""
+        return events
+
+    def _process_text(self, text: str) -> list[SSEEvent]:
+        """Interpret ``text``, whole lines each ending in LF, and return the events it
+        dispatches.
+
+        Split at every blank line (``"\n\n"``), the text is a run of whole events and a
+        rest: each piece but the last is an event's lines, the last holds the lines of an
+        event not yet ended. Most events of an LLM stream are one ``data:`` line, or an
+        ``event:`` line and a ``data:`` line (Anthropic); those are read from the piece
+        with a slice or two and no list of lines. Anything else (comments, ``id``,
+        ``retry``, several data lines, fields without the space, an event begun in an
+        earlier chunk) goes through :meth:`_process` line by line, so both paths give what
+        the spec's line-by-line algorithm gives.
+        """
+        events: list[SSEEvent] = []
+        new = SSEEvent.__new__
+        set_event = _set_event
+        set_data = _set_data
+        set_id = _set_id
+        set_retry = _set_retry
+        if text[:6] == "data: " and not self._data and not self._event_type:
+            # An OpenAI-shaped block: "data: X\n\n" events only, up to the last blank
+            # line. Split at the "\n\ndata: " between events, the head holds exactly two
+            # LFs per value (its separator's, or the final "\n\n") only if no value holds
+            # another line: counting them proves the shape.
+            head_end = text.rfind("\n\n") + 2
+            values = text[6 : head_end - 2].split("\n\ndata: ") if head_end > 2 else []
+            if values and text.count("\n", 0, head_end) == 2 * len(values):
+                id_buffer = self._id_buffer
+                retry = self._retry
+                self._last_event_id = id_buffer
+                for data in values:
+                    event = new(SSEEvent)
+                    set_event(event, "message")
+                    set_data(event, data)
+                    set_id(event, id_buffer)
+                    set_retry(event, retry)
+                    events.append(event)
+                if head_end < len(text):
+                    lines = text[head_end:].split("\n")
+                    lines.pop()  # the empty string after the final terminator
+                    events += self._process(lines)
+                return events
+        pieces = text.split("\n\n")
+        rest = pieces.pop()
+        for piece in pieces:
+            if not self._data and not self._event_type:  # no event begun before this piece
+                if piece[:6] == "data: " and "\n" not in piece:
+                    event_type = "message"
+                    data = piece[6:]
+                elif piece[:7] == "event: ":
+                    first_end = piece.find("\n")
+                    if (
+                        piece[first_end + 1 : first_end + 7] != "data: "
+                        or piece.find("\n", first_end + 1) != -1
+                    ) or first_end < 0:
+                        events += self._process([*piece.split("\n"), ""])
+                        continue
+                    event_type = piece[7:first_end] or "message"
+                    data = piece[first_end + 7 :]
+                else:
+                    events += self._process([*piece.split("\n"), ""])
+                    continue
+                id_buffer = self._id_buffer
+                self._last_event_id = id_buffer  # the blank line sets it
+                event = new(SSEEvent)
+                set_event(event, event_type)
+                set_data(event, data)
+                set_id(event, id_buffer)
+                set_retry(event, self._retry)
+                events.append(event)
+            else:
+                events += self._process([*piece.split("\n"), ""])
+        if rest:
+            lines = rest.split("\n")
+            lines.pop()  # the empty string after the final terminator
+            events += self._process(lines)
         return events
 
     def _process(self, lines: list[str]) -> list[SSEEvent]:
