@@ -88,6 +88,8 @@ if [ "$SMOKE" = 1 ]; then
     CONC=(--high 1000)
     RETRY=(--prompts 120 --repeats 1)
     CHAIN=(--requests 500 --rounds 1)
+    SSE=(--mb 1 --repeats 1)
+    IMPORT=(--runs 3)
     HTTP_C1=(--requests-c1 300 --repeats 1 --warmup 10 --capacity-requests 2000)
     HTTP_C256=(--concurrency 64 --requests 200 --repeats 1 --latency-budget-s 0.5)
 else
@@ -97,6 +99,8 @@ else
     CONC=()
     RETRY=(--repeats 3)
     CHAIN=()
+    SSE=()
+    IMPORT=()
     HTTP_C1=(--requests-c1 2000 --repeats 5 --warmup 50)
     HTTP_C256=(--concurrency 256 --requests 5000 --repeats 5 --warmup 50)
 fi
@@ -116,8 +120,8 @@ DL_PID=$!
 say "start hostile_deadline in the background (pid $DL_PID; ~10 min with the default 600 s deadline)"
 
 # --- 2. memory and wall-time benches beside it (CPU contention does not move RSS) -------
-run bulk_run_asyncio "$PY" bench/bulk_run.py "${BULK[@]}" --backend asyncio
-run bulk_run_trio "$PY" bench/bulk_run.py "${BULK[@]}" --backend trio
+run bulk_run_asyncio "$PY" bench/bulk_run.py "${BULK[@]}" --backends asyncio
+run bulk_run_trio "$PY" bench/bulk_run.py "${BULK[@]}" --backends trio
 run batch_collect "$PY" bench/batch_collect.py "${BATCH[@]}"
 run concurrency_memory_asyncio "$PY" bench/concurrency_memory.py "${CONC[@]}" --backend asyncio
 run concurrency_memory_trio "$PY" bench/concurrency_memory.py "${CONC[@]}" --backend trio
@@ -172,6 +176,15 @@ for round in 1 2; do
             "$PY" "$BEFORE/bench/chain_overhead.py" "${CHAIN[@]}"
     fi
 done
+
+# the SSE decoder against httpx-sse and the openai SDK's (process CPU time), and the import
+# time against the SDKs (wall time of fresh interpreters)
+if "$PY" -c "import httpx_sse" 2>/dev/null; then
+    run sse "${NICE[@]}" "$PY" bench/sse.py "${SSE[@]}"
+else
+    say "SKIP sse: httpx-sse is not installed (.venv/bin/pip install httpx-sse)"
+fi
+run import_time "${NICE[@]}" "$PY" bench/import_time.py "${IMPORT[@]}"
 
 say "done in $(($(date +%s) - T0)) s; outputs in $OUT, summary in $SUMMARY"
 echo "exit statuses:" | tee -a "$SUMMARY"
