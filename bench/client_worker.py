@@ -96,6 +96,19 @@ def _sluicegate_on(transport: str) -> ClientFactory:
 _sluicegate = _sluicegate_on("auto")
 
 
+def _installed_version(distribution: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+_HTTPX = _installed_version("httpx")
+"""The httpx the table names: the issues ask for 0.28, the registry here serves 0.29."""
+
+
 @asynccontextmanager
 async def _native(base: str, concurrency: int) -> AsyncIterator[Send]:
     """sluicegate's native transport alone: what a hand-written client on it would do."""
@@ -136,7 +149,7 @@ async def _aiohttp(base: str, concurrency: int) -> AsyncIterator[Send]:
 
 
 def _httpx_like(module_name: str) -> ClientFactory:
-    """httpx 0.28 and httpx2 share an API; the pool is sized to the concurrency and the
+    """httpx (0.28 and later) and httpx2 share an API; the pool is sized to the concurrency and the
     timeout raised from 5 s so that pool waits at C=256 are measured, not failed."""
 
     @asynccontextmanager
@@ -212,7 +225,7 @@ CLIENTS: dict[str, ClientKind] = {
         ClientKind("httpx2-asyncio", "asyncio", _httpx_like("httpx2"), label="httpx2 (asyncio)"),
         ClientKind("httpx2-trio", "trio", _httpx_like("httpx2"), label="httpx2 (trio)"),
         ClientKind(
-            "httpx-asyncio", "asyncio", _httpx_like("httpx"), label="httpx 0.28 (asyncio, C/C)"
+            "httpx-asyncio", "asyncio", _httpx_like("httpx"), label=f"httpx {_HTTPX} (asyncio, C/C)"
         ),
         ClientKind(
             "openai-asyncio",
