@@ -125,6 +125,22 @@ def _parse_retry(value: str, current: int | None) -> int | None:
         return current
 
 
+def _simple_event(piece: str) -> tuple[str, str] | None:
+    """The type and data of an event whose lines are ``piece`` (no line ends after the
+    last), when it is one of the two shapes LLM streams send: a single ``data: X`` line,
+    or ``event: T`` then ``data: X``. None for anything else, which is read line by line."""
+    if piece[:6] == "data: ":
+        return None if "\n" in piece else ("message", piece[6:])
+    if piece[:7] != "event: ":
+        return None
+    first_end = piece.find("\n")
+    if first_end < 0 or piece[first_end + 1 : first_end + 7] != "data: ":
+        return None
+    if piece.find("\n", first_end + 1) != -1:
+        return None
+    return piece[7:first_end] or "message", piece[first_end + 7 :]
+
+
 _LF: Final = 0x0A
 _BOM: Final = "\ufeff"
 
@@ -317,6 +333,8 @@ class SSEDecoder:
         set_data = _set_data
         set_id = _set_id
         set_retry = _set_retry
+        pieces: list[str] = []
+        rest = text
         if text[:6] == "data: " and not self._data and not self._event_type:
             # An OpenAI-shaped block: "data: X\n\n" events only, up to the last blank
             # line. Split at the "\n\ndata: " between events, the head holds exactly two
@@ -335,41 +353,27 @@ class SSEDecoder:
                     set_id(event, id_buffer)
                     set_retry(event, retry)
                     events.append(event)
-                if head_end < len(text):
-                    lines = text[head_end:].split("\n")
-                    lines.pop()  # the empty string after the final terminator
-                    events += self._process(lines)
-                return events
-        pieces = text.split("\n\n")
-        rest = pieces.pop()
-        for piece in pieces:
-            if not self._data and not self._event_type:  # no event begun before this piece
-                if piece[:6] == "data: " and "\n" not in piece:
-                    event_type = "message"
-                    data = piece[6:]
-                elif piece[:7] == "event: ":
-                    first_end = piece.find("\n")
-                    if (
-                        piece[first_end + 1 : first_end + 7] != "data: "
-                        or piece.find("\n", first_end + 1) != -1
-                    ) or first_end < 0:
-                        events += self._process([*piece.split("\n"), ""])
-                        continue
-                    event_type = piece[7:first_end] or "message"
-                    data = piece[first_end + 7 :]
-                else:
-                    events += self._process([*piece.split("\n"), ""])
-                    continue
-                id_buffer = self._id_buffer
-                self._last_event_id = id_buffer  # the blank line sets it
-                event = new(SSEEvent)
-                set_event(event, event_type)
-                set_data(event, data)
-                set_id(event, id_buffer)
-                set_retry(event, self._retry)
-                events.append(event)
+                rest = text[head_end:]
             else:
+                pieces = text.split("\n\n")
+                rest = pieces.pop()
+        else:
+            pieces = text.split("\n\n")
+            rest = pieces.pop()
+        for piece in pieces:
+            # a piece is an event's lines; read whole when no event was begun before it
+            shape = None if self._data or self._event_type else _simple_event(piece)
+            if shape is None:
                 events += self._process([*piece.split("\n"), ""])
+                continue
+            id_buffer = self._id_buffer
+            self._last_event_id = id_buffer  # the blank line sets it
+            event = new(SSEEvent)
+            set_event(event, shape[0])
+            set_data(event, shape[1])
+            set_id(event, id_buffer)
+            set_retry(event, self._retry)
+            events.append(event)
         if rest:
             lines = rest.split("\n")
             lines.pop()  # the empty string after the final terminator
