@@ -68,6 +68,43 @@ def test_slow_start_goes_dormant_once_the_pace_holds_nothing_back() -> None:
     assert rate.rate is None and rate.phase == "dormant"
 
 
+@settings(max_examples=10, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    concurrency=st.integers(4, 16),
+    latency_ms=st.floats(5.0, 50.0),
+)
+def test_slow_start_stops_growing_at_twice_the_demand_of_a_bound_caller(
+    seed: int, concurrency: int, latency_ms: float
+) -> None:
+    # A bulk run's shape: ``concurrency`` slots, each sending again the moment its answer
+    # (random latency) comes, against a server that never refuses. Arrivals this random
+    # always include some close together, which find the bucket not yet drained, so the
+    # pace "holds" a few requests at any rate; growth must still stop near the demand
+    # (before the fix, the rate doubled every 0.1 s until it overflowed after ~100 s; 20 s
+    # take it far past 4x).
+    import heapq
+    import random
+
+    rnd = random.Random(seed)
+    rate = AdaptiveRate("m", Adaptive(), CLOCK, slow_start=True)
+    events = []
+    for slot in range(concurrency):
+        at = slot * 1000
+        events.append((at + round(rnd.expovariate(1 / (latency_ms * MS))), at, send(rate, at)))
+    heapq.heapify(events)
+    highest = 0.0
+    now = 0
+    while now < 20 * S:
+        now, sent_at, mark = heapq.heappop(events)
+        answered(rate, mark, now, now - sent_at)
+        highest = max(highest, rate.rate or 0.0)
+        latency = round(rnd.expovariate(1 / (latency_ms * MS)))
+        heapq.heappush(events, (now + latency, now, send(rate, now)))
+    demand = concurrency / (latency_ms / 1000)
+    assert highest < 4 * demand
+
+
 def test_the_ceiling_is_never_exceeded() -> None:
     rate = AdaptiveRate("m", Adaptive(increase=0.5), CLOCK, ceiling=20.0)
     rate._apply(19.0, 0)

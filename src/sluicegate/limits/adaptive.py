@@ -95,6 +95,11 @@ _STORM_BUILDING: Final = 3
 """Past this many refusals in a row the rate is no longer cut: either the cut so far
 works and answers come, or it is a storm and the pause handles it (cutting at every
 refusal of a storm would leave the rate at its floor when the storm ends)."""
+_APP_LIMITED: Final = 2.0
+"""A pace this many times what is being admitted binds nothing: it does not grow further
+(as TCP does not grow a window the sender does not fill, RFC 7661). Without this, the few
+admissions that arrive close together at any rate keep "holding" requests, and slow start
+doubles the rate every round trip for as long as the run lasts: to infinity after ~100 s."""
 _SLOW_START, _AVOIDANCE = 1, 2
 
 
@@ -517,6 +522,8 @@ class AdaptiveRate:
         self._held_ns = now_ns
         if rate >= self._max or grown < 0:
             return False
+        if rate >= _APP_LIMITED * self.measured_rate(now_ns):
+            return False  # far above the demand: a higher pace would test nothing
         elapsed = now_ns - grown
         if elapsed <= 0:
             return False
