@@ -192,7 +192,7 @@ class _BatchRun:
         """Read the input once and submit every line no job holds and the output lacks."""
         covered = self.state.covered_lines()
         next_covered = 0
-        seen = IdSet()
+        seen = self.done.sightings()
         planner = ChunkPlanner()
         stats = self.stats
         with self.input.open("rb") as stream:

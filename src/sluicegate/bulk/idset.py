@@ -1,28 +1,40 @@
-"""A set of ids in 8 bytes an id: what a bulk run remembers about every line.
+"""A set of ids in about 8.5 bytes an id: what a bulk run remembers about every line.
 
-A run must know every id it has seen (a repeated id in the input is a bad line) and every
-id already in the output (a resumed run skips them). A Python ``set`` of strings costs
-about 90 bytes an id, 9 MB per 100,000 lines and growing with the file; this keeps a
-64-bit digest of each id in a sorted ``array('Q')`` instead, plus a small set of recent
-digests that is merged into the array when it reaches an eighth of it (so the merges
-cost a constant number of passes per id in total, and the set stays small).
+A run must know every id it has seen in the current pass over its input (a repeated id is
+a bad line) and every id already in the output (a resumed run skips them). A Python
+``set`` of strings costs about 90 bytes an id, 9 MB per 100,000 lines and growing with the
+file. This keeps a 64-bit digest of each id instead, and both facts about an id in the
+same 8 bytes: its two low bits say whether the id is a member (done) and whether the
+current pass has seen it (:class:`Sightings`). So a first run, where every line's id is
+both seen and done, stores each id once.
 
-The price is a chance of two distinct ids sharing a digest: about n²/2⁶⁵, one in 4·10⁹
-for 100,000 ids, one in 40 million for a million. Such a pair would make the second id
-look already seen (reported as a duplicate, or skipped as done): a risk far below that
-of the disk failing under the same run.
+The digests live in sorted ``array('Q')`` buckets, chosen by the digest's top bits and
+doubled in number (each bucket split at its middle, by one bisect) whenever they average
+more than ``_BUCKET_SIZE`` ids. An insert is a bisect and a ``memmove`` of a few KB; there
+is no merge of a large array beside its copy, so the memory never peaks above what the
+ids take (the array over-allocates about 6%, the buckets a few hundred bytes each).
+
+The price is a chance of two distinct ids sharing a digest (62 bits after the two flag
+bits): about n²/2⁶³, one in 9 million for a million ids, one in 90,000 for ten million.
+Such a pair would make the second id look already seen (reported as a duplicate, or
+skipped as done): a risk far below that of the disk failing under the same run.
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
 from array import array
 from bisect import bisect_left
 
-__all__ = ["IdSet", "id_digest"]
+__all__ = ["IdSet", "Sightings", "id_digest"]
 
-_MIN_RECENT = 4096
+_MEMBER = 1
+"""Flag bit: the id is in the set (``add``, ``in``, ``len``)."""
+_SEEN = 2
+"""Flag bit: the current :class:`Sightings` has seen the id."""
+_FLAGS = _MEMBER | _SEEN
+_BUCKET_SIZE = 1024
+"""Average ids per bucket before the buckets double: an insert moves at most ~8 KB."""
 
 
 def id_digest(value: str) -> int:
@@ -31,38 +43,108 @@ def id_digest(value: str) -> int:
     return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big")
 
 
+def _key(value: str) -> int:
+    """The digest with its flag bits cleared: what an id is looked up by."""
+    return id_digest(value) & ~_FLAGS
+
+
 class IdSet:
     """A growing set of string ids; ``add`` says whether an id was new."""
 
-    __slots__ = ("_recent", "_sorted")
+    __slots__ = ("_buckets", "_entries", "_generation", "_members", "_shift")
 
     def __init__(self) -> None:
-        self._sorted = array("Q")
-        self._recent: set[int] = set()
+        self._buckets: list[array[int]] = [array("Q")]
+        self._shift = 64
+        """A digest's bucket is ``digest >> _shift``: one bucket while ``_shift`` is 64."""
+        self._entries = 0
+        """Digests stored: members and ids only seen."""
+        self._members = 0
+        self._generation = 0
+        """Which :class:`Sightings` is current (the older ones refuse to be used)."""
 
     def __len__(self) -> int:
-        return len(self._sorted) + len(self._recent)
+        return self._members
 
     def __contains__(self, value: object) -> bool:
-        return isinstance(value, str) and self._has(id_digest(value))
+        if not isinstance(value, str):
+            return False
+        key = _key(value)
+        bucket = self._buckets[key >> self._shift]
+        index = bisect_left(bucket, key)
+        if index == len(bucket):
+            return False
+        stored = bucket[index]
+        return stored | _FLAGS == key | _FLAGS and stored & _MEMBER != 0
 
     def add(self, value: str) -> bool:
         """Add ``value``; True if it was not in the set yet."""
-        digest = id_digest(value)
-        if self._has(digest):
-            return False
-        self._recent.add(digest)
-        if len(self._recent) >= max(_MIN_RECENT, len(self._sorted) >> 3):
-            self._merge()
+        return self._mark(_key(value), _MEMBER)
+
+    def sightings(self) -> Sightings:
+        """A new, empty record of the ids one pass over an input has seen, kept in this
+        set's own entries (so an id both seen and done costs one entry). Starting it
+        forgets what the previous :class:`Sightings` saw, and that one may not be used
+        again."""
+        if self._generation:
+            self._forget_sightings()
+        self._generation += 1
+        return Sightings(self, self._generation)
+
+    def _mark(self, key: int, flag: int) -> bool:
+        """Set ``flag`` on the id with ``key``, adding it if absent; False if it was set."""
+        bucket = self._buckets[key >> self._shift]
+        index = bisect_left(bucket, key)
+        if index < len(bucket):
+            stored = bucket[index]
+            if stored | _FLAGS == key | _FLAGS:  # this id's entry
+                if stored & flag:
+                    return False
+                bucket[index] = stored | flag
+                if flag == _MEMBER:
+                    self._members += 1
+                return True
+        bucket.insert(index, key | flag)
+        self._entries += 1
+        if flag == _MEMBER:
+            self._members += 1
+        if self._entries > len(self._buckets) * _BUCKET_SIZE:
+            self._double_buckets()
         return True
 
-    def _has(self, digest: int) -> bool:
-        if digest in self._recent:
-            return True
-        keys = self._sorted
-        index = bisect_left(keys, digest)
-        return index < len(keys) and keys[index] == digest
+    def _double_buckets(self) -> None:
+        """Split every bucket at its middle digest: the next bit of the digest decides."""
+        shift = self._shift - 1
+        doubled: list[array[int]] = []
+        for number, bucket in enumerate(self._buckets):
+            middle = bisect_left(bucket, (2 * number + 1) << shift)
+            doubled.append(bucket[:middle])
+            doubled.append(bucket[middle:])
+        self._buckets = doubled
+        self._shift = shift
 
-    def _merge(self) -> None:
-        self._sorted = array("Q", heapq.merge(self._sorted, sorted(self._recent)))
-        self._recent = set()
+    def _forget_sightings(self) -> None:
+        """Clear every seen mark, dropping the ids that were only seen."""
+        self._buckets = [
+            array("Q", [stored & ~_SEEN for stored in bucket if stored & _MEMBER])
+            for bucket in self._buckets
+        ]
+        self._entries = self._members
+
+
+class Sightings:
+    """The ids one pass over an input has seen so far (``add`` is False for a repeat),
+    stored as marks in an :class:`IdSet`'s entries; from :meth:`IdSet.sightings`."""
+
+    __slots__ = ("_generation", "_ids")
+
+    def __init__(self, ids: IdSet, generation: int) -> None:
+        self._ids = ids
+        self._generation = generation
+
+    def add(self, value: str) -> bool:
+        """Note that ``value`` was seen; True if this pass had not seen it yet."""
+        ids = self._ids
+        if ids._generation != self._generation:
+            raise RuntimeError("these sightings were replaced by a later pass's")
+        return ids._mark(_key(value), _SEEN)

@@ -332,7 +332,7 @@ class _Run:
         """One pass's handling of each row read: its Request to send, or None (bad,
         skipped, deferred or pending; counted as such)."""
         rules = LineRules.of_client(self.options.model, self.client)
-        seen = IdSet()
+        seen = done.sightings()
         stats = self.stats
         availability = self.availability
         assert availability is not None

@@ -159,7 +159,7 @@ def _rows_to_send(options: RunOptions, rules: LineRules, done: IdSet, stats: Run
     returned for the errors file."""
     rows: list[dict[str, Any]] = []
     bad: list[BadLine] = []
-    seen = IdSet()
+    seen = done.sightings()
     for row in read_rows(options.input, options.input_spec):
         number = row.line
         item = parse_record(row.record, number, rules) if isinstance(row, Row) else row
