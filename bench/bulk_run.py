@@ -14,7 +14,8 @@ Run::
     .venv/bin/python bench/bulk_run.py                    # 10k, 100k and 1M lines, both loops
     .venv/bin/python bench/bulk_run.py --sizes 100,10000 --backends trio --concurrency 64
 
-Exit status: 0 when every run wrote exactly N lines and the memory targets hold, 1 if not.
+Exit status: 0 when every run wrote exactly N lines, none of them an error, and the
+memory targets hold; 1 if not.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class Measured:
     seconds: float
     peak_rss_mb: float
     output_lines: int
+    error_lines: int
+    """Output lines that are errors, not answers (a healthy run against the mock has none)."""
     exit_code: int
 
     @property
@@ -136,11 +139,16 @@ def _run(
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.monotonic() - started
     process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    output_lines = error_lines = 0
     with output.open("rb") as stream:
-        output_lines = sum(1 for _ in stream)
+        for line in stream:
+            output_lines += 1
+            error_lines += b'"error":{' in line
     # ru_maxrss is in kilobytes on Linux (bytes on macOS)
     scale = 1024 * 1024 if sys.platform == "darwin" else 1024
-    return Measured(count, seconds, usage.ru_maxrss / scale, output_lines, process.returncode)
+    return Measured(
+        count, seconds, usage.ru_maxrss / scale, output_lines, error_lines, process.returncode
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                     charged = server_charged(base_url)
                     runs.append((first, again))
                     print(
-                        f"{backend:>7} {count:>9,} lines: {first.output_lines:>9,} written, exit "
+                        f"{backend:>7} {count:>9,} lines: {first.output_lines:>9,} written "
+                        f"({first.error_lines:,} errors), exit "
                         f"{first.exit_code}, {first.seconds:7.1f} s ({first.rate:6,.0f} lines/s), "
                         f"peak RSS {first.peak_rss_mb:6.1f} MB; resume: exit {again.exit_code}, "
                         f"{again.seconds:5.1f} s, peak RSS {again.peak_rss_mb:6.1f} MB; "
@@ -182,9 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         base_first, base_again = runs[0]
         print(f"\n{backend}: peak RSS over the {base_first.lines:,}-line run's")
         for first, again in runs:
-            if first.output_lines != first.lines or first.exit_code != 0 or again.exit_code:
+            if (
+                first.output_lines != first.lines
+                or first.error_lines
+                or first.exit_code != 0
+                or again.exit_code
+            ):
                 print(
-                    f"  FAIL: {first.lines:,} lines gave {first.output_lines:,} lines, "
+                    f"  FAIL: {first.lines:,} lines gave {first.output_lines:,} lines "
+                    f"({first.error_lines:,} errors), "
                     f"exit {first.exit_code} (resume {again.exit_code})"
                 )
                 ok = False
