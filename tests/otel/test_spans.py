@@ -231,3 +231,30 @@ async def test_an_open_circuit_is_a_request_span_with_the_circuit_state(
     assert refused.status.status_code is StatusCode.ERROR
     # no attempt was made: the only attempt span is the first request's
     assert len([s for s in recorder.spans if s.parent is not None]) == 1
+
+
+async def test_an_attempt_held_by_the_rate_limiter_records_the_wait(recorder: Recorder) -> None:
+    from sluicegate.limits import Limit, RateLimits
+
+    clock = FakeClock()
+    limits = RateLimits(rules=[Limit(MODEL, rpm=60, burst_s=1)], adaptive=False)
+
+    async def two() -> None:
+        await sg.chat(MODEL, "one")
+        await sg.chat(MODEL, "two")
+
+    async with Client(
+        providers=PROVIDERS,
+        transport=ScriptedTransport(ok()),
+        load_entry_points=False,
+        plugins=[recorder.instrumentor()],
+        stage_settings={"rate_limit": limits},
+        clock=clock,
+    ) as sg:
+        await jumping(clock, two)
+    attempts = sorted(
+        (s for s in recorder.spans if s.parent is not None), key=lambda s: s.start_time or 0
+    )
+    waits = [s.attributes["sluicegate.rate_limit.wait"] for s in attempts]  # type: ignore[index]
+    assert waits[0] == 0.0 and waits[1] == pytest.approx(1.0)
+    assert all("sluicegate.retry.wait" not in (s.attributes or {}) for s in attempts)
