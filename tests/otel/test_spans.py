@@ -199,7 +199,7 @@ async def test_a_failed_request_has_error_type_and_status_error_at_both_levels(
     assert "gen_ai.client.token.usage" not in points and "sluicegate.client.cost" not in points
 
 
-async def test_a_request_refused_by_the_client_names_the_exception_type(
+async def test_a_400_is_not_retried_and_both_spans_say_400(
     recorder: Recorder,
 ) -> None:
     async with make_client(ScriptedTransport(error(400)), recorder) as sg:
