@@ -42,6 +42,14 @@ async def test_custom_middleware_example_counts_streamed_and_plain_calls() -> No
     assert set(tokens) == {"news", "poetry"} and all(v > 0 for v in tokens.values())
 
 
+async def test_opentelemetry_example_reports_a_request_and_an_attempt_span_per_call() -> None:
+    spans = await load("opentelemetry_console").main()
+    requests = [s for s in spans if s.parent is None]
+    assert len(requests) == 2 and len(spans) == 4
+    assert all(s.name == "chat fast" for s in spans)
+    assert all((s.attributes or {}).get("gen_ai.usage.output_tokens") for s in requests)
+
+
 async def test_batch_jobs_example_collects_an_answer_per_request() -> None:
     answers = await load("batch_jobs").main()
     assert sorted(answers) == ["review-0", "review-1", "review-2"]

@@ -4,6 +4,8 @@ Plugins come from the built-in module, from the ``sluicegate`` entry-point group
 objects registered at run time. Each is loaded and asked on its own, so one that fails to
 import or raises in a hook is reported by name (a :class:`PluginError`, logged once) and
 the others still work. ``SLUICEGATE_DISABLE_PLUGINS=name,name`` skips plugins by name.
+An entry point that resolves to None is skipped without a word: that is how an optional
+extra's plugin (``sluicegate[otel]``) stays out when the extra is not installed.
 """
 
 from __future__ import annotations
@@ -95,7 +97,10 @@ def make_plugin_manager(
             if ep.name in disabled:
                 continue
             try:
-                pm.register(ep.load(), name=ep.name)
+                plugin = ep.load()
+                if plugin is None:  # an extra's plugin whose extra is not installed
+                    continue
+                pm.register(plugin, name=ep.name)
             except Exception as exc:
                 errors.append(PluginError(ep.name, f"{type(exc).__name__}: {exc}"))
     for plugin in plugins:
