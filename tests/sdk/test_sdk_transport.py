@@ -1,0 +1,175 @@
+"""The official openai and anthropic SDKs, unchanged but for ``http_client=`` and
+``max_retries=0``, sending through sluicegate's chain to the mock server under faults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+import structlog
+
+import sluicegate
+from sluicegate import Client, RetryPolicy
+from sluicegate.testing import MockConfig, serve_mock
+from sluicegate.testing.faults import FaultPlan
+
+pytestmark = pytest.mark.anyio
+
+KEY = "sk-sdk-transport-secret-0123456789"
+CALLS = 24
+
+
+def faulty(seed: int) -> MockConfig:
+    return MockConfig(
+        faults=FaultPlan(
+            rates={"rate_limit": 0.15, "server_error": 0.1, "overloaded": 0.05}, seed=seed
+        ),
+        retry_after_s=0,
+    )
+
+
+def chain_client() -> Client:
+    return Client(
+        load_entry_points=True,
+        stage_settings={"retry": RetryPolicy(attempts=4, instant=True, budget_ratio=None)},
+    )
+
+
+async def test_openai_sdk_under_faults_one_key_per_call_and_ledger_equals_usage() -> None:
+    usage_in = usage_out = answered = typed_errors = 0
+    async with serve_mock(faulty(seed=7)) as server, chain_client() as client:
+        sdk = openai.AsyncOpenAI(
+            base_url=server.openai_base_url,
+            api_key=KEY,
+            max_retries=0,
+            http_client=sluicegate.http_client(client),
+        )
+        for i in range(CALLS):
+            try:
+                completion = await sdk.chat.completions.create(
+                    model="fast", messages=[{"role": "user", "content": f"question {i}"}]
+                )
+            except openai.APIStatusError:
+                typed_errors += 1
+            else:
+                answered += 1
+                assert completion.usage is not None
+                usage_in += completion.usage.prompt_tokens
+                usage_out += completion.usage.completion_tokens
+        stats = server.stats.snapshot()
+    keys = stats["idempotency"]
+    print("openai", stats["requests"], stats.get("faults"), answered, typed_errors, len(keys))
+    assert answered + typed_errors == CALLS
+    assert answered > 0
+    assert len(keys) == CALLS  # one key per SDK call, different calls differ
+    total = client.ledger.snapshot().total
+    assert (total.input_tokens, total.output_tokens) == (usage_in, usage_out)
+    assert sum(k[0] for k in _received(keys)) > CALLS  # some calls were retried on one key
+
+
+def _received(keys: dict[str, Any]) -> list[tuple[int, ...]]:
+    out = []
+    for value in keys.values():
+        if isinstance(value, dict):
+            out.append((value["received"],))
+        else:
+            out.append((value[0],))
+    return out
+
+
+async def test_anthropic_sdk_under_faults() -> None:
+    usage_in = usage_out = answered = typed_errors = 0
+    async with serve_mock(faulty(seed=11)) as server, chain_client() as client:
+        sdk = anthropic.AsyncAnthropic(
+            base_url=server.anthropic_base_url,
+            api_key=KEY,
+            max_retries=0,
+            http_client=sluicegate.http_client(client, library="httpx2"),
+        )
+        for i in range(CALLS):
+            try:
+                message = await sdk.messages.create(
+                    model="fast",
+                    max_tokens=50,
+                    messages=[{"role": "user", "content": f"question {i}"}],
+                )
+            except anthropic.APIStatusError:
+                typed_errors += 1
+            else:
+                answered += 1
+                usage_in += message.usage.input_tokens
+                usage_out += message.usage.output_tokens
+        stats = server.stats.snapshot()
+    print("anthropic", stats["requests"], answered, typed_errors, len(stats["idempotency"]))
+    assert answered + typed_errors == CALLS and answered > 0
+    assert len(stats["idempotency"]) == CALLS
+    total = client.ledger.snapshot().total
+    assert (total.input_tokens, total.output_tokens) == (usage_in, usage_out)
+
+
+async def test_a_given_up_429_is_the_sdks_rate_limit_error() -> None:
+    config = MockConfig(faults=FaultPlan(script=["rate_limit"] * 4), retry_after_s=0)
+    async with serve_mock(config) as server, chain_client() as client:
+        sdk = openai.AsyncOpenAI(
+            base_url=server.openai_base_url,
+            api_key=KEY,
+            max_retries=0,
+            http_client=sluicegate.http_client(client),
+        )
+        with pytest.raises(openai.RateLimitError) as limited:
+            await sdk.chat.completions.create(
+                model="fast", messages=[{"role": "user", "content": "hi"}]
+            )
+        stats = server.stats.snapshot()
+    assert limited.value.status_code == 429
+    assert stats["requests"] >= 4 and len(stats["idempotency"]) == 1
+
+
+async def test_models_list_passes_through_and_no_connection_is_a_connect_error() -> None:
+    async with serve_mock() as server, chain_client() as client:
+        sdk = openai.AsyncOpenAI(
+            base_url=server.openai_base_url,
+            api_key=KEY,
+            max_retries=0,
+            http_client=sluicegate.http_client(client),
+        )
+        ids = [model.id async for model in sdk.models.list()]
+        dead = openai.AsyncOpenAI(
+            base_url="http://127.0.0.1:9/v1",
+            api_key=KEY,
+            max_retries=0,
+            http_client=sluicegate.http_client(client),
+        )
+        with pytest.raises(openai.APIConnectionError):
+            await dead.chat.completions.create(
+                model="fast", messages=[{"role": "user", "content": "hi"}]
+            )
+    assert ids == ["fast", "smart"]
+    assert client.ledger.snapshot().by_model["sdk/http"].requests == 1
+
+
+async def test_the_sdk_key_is_in_no_log_line_error_or_repr() -> None:
+    config = MockConfig(faults=FaultPlan(script=["server_error"] * 4), retry_after_s=0)
+    with structlog.testing.capture_logs() as logs:
+        async with serve_mock(config) as server, chain_client() as client:
+            transport_client = sluicegate.http_client(client)
+            sdk = openai.AsyncOpenAI(
+                base_url=server.openai_base_url,
+                api_key=KEY,
+                max_retries=0,
+                http_client=transport_client,
+            )
+            with pytest.raises(openai.InternalServerError) as failed:
+                await sdk.chat.completions.create(
+                    model="fast", messages=[{"role": "user", "content": "hi"}]
+                )
+            await sdk.chat.completions.create(
+                model="fast", messages=[{"role": "user", "content": "hi"}]
+            )
+            seen = [repr(client), repr(transport_client._transport), repr(client.ledger.snapshot())]
+    seen += [repr(line) for line in logs]
+    seen += [str(failed.value), repr(failed.value), repr(failed.value.__cause__)]
+    assert logs  # the logging stage did log
+    assert not [text for text in seen if KEY in text]
