@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import anthropic
+import anyio
 import openai
 import pytest
 import structlog
@@ -173,3 +175,41 @@ async def test_the_sdk_key_is_in_no_log_line_error_or_repr() -> None:
     seen += [str(failed.value), repr(failed.value), repr(failed.value.__cause__)]
     assert logs  # the logging stage did log
     assert not [text for text in seen if KEY in text]
+
+
+async def test_an_rpm_limit_holds_by_the_servers_arrival_times() -> None:
+    """Client and server share one virtual clock: 12 concurrent SDK calls under 60 rpm
+    (one at a time, ``burst_s=1``) arrive at the server at least a virtual second apart."""
+    clock = sluicegate.FakeClock()
+    limits = sluicegate.RateLimits(
+        rules=[sluicegate.Limit("sdk-openai/*", rpm=60, burst_s=1.0)], adaptive=False
+    )
+    config = MockConfig(record_arrivals=True, clock=clock)
+    async with (
+        serve_mock(config) as server,
+        Client(clock=clock, total_timeout=None, stage_settings={"rate_limit": limits}) as client,
+    ):
+        sdk = openai.AsyncOpenAI(
+            base_url=server.openai_base_url,
+            api_key=KEY,
+            max_retries=0,
+            http_client=sluicegate.http_client(client),
+        )
+
+        async def call(i: int) -> None:
+            await sdk.chat.completions.create(
+                model="fast", messages=[{"role": "user", "content": f"q{i}"}]
+            )
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(clock.autojump)
+            async with anyio.create_task_group() as calls:
+                for i in range(12):
+                    calls.start_soon(call, i)
+            group.cancel_scope.cancel()
+        assert server.app.arrivals is not None
+        times = [entry[0] for entry in server.app.arrivals.snapshot()["arrivals"]]
+    assert len(times) == 12
+    gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(times)]
+    print("rpm gaps", min(gaps), (times[-1] - times[0]) / 1e9)
+    assert min(gaps) >= 1.0 - 1e-6, gaps
