@@ -213,3 +213,36 @@ async def test_an_rpm_limit_holds_by_the_servers_arrival_times() -> None:
     gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(times)]
     print("rpm gaps", min(gaps), (times[-1] - times[0]) / 1e9)
     assert min(gaps) >= 1.0 - 1e-6, gaps
+
+
+async def test_a_budget_refusal_comes_out_of_the_sdk_call_unchanged() -> None:
+    price = sluicegate.ModelPrice("sdk-openai/fast", 1000.0, 1000.0)
+    async with serve_mock() as server, Client(prices=[price], budget=0.0001) as client:
+        sdk = openai.AsyncOpenAI(
+            base_url=server.openai_base_url,
+            api_key=KEY,
+            max_retries=0,
+            http_client=sluicegate.http_client(client),
+        )
+        with pytest.raises(sluicegate.BudgetExceededError):
+            await sdk.chat.completions.create(
+                model="fast", messages=[{"role": "user", "content": "hi"}], max_tokens=500
+            )
+        requests = server.stats.snapshot()["requests"]
+    assert requests == 0
+
+
+async def test_an_sdk_that_retries_is_warned() -> None:
+    config = MockConfig(faults=FaultPlan(script=["server_error"] * 8), retry_after_s=0)
+    async with serve_mock(config) as server, chain_client() as client:
+        sdk = openai.AsyncOpenAI(
+            base_url=server.openai_base_url,
+            api_key=KEY,
+            max_retries=1,
+            http_client=sluicegate.http_client(client),
+        )
+        with pytest.warns(RuntimeWarning, match="max_retries=0"):
+            with pytest.raises(openai.InternalServerError):
+                await sdk.chat.completions.create(
+                    model="fast", messages=[{"role": "user", "content": "hi"}]
+                )

@@ -11,8 +11,9 @@ answer goes back to the SDK as an ``httpx.Response``:
   the SDK raises its own typed error (``RateLimitError``, ``InternalServerError``...);
 - no answer at all: ``httpx.ReadTimeout`` for a timeout (the SDK's ``APITimeoutError``),
   ``httpx.ConnectError`` for a failed connection (``APIConnectionError``);
-- anything else sluicegate refuses (a budget, an open circuit): its own error, raised
-  unchanged; the SDK wraps it in ``APIConnectionError`` with it as ``__cause__``.
+- anything else sluicegate refuses before sending (a budget, an open circuit): its own
+  error, raised unchanged (the openai SDK lets it through as it is, tested: a
+  ``BudgetExceededError`` comes out of ``create()``).
 """
 
 from __future__ import annotations
