@@ -140,3 +140,8 @@ def test_review_sentiment_example_labels_every_row_once(
     assert sum(counts.values()) == len(ids) and set(counts) <= {"positive", "negative", "mixed"}
     assert example.main(out) == counts  # run again: resumed, nothing added or asked twice
     assert len(out.read_text(encoding="utf-8").splitlines()) == len(ids)
+
+
+async def test_openai_sdk_example_ledger_equals_the_usage_the_sdk_reported() -> None:
+    reported, total = await load("openai_sdk_through_sluicegate").main()
+    assert reported > 0 and total.total_tokens == reported

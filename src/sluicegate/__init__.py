@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from sluicegate.plugins.hookspecs import hookimpl
     from sluicegate.providers.base import ProviderSettings, ProviderSpec
     from sluicegate.retry.stage import RetryPolicy
+    from sluicegate.sdk import http_client
     from sluicegate.secrets import Secret
     from sluicegate.stores import RedisStore, StoreUnavailableError
     from sluicegate.streaming import EventStream
@@ -165,6 +166,7 @@ _EXPORTS: dict[str, str] = {
     "configure_logging": "sluicegate.logs",
     "cost_of": "sluicegate.cost.rates",
     "hookimpl": "sluicegate.plugins.hookspecs",
+    "http_client": "sluicegate.sdk",
     "redact_secrets": "sluicegate.logs",
 }
 """Each public name and the module it comes from (the same as the imports above, which
@@ -267,5 +269,6 @@ __all__ = [
     "configure_logging",
     "cost_of",
     "hookimpl",
+    "http_client",
     "redact_secrets",
 ]

@@ -151,6 +151,10 @@ class ProviderError(SluicegateError):
 
     headers: Mapping[str, str] = MappingProxyType({})
     """(Class default, for subclasses that set their fields without this ``__init__``.)"""
+    answer: Any = None
+    """The whole HTTP answer (an :class:`~sluicegate.transports.base.HttpResponse`) this
+    error was made from, when a codec keeps it: the SDK transport (:mod:`sluicegate.sdk`)
+    hands it back to the SDK so that the SDK raises its own typed error. None otherwise."""
 
     def __init__(
         self,

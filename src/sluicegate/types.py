@@ -294,6 +294,10 @@ class Request:
     metadata: Metadata = field(default_factory=Metadata)
     stream: bool = False
     credential: Secret | None = field(default=None, repr=False, compare=False)
+    wire: Any = field(default=None, repr=False, compare=False)
+    """An HTTP message to send as it is instead of one the codec builds from the fields
+    above (:mod:`sluicegate.sdk`: an official SDK's own request, which the fields then only
+    summarise for the stages). None for every request sluicegate builds itself."""
 
     @property
     def provider(self) -> str:
