@@ -64,8 +64,7 @@ soon as it is parsed, even if the event it belongs to is never dispatched.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 __all__ = ["MAX_EVENT_BYTES", "EventTooLarge", "SSEDecoder", "SSEEvent"]
 
@@ -83,30 +82,31 @@ class EventTooLarge(ValueError):
         super().__init__(f"{what} is larger than {limit:,} bytes")
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    """One dispatched Server-Sent Event."""
+class SSEEvent(NamedTuple):
+    """One dispatched Server-Sent Event.
+
+    Attributes:
+        event: The event type: the ``event`` field's value, or ``"message"``.
+        data: The ``data`` field values joined with ``"\\n"``.
+        id: The last event ID in effect at dispatch (``None`` if never set).
+        retry: The reconnection time in milliseconds in effect at dispatch, or ``None``.
+
+    An immutable named tuple: build it by keyword or position, copy it with a field
+    changed with ``event._replace(data=...)``, and read it as a dict with ``_asdict()``.
+    Being a tuple, it is also iterable (``event, data, id, retry = sse``), indexable,
+    and equal to (and hashes as) a plain tuple of the same four values.
+    """
 
     event: str = "message"
-    """The event type: the ``event`` field's value, or ``"message"``."""
     data: str = ""
-    """The ``data`` field values joined with ``"\\n"``."""
     id: str | None = None
-    """The last event ID in effect at dispatch (``None`` if never set)."""
     retry: int | None = None
-    """The reconnection time in milliseconds in effect at dispatch, or ``None``."""
 
 
-# Building a frozen dataclass through its generated ``__init__`` goes through
-# ``object.__setattr__`` once per field, which makes creating an event cost more
-# than decoding it.  With ``slots=True`` every field is a slot member descriptor,
-# so the decoder fills a bare instance through the descriptors' ``__set__``
-# instead (inlined in ``SSEDecoder._process``); the result is an ordinary,
-# fully initialised frozen instance.
-_set_event: Final[Callable[[SSEEvent, str], None]] = vars(SSEEvent)["event"].__set__
-_set_data: Final[Callable[[SSEEvent, str], None]] = vars(SSEEvent)["data"].__set__
-_set_id: Final[Callable[[SSEEvent, str | None], None]] = vars(SSEEvent)["id"].__set__
-_set_retry: Final[Callable[[SSEEvent, int | None], None]] = vars(SSEEvent)["retry"].__set__
+# The generated ``SSEEvent.__new__`` is a Python function taking keywords and defaults;
+# the decoder, which always has all four values, builds the tuple directly, in C.
+_EventValues = tuple[str, str, str | None, int | None]
+_new_event: Final[Callable[[type[SSEEvent], _EventValues], SSEEvent]] = tuple.__new__
 
 
 def _parse_retry(value: str, current: int | None) -> int | None:
@@ -328,11 +328,8 @@ class SSEDecoder:
         the spec's line-by-line algorithm gives.
         """
         events: list[SSEEvent] = []
-        new = SSEEvent.__new__
-        set_event = _set_event
-        set_data = _set_data
-        set_id = _set_id
-        set_retry = _set_retry
+        new = _new_event
+        cls = SSEEvent
         pieces: list[str] = []
         rest = text
         if text[:6] == "data: " and not self._data and not self._event_type:
@@ -347,12 +344,7 @@ class SSEDecoder:
                 retry = self._retry
                 self._last_event_id = id_buffer
                 for data in values:
-                    event = new(SSEEvent)
-                    set_event(event, "message")
-                    set_data(event, data)
-                    set_id(event, id_buffer)
-                    set_retry(event, retry)
-                    events.append(event)
+                    events.append(new(cls, ("message", data, id_buffer, retry)))
                 rest = text[head_end:]
             else:
                 pieces = text.split("\n\n")
@@ -368,12 +360,7 @@ class SSEDecoder:
                 continue
             id_buffer = self._id_buffer
             self._last_event_id = id_buffer  # the blank line sets it
-            event = new(SSEEvent)
-            set_event(event, shape[0])
-            set_data(event, shape[1])
-            set_id(event, id_buffer)
-            set_retry(event, self._retry)
-            events.append(event)
+            events.append(new(cls, (shape[0], shape[1], id_buffer, self._retry)))
         if rest:
             lines = rest.split("\n")
             lines.pop()  # the empty string after the final terminator
@@ -388,22 +375,15 @@ class SSEDecoder:
         id_buffer = self._id_buffer
         last_event_id = self._last_event_id
         retry = self._retry
-        new = SSEEvent.__new__
-        set_event = _set_event
-        set_data = _set_data
-        set_id = _set_id
-        set_retry = _set_retry
+        new = _new_event
+        cls = SSEEvent
         for line in lines:
             if not line:
                 # Blank line: dispatch the event.
                 last_event_id = id_buffer
                 if data_buf:
-                    event = new(SSEEvent)
-                    set_event(event, event_type or "message")
-                    set_data(event, "\n".join(data_buf))
-                    set_id(event, id_buffer)
-                    set_retry(event, retry)
-                    events.append(event)
+                    data = "\n".join(data_buf)
+                    events.append(new(cls, (event_type or "message", data, id_buffer, retry)))
                     data_buf = []
                 event_type = ""
                 continue
