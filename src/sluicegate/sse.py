@@ -64,6 +64,8 @@ soon as it is parsed, even if the event it belongs to is never dispatched.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import repeat
+from operator import contains
 from typing import Final, NamedTuple
 
 __all__ = ["MAX_EVENT_BYTES", "EventTooLarge", "SSEDecoder", "SSEEvent"]
@@ -142,6 +144,10 @@ def _simple_event(piece: str) -> tuple[str, str] | None:
 
 
 _LF: Final = 0x0A
+# Endless iterators of one value, shared by every decoder (they hold no position).
+_LFS: Final = repeat("\n")
+_MESSAGE: Final = repeat("message")
+_EVENT_CLASS: Final = repeat(SSEEvent)
 _BOM: Final = "\ufeff"
 
 
@@ -179,7 +185,7 @@ class SSEDecoder:
         self._data_size = 0  # characters of "\n".join(_data[:_counted])
         self._counted = 0
         self._counted_in: list[str] | None = None  # the data buffer those were counted in
-        self._pending = bytearray()  # unterminated tail of the stream
+        self._pending: bytes | bytearray = b""  # unterminated tail of the stream
         self._skip_lf = False  # the previous chunk ended in CR
         self._started = False  # a line has been decoded (BOM already handled)
         self._closed = False
@@ -229,22 +235,23 @@ class SSEDecoder:
                 end = cr + 1
                 if end == size:
                     self._skip_lf = True  # an LF starting the next chunk ends no line
+        pending = self._pending
         if not end:
-            self._pending += data
-            if self._limit is not None and len(self._pending) > self._limit:
+            if type(pending) is not bytearray:  # a line growing over chunks: append in place
+                pending = self._pending = bytearray(pending)
+            pending += data
+            if self._limit is not None and len(pending) > self._limit:
                 self._too_large("a line without an end")
             return []
-        pending = self._pending
         block: bytes | bytearray
         if pending:
-            pending += data[:end]
-            block = pending
-            self._pending = bytearray(data[end:])
+            block = pending + data[:end]
+            self._pending = data[end:]
         elif end == size:
             block = data
         else:
             block = data[:end]
-            self._pending = bytearray(data[end:])
+            self._pending = data[end:]
         text = block.decode("utf-8", "replace")
         if has_cr:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -252,8 +259,29 @@ class SSEDecoder:
             self._started = True
             if text.startswith(_BOM):
                 text = text[1:]
+        limit = self._limit
+        if text[:6] == "data: " and text[-2:] == "\n\n" and not self._data and not self._event_type:
+            # An OpenAI-shaped block: "data: X\n\n" events only. Split at the
+            # "\n\ndata: " between events, it is exactly that when no value holds a line
+            # end: every other LF would be inside a value.
+            values = text.split("\n\ndata: ")
+            values[0] = values[0][6:]
+            values[-1] = values[-1][:-2]
+            if not any(map(contains, values, _LFS)):
+                id_buffer = self._last_event_id = self._id_buffer
+                retry = self._retry
+                events = list(
+                    map(
+                        _new_event,
+                        _EVENT_CLASS,
+                        zip(_MESSAGE, values, repeat(id_buffer), repeat(retry)),
+                    )
+                )
+                if limit is not None and len(self._pending) > limit:
+                    self._too_large("a line without an end")
+                return events
         events = self._process_text(text)
-        if self._limit is not None:
+        if limit is not None:
             self._check_size()
         return events
 
@@ -284,7 +312,7 @@ class SSEDecoder:
         limit = self._limit
         assert limit is not None
         self._closed = True
-        self._pending = bytearray()
+        self._pending = b""
         self._data = []
         raise EventTooLarge(limit, what)
 
@@ -303,7 +331,7 @@ class SSEDecoder:
         events: list[SSEEvent] = []
         if self._pending:
             text = self._pending.decode("utf-8", "replace")
-            self._pending = bytearray()
+            self._pending = b""
             if not self._started and text.startswith(_BOM):
                 text = text[1:]
             self._started = True
@@ -330,28 +358,8 @@ class SSEDecoder:
         events: list[SSEEvent] = []
         new = _new_event
         cls = SSEEvent
-        pieces: list[str] = []
-        rest = text
-        if text[:6] == "data: " and not self._data and not self._event_type:
-            # An OpenAI-shaped block: "data: X\n\n" events only, up to the last blank
-            # line. Split at the "\n\ndata: " between events, the head holds exactly two
-            # LFs per value (its separator's, or the final "\n\n") only if no value holds
-            # another line: counting them proves the shape.
-            head_end = text.rfind("\n\n") + 2
-            values = text[6 : head_end - 2].split("\n\ndata: ") if head_end > 2 else []
-            if values and text.count("\n", 0, head_end) == 2 * len(values):
-                id_buffer = self._id_buffer
-                retry = self._retry
-                self._last_event_id = id_buffer
-                for data in values:
-                    events.append(new(cls, ("message", data, id_buffer, retry)))
-                rest = text[head_end:]
-            else:
-                pieces = text.split("\n\n")
-                rest = pieces.pop()
-        else:
-            pieces = text.split("\n\n")
-            rest = pieces.pop()
+        pieces = text.split("\n\n")
+        rest = pieces.pop()
         for piece in pieces:
             # a piece is an event's lines; read whole when no event was begun before it
             shape = None if self._data or self._event_type else _simple_event(piece)
@@ -360,7 +368,7 @@ class SSEDecoder:
                 continue
             id_buffer = self._id_buffer
             self._last_event_id = id_buffer  # the blank line sets it
-            events.append(new(cls, (shape[0], shape[1], id_buffer, self._retry)))
+            events.append(new(cls, (*shape, id_buffer, self._retry)))
         if rest:
             lines = rest.split("\n")
             lines.pop()  # the empty string after the final terminator
