@@ -433,6 +433,32 @@ def test_openai_style_stream() -> None:
         assert events[-1] == ev("[DONE]")
 
 
+def test_data_blocks_that_are_not_only_data_events_are_read_line_by_line() -> None:
+    # Each chunk starts with "data: " and ends in a blank line, the shape the decoder
+    # reads without lines, but holds another line, two data lines or a blank line in a
+    # row; a tail carried from the chunk before, and bytes that are not UTF-8 next to the
+    # "data: " and the final blank line, must not change what is read.
+    chunks = [
+        b"data: a\nid: 7\n\ndata: b\n\n",
+        b"data: c\ndata: d\n\ndata: \xff\n\n\n",
+        b"data: \xe2\x82\n\ndata: e\n\n: note\n\ndata: f",
+        b"\xe2\x82\xac\n\ndata: g\xe2\x82\n\n",
+    ]
+    expected = [
+        ev("a", id="7"),
+        ev("b", id="7"),
+        ev("c\nd", id="7"),
+        ev("\ufffd", id="7"),
+        ev("\ufffd", id="7"),
+        ev("e", id="7"),
+        ev("f\u20ac", id="7"),
+        ev("g\ufffd", id="7"),
+    ]
+    assert decode(*chunks) == expected
+    assert decode(b"".join(chunks)) == expected
+    assert decode(*byte_chunks(b"".join(chunks))) == expected
+
+
 def test_anthropic_style_named_events() -> None:
     stream = (
         b"event: message_start\n"

@@ -240,39 +240,50 @@ class SSEDecoder:
             if self._limit is not None and len(pending) > self._limit:
                 self._too_large("a line without an end")
             return []
-        block: bytes | bytearray
-        if pending:
-            block = pending + data[:end]
-            self._pending = data[end:]
-        elif end == size:
-            block = data
-        else:
-            block = data[:end]
-            self._pending = data[end:]
-        text = block.decode("utf-8", "replace")
-        if has_cr:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if not self._started:
-            self._started = True
-            if text.startswith(_BOM):
-                text = text[1:]
         limit = self._limit
-        if text[:6] == "data: " and text[-2:] == "\n\n" and not self._data and not self._event_type:
-            # An OpenAI-shaped block: "data: X\n\n" events only. Split at the
-            # "\n\ndata: " between events, it is exactly that when no value holds a line
-            # end: every other LF would be inside a value.
+        self._pending = data[end:]
+        if (
+            not has_cr
+            and end > 1
+            and data[end - 2] == _LF  # the block ends in a blank line (the tail holds no LF)
+            and (pending or data)[:6] == b"data: "
+            and self._started
+            and not self._data
+            and not self._event_type
+        ):
+            # An OpenAI-shaped block, "data: X\n\n" events only? Decoded without its first
+            # "data: " and its last "\n\n" (ASCII both: the text is the same), and split
+            # at the "\n\ndata: " between events, it is exactly that when no value holds a
+            # line end: every other LF would be inside a value.
+            if pending:
+                text = (pending[6:] + data[: end - 2]).decode("utf-8", "replace")
+            else:
+                text = data[6 : end - 2].decode("utf-8", "replace")
             values = text.split("\n\ndata: ")
-            values[0] = values[0][6:]
-            values[-1] = values[-1][:-2]
             if "\n" not in "".join(values):  # a join and a memchr: cheaper than a test each
                 id_buffer = self._last_event_id = self._id_buffer
                 retry = self._retry
                 new = _new_event
                 cls = SSEEvent
-                events = [new(cls, ("message", value, id_buffer, retry)) for value in values]
+                # a loop, not a comprehension: that would make cells of these four names
+                # on every call of feed(), this path taken or not
+                events: list[SSEEvent] = []
+                append = events.append
+                for value in values:
+                    append(new(cls, ("message", value, id_buffer, retry)))
                 if limit is not None and len(self._pending) > limit:
                     self._too_large("a line without an end")
                 return events
+            text = f"data: {text}\n\n"  # not that shape: read it line by line
+        else:
+            block = pending + data[:end] if pending else data[:end]  # [:size] is data itself
+            text = block.decode("utf-8", "replace")
+            if has_cr:
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            if not self._started:
+                self._started = True
+                if text.startswith(_BOM):
+                    text = text[1:]
         events = self._process_text(text)
         if limit is not None:
             self._check_size()
