@@ -33,11 +33,18 @@ for arbitrary chunking:
   with two ``str.replace`` calls only when the chunk contains a CR.
 * Lines are interpreted in one tight loop over the list; the most common line,
   ``data: ...``, is recognised with a single slice comparison.
+* Two shapes skip the list of lines.  A block of ``data: X`` events only (OpenAI's
+  stream) is split at the ``"\\n\\ndata: "`` between events, which is that shape
+  exactly when no value holds an LF; an event that is one ``data:`` line, or an
+  ``event:`` line then a ``data:`` line (Anthropic's), is read with a slice or two.
+  Anything else, or an event begun in an earlier chunk, takes the line-by-line
+  path, so both give what the spec's algorithm gives.
 * A CR LF pair split across two chunks is handled by remembering that the
   previous chunk ended in CR and dropping a single LF at the start of the next.
-* An unterminated tail is accumulated in a ``bytearray`` (amortised O(1) appends)
-  and only the new chunk is searched for line ends, so a long line that arrives
-  in many small chunks costs linear, not quadratic, time.
+* An unterminated tail is kept as the bytes after a chunk's last line end; when a
+  chunk adds to it without ending it, it becomes a ``bytearray`` (amortised O(1)
+  appends), and only the new chunk is searched for line ends, so a long line that
+  arrives in many small chunks costs linear, not quadratic, time.
 * The UTF-8 BOM is stripped from the first decoded block.  Because nothing is
   decoded before the first line is complete, a BOM split across chunks is still
   recognised, and only one BOM, at the very start of the stream, is removed.
