@@ -8,7 +8,6 @@ character-by-character reference implementation of the spec.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 
@@ -57,22 +56,38 @@ def ev(
 # --------------------------------------------------------------------------- #
 
 
-def test_event_defaults_frozen_and_slotted() -> None:
+def test_event_defaults_immutable_and_slotted() -> None:
     event = SSEEvent()
     assert (event.event, event.data, event.id, event.retry) == ("message", "", None, None)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         event.data = "x"  # type: ignore[misc]
     assert not hasattr(event, "__dict__")
+    assert SSEEvent._fields == ("event", "data", "id", "retry")
 
 
-def test_decoded_events_are_ordinary_frozen_instances() -> None:
+def test_decoded_events_are_ordinary_instances() -> None:
     (event,) = decode(b"event: e\nid: 1\nretry: 5\ndata: d\n\n")
+    assert type(event) is SSEEvent
     assert event == SSEEvent("e", "d", "1", 5)
+    assert event == SSEEvent(event="e", data="d", id="1", retry=5)
     assert hash(event) == hash(SSEEvent("e", "d", "1", 5))
     assert repr(event) == "SSEEvent(event='e', data='d', id='1', retry=5)"
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         event.event = "x"  # type: ignore[misc]
-    assert dataclasses.replace(event, data="z") == SSEEvent("e", "z", "1", 5)
+    assert event._replace(data="z") == SSEEvent("e", "z", "1", 5)
+    assert event._asdict() == {"event": "e", "data": "d", "id": "1", "retry": 5}
+
+
+def test_events_from_every_path_are_named_tuples() -> None:
+    # each chunk takes one way of building events: a block of "data:" events, a piece
+    # of an "event:" and a "data:" line, and the line-by-line path
+    chunks = [b"data: a\n\ndata: b\n\n", b"event: t\ndata: c\n\n", b": x\ndata: d\n\n"]
+    events = decode(*chunks) + decode(*byte_chunks(b"".join(chunks)))
+    assert [e.data for e in events] == ["a", "b", "c", "d"] * 2
+    assert all(type(e) is SSEEvent for e in events)
+    assert events[2] == ("t", "c", None, None)  # a tuple: equal to a plain one
+    event, data, id, retry = events[3]
+    assert (event, data, id, retry) == ("message", "d", None, None)
 
 
 # --------------------------------------------------------------------------- #
@@ -416,6 +431,32 @@ def test_openai_style_stream() -> None:
         assert [e.event for e in events] == ["message"] * 5
         assert [json.loads(e.data) for e in events[:-1]] == chunks
         assert events[-1] == ev("[DONE]")
+
+
+def test_data_blocks_that_are_not_only_data_events_are_read_line_by_line() -> None:
+    # Each chunk starts with "data: " and ends in a blank line, the shape the decoder
+    # reads without lines, but holds another line, two data lines or a blank line in a
+    # row; a tail carried from the chunk before, and bytes that are not UTF-8 next to the
+    # "data: " and the final blank line, must not change what is read.
+    chunks = [
+        b"data: a\nid: 7\n\ndata: b\n\n",
+        b"data: c\ndata: d\n\ndata: \xff\n\n\n",
+        b"data: \xe2\x82\n\ndata: e\n\n: note\n\ndata: f",
+        b"\xe2\x82\xac\n\ndata: g\xe2\x82\n\n",
+    ]
+    expected = [
+        ev("a", id="7"),
+        ev("b", id="7"),
+        ev("c\nd", id="7"),
+        ev("\ufffd", id="7"),
+        ev("\ufffd", id="7"),
+        ev("e", id="7"),
+        ev("f\u20ac", id="7"),
+        ev("g\ufffd", id="7"),
+    ]
+    assert decode(*chunks) == expected
+    assert decode(b"".join(chunks)) == expected
+    assert decode(*byte_chunks(b"".join(chunks))) == expected
 
 
 def test_anthropic_style_named_events() -> None:

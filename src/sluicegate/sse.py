@@ -33,11 +33,18 @@ for arbitrary chunking:
   with two ``str.replace`` calls only when the chunk contains a CR.
 * Lines are interpreted in one tight loop over the list; the most common line,
   ``data: ...``, is recognised with a single slice comparison.
+* Two shapes skip the list of lines.  A block of ``data: X`` events only (OpenAI's
+  stream) is split at the ``"\\n\\ndata: "`` between events, which is that shape
+  exactly when no value holds an LF; an event that is one ``data:`` line, or an
+  ``event:`` line then a ``data:`` line (Anthropic's), is read with a slice or two.
+  Anything else, or an event begun in an earlier chunk, takes the line-by-line
+  path, so both give what the spec's algorithm gives.
 * A CR LF pair split across two chunks is handled by remembering that the
   previous chunk ended in CR and dropping a single LF at the start of the next.
-* An unterminated tail is accumulated in a ``bytearray`` (amortised O(1) appends)
-  and only the new chunk is searched for line ends, so a long line that arrives
-  in many small chunks costs linear, not quadratic, time.
+* An unterminated tail is kept as the bytes after a chunk's last line end; when a
+  chunk adds to it without ending it, it becomes a ``bytearray`` (amortised O(1)
+  appends), and only the new chunk is searched for line ends, so a long line that
+  arrives in many small chunks costs linear, not quadratic, time.
 * The UTF-8 BOM is stripped from the first decoded block.  Because nothing is
   decoded before the first line is complete, a BOM split across chunks is still
   recognised, and only one BOM, at the very start of the stream, is removed.
@@ -64,8 +71,7 @@ soon as it is parsed, even if the event it belongs to is never dispatched.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 __all__ = ["MAX_EVENT_BYTES", "EventTooLarge", "SSEDecoder", "SSEEvent"]
 
@@ -83,30 +89,31 @@ class EventTooLarge(ValueError):
         super().__init__(f"{what} is larger than {limit:,} bytes")
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    """One dispatched Server-Sent Event."""
+class SSEEvent(NamedTuple):
+    """One dispatched Server-Sent Event.
+
+    Attributes:
+        event: The event type: the ``event`` field's value, or ``"message"``.
+        data: The ``data`` field values joined with ``"\\n"``.
+        id: The last event ID in effect at dispatch (``None`` if never set).
+        retry: The reconnection time in milliseconds in effect at dispatch, or ``None``.
+
+    An immutable named tuple: build it by keyword or position, copy it with a field
+    changed with ``event._replace(data=...)``, and read it as a dict with ``_asdict()``.
+    Being a tuple, it is also iterable (``event, data, id, retry = sse``), indexable,
+    and equal to (and hashes as) a plain tuple of the same four values.
+    """
 
     event: str = "message"
-    """The event type: the ``event`` field's value, or ``"message"``."""
     data: str = ""
-    """The ``data`` field values joined with ``"\\n"``."""
     id: str | None = None
-    """The last event ID in effect at dispatch (``None`` if never set)."""
     retry: int | None = None
-    """The reconnection time in milliseconds in effect at dispatch, or ``None``."""
 
 
-# Building a frozen dataclass through its generated ``__init__`` goes through
-# ``object.__setattr__`` once per field, which makes creating an event cost more
-# than decoding it.  With ``slots=True`` every field is a slot member descriptor,
-# so the decoder fills a bare instance through the descriptors' ``__set__``
-# instead (inlined in ``SSEDecoder._process``); the result is an ordinary,
-# fully initialised frozen instance.
-_set_event: Final[Callable[[SSEEvent, str], None]] = vars(SSEEvent)["event"].__set__
-_set_data: Final[Callable[[SSEEvent, str], None]] = vars(SSEEvent)["data"].__set__
-_set_id: Final[Callable[[SSEEvent, str | None], None]] = vars(SSEEvent)["id"].__set__
-_set_retry: Final[Callable[[SSEEvent, int | None], None]] = vars(SSEEvent)["retry"].__set__
+# The generated ``SSEEvent.__new__`` is a Python function taking keywords and defaults;
+# the decoder, which always has all four values, builds the tuple directly, in C.
+_EventValues = tuple[str, str, str | None, int | None]
+_new_event: Final[Callable[[type[SSEEvent], _EventValues], SSEEvent]] = tuple.__new__
 
 
 def _parse_retry(value: str, current: int | None) -> int | None:
@@ -142,6 +149,7 @@ def _simple_event(piece: str) -> tuple[str, str] | None:
 
 
 _LF: Final = 0x0A
+_CR: Final = 0x0D
 _BOM: Final = "\ufeff"
 
 
@@ -179,7 +187,7 @@ class SSEDecoder:
         self._data_size = 0  # characters of "\n".join(_data[:_counted])
         self._counted = 0
         self._counted_in: list[str] | None = None  # the data buffer those were counted in
-        self._pending = bytearray()  # unterminated tail of the stream
+        self._pending: bytes | bytearray = b""  # unterminated tail of the stream
         self._skip_lf = False  # the previous chunk ended in CR
         self._started = False  # a line has been decoded (BOM already handled)
         self._closed = False
@@ -222,38 +230,69 @@ class SSEDecoder:
                     return []
         size = len(data)
         end = data.rfind(b"\n") + 1  # just past the last line terminator
-        has_cr = b"\r" in data  # an operator: cheaper than a second method call
+        # an operator: cheaper than a method call. With an int: `b"\r" in data` would
+        # first try the bytes as an int, and raise and clear a TypeError each time
+        has_cr = _CR in data
         if has_cr:
             cr = data.rfind(b"\r")
             if cr >= end:
                 end = cr + 1
                 if end == size:
                     self._skip_lf = True  # an LF starting the next chunk ends no line
+        pending = self._pending
         if not end:
-            self._pending += data
-            if self._limit is not None and len(self._pending) > self._limit:
+            if type(pending) is not bytearray:  # a line growing over chunks: append in place
+                pending = self._pending = bytearray(pending)
+            pending += data
+            if self._limit is not None and len(pending) > self._limit:
                 self._too_large("a line without an end")
             return []
-        pending = self._pending
-        block: bytes | bytearray
-        if pending:
-            pending += data[:end]
-            block = pending
-            self._pending = bytearray(data[end:])
-        elif end == size:
-            block = data
+        limit = self._limit
+        self._pending = data[end:]
+        if (
+            not has_cr
+            and end > 1
+            and data[end - 2] == _LF  # the block ends in a blank line (the tail holds no LF)
+            and (pending or data)[:6] == b"data: "
+            and self._started
+            and not self._data
+            and not self._event_type
+        ):
+            # An OpenAI-shaped block, "data: X\n\n" events only? Decoded without its first
+            # "data: " and its last "\n\n" (ASCII both: the text is the same), and split
+            # at the "\n\ndata: " between events, it is exactly that when no value holds a
+            # line end: every other LF would be inside a value.
+            if pending:
+                text = (pending[6:] + data[: end - 2]).decode("utf-8", "replace")
+            else:
+                text = data[6 : end - 2].decode("utf-8", "replace")
+            values = text.split("\n\ndata: ")
+            if "\n" not in "".join(values):  # a join and a memchr: cheaper than a test each
+                id_buffer = self._last_event_id = self._id_buffer
+                retry = self._retry
+                new = _new_event
+                cls = SSEEvent
+                # a loop, not a comprehension: that would make cells of these four names
+                # on every call of feed(), this path taken or not
+                events: list[SSEEvent] = []
+                append = events.append
+                for value in values:
+                    append(new(cls, ("message", value, id_buffer, retry)))
+                if limit is not None and len(self._pending) > limit:
+                    self._too_large("a line without an end")
+                return events
+            text = f"data: {text}\n\n"  # not that shape: read it line by line
         else:
-            block = data[:end]
-            self._pending = bytearray(data[end:])
-        text = block.decode("utf-8", "replace")
-        if has_cr:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if not self._started:
-            self._started = True
-            if text.startswith(_BOM):
-                text = text[1:]
+            block = pending + data[:end] if pending else data[:end]  # [:size] is data itself
+            text = block.decode("utf-8", "replace")
+            if has_cr:
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            if not self._started:
+                self._started = True
+                if text.startswith(_BOM):
+                    text = text[1:]
         events = self._process_text(text)
-        if self._limit is not None:
+        if limit is not None:
             self._check_size()
         return events
 
@@ -284,7 +323,7 @@ class SSEDecoder:
         limit = self._limit
         assert limit is not None
         self._closed = True
-        self._pending = bytearray()
+        self._pending = b""
         self._data = []
         raise EventTooLarge(limit, what)
 
@@ -303,7 +342,7 @@ class SSEDecoder:
         events: list[SSEEvent] = []
         if self._pending:
             text = self._pending.decode("utf-8", "replace")
-            self._pending = bytearray()
+            self._pending = b""
             if not self._started and text.startswith(_BOM):
                 text = text[1:]
             self._started = True
@@ -328,38 +367,10 @@ class SSEDecoder:
         the spec's line-by-line algorithm gives.
         """
         events: list[SSEEvent] = []
-        new = SSEEvent.__new__
-        set_event = _set_event
-        set_data = _set_data
-        set_id = _set_id
-        set_retry = _set_retry
-        pieces: list[str] = []
-        rest = text
-        if text[:6] == "data: " and not self._data and not self._event_type:
-            # An OpenAI-shaped block: "data: X\n\n" events only, up to the last blank
-            # line. Split at the "\n\ndata: " between events, the head holds exactly two
-            # LFs per value (its separator's, or the final "\n\n") only if no value holds
-            # another line: counting them proves the shape.
-            head_end = text.rfind("\n\n") + 2
-            values = text[6 : head_end - 2].split("\n\ndata: ") if head_end > 2 else []
-            if values and text.count("\n", 0, head_end) == 2 * len(values):
-                id_buffer = self._id_buffer
-                retry = self._retry
-                self._last_event_id = id_buffer
-                for data in values:
-                    event = new(SSEEvent)
-                    set_event(event, "message")
-                    set_data(event, data)
-                    set_id(event, id_buffer)
-                    set_retry(event, retry)
-                    events.append(event)
-                rest = text[head_end:]
-            else:
-                pieces = text.split("\n\n")
-                rest = pieces.pop()
-        else:
-            pieces = text.split("\n\n")
-            rest = pieces.pop()
+        new = _new_event
+        cls = SSEEvent
+        pieces = text.split("\n\n")
+        rest = pieces.pop()
         for piece in pieces:
             # a piece is an event's lines; read whole when no event was begun before it
             shape = None if self._data or self._event_type else _simple_event(piece)
@@ -368,12 +379,7 @@ class SSEDecoder:
                 continue
             id_buffer = self._id_buffer
             self._last_event_id = id_buffer  # the blank line sets it
-            event = new(SSEEvent)
-            set_event(event, shape[0])
-            set_data(event, shape[1])
-            set_id(event, id_buffer)
-            set_retry(event, self._retry)
-            events.append(event)
+            events.append(new(cls, (*shape, id_buffer, self._retry)))
         if rest:
             lines = rest.split("\n")
             lines.pop()  # the empty string after the final terminator
@@ -388,22 +394,15 @@ class SSEDecoder:
         id_buffer = self._id_buffer
         last_event_id = self._last_event_id
         retry = self._retry
-        new = SSEEvent.__new__
-        set_event = _set_event
-        set_data = _set_data
-        set_id = _set_id
-        set_retry = _set_retry
+        new = _new_event
+        cls = SSEEvent
         for line in lines:
             if not line:
                 # Blank line: dispatch the event.
                 last_event_id = id_buffer
                 if data_buf:
-                    event = new(SSEEvent)
-                    set_event(event, event_type or "message")
-                    set_data(event, "\n".join(data_buf))
-                    set_id(event, id_buffer)
-                    set_retry(event, retry)
-                    events.append(event)
+                    data = "\n".join(data_buf)
+                    events.append(new(cls, (event_type or "message", data, id_buffer, retry)))
                     data_buf = []
                 event_type = ""
                 continue
