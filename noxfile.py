@@ -1,4 +1,5 @@
-"""Developer sessions: tests on both backends, lint, type check, the plugins' own tests.
+"""Developer sessions: tests on both backends, lint, type check, the plugins' own tests,
+the documentation site.
 
 Run ``nox`` for all, or ``nox -s tests`` for one. CI runs the README's test command.
 """
@@ -11,6 +12,8 @@ nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 
 PLUGINS = ["plugins/sluicegate-anthropic", "plugins/sluicegate-gemini"]
+# the documentation site's tools, as in pyproject's test extra (which has much more)
+DOCS = ["mkdocs>=1.6", "mkdocs-material>=9.6", "mkdocstrings[python]>=1.0"]
 
 
 @nox.session(python="3.11")
@@ -45,6 +48,18 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "src/sluicegate")
     for plugin in PLUGINS:
         session.run("mypy", "--strict", f"{plugin}/src")
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """The documentation site, built as the tests build it (``mkdocs build --strict``, into
+    site/); ``nox -s docs -- serve`` serves it on 127.0.0.1:8000, rebuilt on each change
+    (warnings shown, not fatal, while editing)."""
+    session.install("-e", ".", *[arg for p in PLUGINS for arg in ("-e", p)], *DOCS)
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
 @nox.session(python="3.11")
