@@ -8,6 +8,7 @@ from typing import Any
 
 import anthropic
 import anyio
+import httpx
 import openai
 import pytest
 import structlog
@@ -277,3 +278,41 @@ async def test_a_streamed_call_passes_through_uncounted() -> None:
     assert len(keys) == 1
     total = client.ledger.snapshot().total
     assert (total.requests, total.input_tokens, total.output_tokens) == (1, 0, 0)
+
+
+class _SlowOpeningClient(Client):
+    """A client whose opening yields to the loop, as one with a shared store does (it
+    connects to Redis first)."""
+
+    async def __aenter__(self) -> Client:
+        await anyio.lowlevel.checkpoint()
+        return await super().__aenter__()
+
+
+async def test_an_own_client_opens_once_under_concurrent_first_calls() -> None:
+    # the transport opens a client of its own on the first request: SDK calls started
+    # together must all wait for that one opening, not race past it ("not open")
+    from sluicegate.sdk.codec import SDK_PLUGIN
+    from sluicegate.sdk.transport import transport_class
+
+    own = _SlowOpeningClient()
+    own.register_plugin(SDK_PLUGIN)
+    http = httpx.AsyncClient(transport=transport_class("httpx")(own, owns_client=True))
+    async with serve_mock(MockConfig()) as server:
+        sdk = openai.AsyncOpenAI(
+            base_url=server.openai_base_url, api_key=KEY, max_retries=0, http_client=http
+        )
+        answers: list[str | None] = []
+
+        async def ask(i: int) -> None:
+            completion = await sdk.chat.completions.create(
+                model="fast", messages=[{"role": "user", "content": f"question {i}"}]
+            )
+            answers.append(completion.choices[0].message.content)
+
+        async with anyio.create_task_group() as group:
+            for i in range(8):
+                group.start_soon(ask, i)
+        await http.aclose()
+        assert server.stats.snapshot()["requests"] == 8
+    assert len(answers) == 8 and all(answers)

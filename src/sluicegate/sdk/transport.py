@@ -23,6 +23,8 @@ import warnings
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from sluicegate.errors import ProviderError, RequestTimeoutError, TransportError
 from sluicegate.middleware.deadline import DEADLINE_EXCEEDED
 from sluicegate.sdk.summary import summarise
@@ -69,16 +71,19 @@ class ChainTransport:
     def __init__(self, client: Client, *, owns_client: bool) -> None:
         self._client = client
         self._owns = owns_client
-        self._opened = False
+        self._opened = not owns_client
+        """Whether the client is open (a given client is the caller's to open)."""
+        self._opening = anyio.Lock()
+        """Held while the first request opens an own client: calls started together all
+        wait for that one opening (it may wait on a shared store's connection)."""
         self._warned = False
 
     def __repr__(self) -> str:
         return f"<sluicegate ChainTransport client={self._client!r}>"
 
     async def handle_async_request(self, request: Any) -> Any:
-        if self._owns and not self._opened:
-            self._opened = True
-            await self._client.__aenter__()
+        if not self._opened:
+            await self._open()
         body = await request.aread()
         headers = {k.lower(): v for k, v in request.headers.items()}
         retry_count = headers.get("x-stainless-retry-count", "0")
@@ -116,6 +121,12 @@ class ChainTransport:
                 model=summary.model,
             )
         return _to_httpx(self._lib, raw, request)
+
+    async def _open(self) -> None:
+        async with self._opening:
+            if not self._opened:
+                await self._client.__aenter__()
+                self._opened = True
 
     async def aclose(self) -> None:
         if self._owns and self._opened:
