@@ -23,6 +23,7 @@ its first delta is retried while the caller reads it, outside the first call.
 from __future__ import annotations
 
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -116,7 +117,7 @@ class RequestSpans:
         finally:
             _CURRENT.reset(token)
         if isinstance(reply, EventStream):
-            ending = _RequestEnd(self, span, attributes, started)
+            ending = partial(self._end, span, attributes, started)
             return EventStream(_InRequest(reply, state)).observe(on_close=ending)
         self._end(span, attributes, started, reply, None)
         return reply
@@ -175,23 +176,6 @@ class RequestSpans:
                 )
 
 
-class _RequestEnd:
-    """A streamed request's ``on_close``: ends its span however the stream ended."""
-
-    __slots__ = ("_attributes", "_span", "_stage", "_started")
-
-    def __init__(
-        self, stage: RequestSpans, span: Span, attributes: Attributes, started: float
-    ) -> None:
-        self._stage = stage
-        self._span = span
-        self._attributes = attributes
-        self._started = started
-
-    def __call__(self, response: Response | None, error: BaseException | None) -> None:
-        self._stage._end(self._span, self._attributes, self._started, response, error)
-
-
 class Admission:
     """The ``otel_admission`` stage: notes when an attempt reached the rate limiter."""
 
@@ -243,7 +227,7 @@ class AttemptSpans:
         finally:
             otel_context.detach(token)
         if isinstance(reply, EventStream):
-            return reply.observe(on_close=_AttemptEnd(self, span, state))
+            return reply.observe(on_close=partial(self._end, span, state))
         self._end(span, state, reply, None)
         return reply
 
@@ -264,17 +248,3 @@ class AttemptSpans:
         else:
             span.set_attribute(sc.CLOSED_EARLY, True)
         span.end()
-
-
-class _AttemptEnd:
-    """A streamed attempt's ``on_close``: ends its span however the stream ended."""
-
-    __slots__ = ("_span", "_stage", "_state")
-
-    def __init__(self, stage: AttemptSpans, span: Span, state: _RequestState | None) -> None:
-        self._stage = stage
-        self._span = span
-        self._state = state
-
-    def __call__(self, response: Response | None, error: BaseException | None) -> None:
-        self._stage._end(self._span, self._state, response, error)
