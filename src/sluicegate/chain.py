@@ -64,6 +64,30 @@ class Phase(IntEnum):
     AUTH = 900
 
 
+class CircuitBoard:
+    """Where the breaker stage shows its circuits' states to the other stages of one
+    client (the OpenTelemetry attempt span reports the state an attempt was admitted
+    in). One per client, kept across rebuilds like ``providers``: the breaker stage
+    attaches its reader when it is built; a client without one leaves it empty, and
+    :meth:`state` then says None (no circuit), never a made-up ``"closed"``."""
+
+    __slots__ = ("_reader",)
+
+    def __init__(self) -> None:
+        self._reader: Callable[[str], str] | None = None
+
+    def attach(self, reader: Callable[[str], str]) -> None:
+        """``reader(model)``: the state of that model's circuit now (``"closed"``,
+        ``"open"``, ``"half_open"``)."""
+        self._reader = reader
+
+    def state(self, model: str) -> str | None:
+        """The state of ``model``'s circuit (``"provider/model"``), or None without a
+        breaker stage."""
+        reader = self._reader
+        return None if reader is None else reader(model)
+
+
 @dataclass(frozen=True, slots=True)
 class ChainContext:
     """What a middleware factory may use while the client is being built.
@@ -76,6 +100,8 @@ class ChainContext:
     ``store`` is the client's open shared store (``Client(store=...)``), or None when
     state is kept in the process: a stage whose state must hold across processes (rate
     limits, circuits, budgets, idempotency records) keeps it there.
+
+    ``circuits`` shows the breaker stage's circuit states to other stages.
 
     ``providers`` and ``observers`` are the client's own, updated in place when a plugin
     registered later adds to them, while a stage built before is kept (see
@@ -90,6 +116,7 @@ class ChainContext:
     clock: Clock = field(default_factory=AnyioClock)
     rng: random.Random = field(default_factory=random.Random)
     store: SharedStore | None = None
+    circuits: CircuitBoard = field(default_factory=CircuitBoard)
 
 
 def stage_name(name: str) -> str:

@@ -29,6 +29,7 @@ from sluicegate.bulk import DEFAULT_PATIENCE_S
 from sluicegate.chain import (
     CallNext,
     ChainContext,
+    CircuitBoard,
     MiddlewareSpec,
     compose,
     order_specs,
@@ -323,6 +324,7 @@ class Client:
         # in place by each build: the stages and the Dispatcher hold them (see ChainContext)
         self._providers: dict[str, BoundProvider] = {}
         self._observers = Observers()
+        self._circuits = CircuitBoard()
         self._accounting: Accounting | None = None
         self._price_inputs: list[tuple[str, list[ModelPrice]]] = []
         self._stage_builder = StageBuilder()
@@ -503,6 +505,7 @@ class Client:
             clock=self._clock,
             rng=self._rng,
             store=self._store,
+            circuits=self._circuits,
         )
         all_specs = [*self._registry.middleware, *self._extra_middleware]
         self._check_stage_names({spec.name for spec in all_specs})

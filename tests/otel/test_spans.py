@@ -55,7 +55,14 @@ async def test_a_plain_request_is_one_request_span_and_one_attempt_span(
         assert "error.type" not in span.attributes  # type: ignore[operator]
     assert response.cost is not None and response.cost > 0
     has(request.attributes, {"sluicegate.cost": response.cost, "sluicegate.attempts": 1})
-    has(attempt.attributes, {"sluicegate.attempt": 1, "sluicegate.idempotency_key.present": True})
+    has(
+        attempt.attributes,
+        {
+            "sluicegate.attempt": 1,
+            "sluicegate.idempotency_key.present": True,
+            "sluicegate.circuit.state": "closed",
+        },
+    )
     assert 0.0 <= attempt.attributes["sluicegate.rate_limit.wait"] < 1.0  # type: ignore[index,operator]
     assert "sluicegate.retry.wait" not in attempt.attributes  # type: ignore[operator]
     # the attempt lies within the request
@@ -258,3 +265,40 @@ async def test_an_attempt_held_by_the_rate_limiter_records_the_wait(recorder: Re
     waits = [s.attributes["sluicegate.rate_limit.wait"] for s in attempts]  # type: ignore[index]
     assert waits[0] == 0.0 and waits[1] == pytest.approx(1.0)
     assert all("sluicegate.retry.wait" not in (s.attributes or {}) for s in attempts)
+
+
+async def test_each_attempt_span_has_the_circuit_state_it_was_admitted_in(
+    recorder: Recorder,
+) -> None:
+    # a failure opens the circuit; after break_s the next call is the half-open probe,
+    # whose success closes it again
+    clock = FakeClock()
+    breaker = BreakerPolicy(min_throughput=1, failure_ratio=1.0, break_s=10, half_open_probes=1)
+    async with Client(
+        providers=PROVIDERS,
+        transport=ScriptedTransport(error(500), ok(), ok()),
+        load_entry_points=False,
+        clock=clock,
+        plugins=[recorder.instrumentor()],
+        stage_settings={"retry": RetryPolicy(attempts=1), "breaker": breaker},
+    ) as sg:
+        with pytest.raises(ProviderError):
+            await sg.chat(MODEL, "hi")
+        with pytest.raises(CircuitOpenError):
+            await sg.chat(MODEL, "hi")
+        clock.advance(10)
+        await sg.chat(MODEL, "hi")
+        await sg.chat(MODEL, "hi")
+    attempts = sorted(
+        (s for s in recorder.spans if s.parent is not None), key=lambda s: s.start_time or 0
+    )
+    states = [s.attributes["sluicegate.circuit.state"] for s in attempts]  # type: ignore[index]
+    assert states == ["closed", "half_open", "closed"]
+    refused = [s for s in recorder.spans if s.parent is None][1]
+    assert refused.attributes["sluicegate.circuit.state"] == "open"  # type: ignore[index]
+
+
+async def test_without_a_breaker_no_span_claims_a_circuit_state(recorder: Recorder) -> None:
+    async with make_client(ScriptedTransport(ok()), recorder, disable=["breaker"]) as sg:
+        await sg.chat(MODEL, "hi")
+    assert all("sluicegate.circuit.state" not in (s.attributes or {}) for s in recorder.spans)

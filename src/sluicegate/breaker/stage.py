@@ -83,6 +83,12 @@ class BreakerStage:
             self._breakers[model] = breaker
         return breaker
 
+    def circuit_state(self, model: str) -> str:
+        """The state of ``model``'s circuit as the next call would find it (``"closed"``
+        for a model not seen yet): for :class:`~sluicegate.chain.CircuitBoard`."""
+        breaker = self._breakers.get(model)
+        return "closed" if breaker is None else breaker.state.value
+
     async def __call__(self, request: Request, call_next: CallNext) -> Reply:
         breaker = self._breakers.get(request.model)
         if breaker is None:
@@ -175,4 +181,6 @@ def build(context: ChainContext) -> BreakerStage | None:
             return SharedCircuits(store, context.providers, breakers, context.clock)
 
     logger = context.settings.get("logger") or get_logger()
-    return BreakerStage(policy, context.clock, logger, shared)
+    stage = BreakerStage(policy, context.clock, logger, shared)
+    context.circuits.attach(stage.circuit_state)
+    return stage

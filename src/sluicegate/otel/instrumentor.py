@@ -73,7 +73,12 @@ class SluicegateInstrumentor:
         None when it would report to global providers nobody has configured."""
         key = id(context.observers)  # one Observers object per client
         kept = self._built.get(key)
-        if kept is not None and kept.clock is context.clock and kept.providers is context.providers:
+        if (
+            kept is not None
+            and kept.clock is context.clock
+            and kept.providers is context.providers
+            and kept.circuits is context.circuits
+        ):
             return kept
         from sluicegate.otel.content import capture_from_env
         from sluicegate.otel.telemetry import Telemetry, configured
@@ -87,6 +92,7 @@ class SluicegateInstrumentor:
             providers=context.providers,
             clock=context.clock,
             capture_content=capture_from_env() if capture is None else capture,
+            circuits=context.circuits,
         )
         self._built = {key: built}  # (only the client being built needs it)
         return built

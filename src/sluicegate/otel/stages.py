@@ -207,6 +207,9 @@ class AttemptSpans:
         attempt = request.metadata.attempt
         attributes[sc.ATTEMPT] = attempt
         attributes[sc.IDEMPOTENCY_KEY_PRESENT] = bool(request.metadata.idempotency_key)
+        circuit = t.circuits.state(request.model)  # as the breaker admitted this attempt
+        if circuit is not None:
+            attributes[sc.CIRCUIT_STATE] = circuit
         parent = None
         if state is not None:
             parent = state.parent

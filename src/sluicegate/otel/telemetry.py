@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from opentelemetry import metrics, trace
 from opentelemetry.util.types import AttributeValue
 
+from sluicegate.chain import CircuitBoard
 from sluicegate.clock import Clock
 from sluicegate.otel import semconv as sc
 from sluicegate.types import Request, Response
@@ -48,6 +49,7 @@ class Telemetry:
         providers: Mapping[str, BoundProvider],
         clock: Clock,
         capture_content: bool,
+        circuits: CircuitBoard | None = None,
     ) -> None:
         version = _version()
         self.tracer = trace.get_tracer(
@@ -74,6 +76,8 @@ class Telemetry:
         self.clock = clock
         self.capture_content = capture_content
         self.providers = providers
+        self.circuits = circuits if circuits is not None else CircuitBoard()
+        """The client's circuit states (the state each attempt was admitted in)."""
         self._facts: dict[str, tuple[Any, Attributes]] = {}
 
     def provider_facts(self, provider: str) -> Attributes:
