@@ -2,8 +2,8 @@
 
 Starts the mock server (loopback, some 429s and 5xx injected), then asks it ten
 questions with ``openai.AsyncOpenAI``, changed only by ``http_client=`` and
-``max_retries=0``. sluicegate retries the faults with one Idempotency-Key per call and
-counts the tokens the SDK was told about.
+``max_retries=0``, then one streamed. sluicegate retries the faults with one
+Idempotency-Key per call and counts the tokens the SDK was told about.
 
 python examples/openai_sdk_through_sluicegate.py [asyncio|trio]
 """
@@ -45,6 +45,21 @@ async def main() -> tuple[int, sluicegate.Totals]:
             assert completion.usage is not None
             reported += completion.usage.total_tokens
             print(f"{i}: {completion.choices[0].message.content}")
+        # streamed: the text arrives as the server sends it; ask for the usage chunk
+        # (stream_options) so that the SDK sees the tokens the ledger counts
+        stream = await sdk.chat.completions.create(
+            model="fast",
+            messages=[{"role": "user", "content": "And one streamed?"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        print("streamed: ", end="")
+        async for chunk in stream:
+            if chunk.choices:
+                print(chunk.choices[0].delta.content or "", end="", flush=True)
+            if chunk.usage is not None:
+                reported += chunk.usage.total_tokens
+        print()
         total = client.ledger.snapshot().total
     print(f"SDK reported {reported} tokens; sluicegate's ledger: {total.total_tokens}")
     return reported, total

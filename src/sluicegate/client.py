@@ -711,8 +711,35 @@ class Client:
         self, model: str, messages: MessagesInput, **params: Any
     ) -> AsyncIterator[ChatStream]:
         """A streamed chat completion; the HTTP response is closed when the block exits."""
-        handler = self._require_open()
+        self._require_open()
         request = self._request(model, messages, params, stream=True)
+        events, end = await self._open_stream(request)
+        try:
+            yield ChatStream(events)
+        except BaseException as exc:
+            if end is not None:  # the caller's block raised before the stream's end
+                end.closed(exc)
+            raise
+        finally:
+            if end is not None:  # (a no-op if the stream ended or failed first)
+                end.closed()
+            await events.aclose()
+
+    async def open_stream(self, request: Request) -> EventStream:
+        """Send a prepared streamed Request (``stream=True``) through the chain: the
+        events, ending with Done, of a stream the caller must ``aclose()``. For code that
+        cannot hold an ``async with`` block over the stream (an HTTP transport handing
+        the stream to another library, as :func:`sluicegate.http_client` does);
+        :meth:`stream` is the usual way. The observers hear how it ended once: Done, an
+        error, or ``aclose()`` before either."""
+        self._require_open()
+        events, _ = await self._open_stream(request)
+        return events
+
+    async def _open_stream(self, request: Request) -> tuple[EventStream, StreamEnd | None]:
+        """The chain's stream for ``request``, observed, and what tells the observers
+        (None when nobody listens)."""
+        handler = self._require_open()
         started = time.perf_counter()
         end = (
             StreamEnd(self._observers, request, started)
@@ -720,7 +747,7 @@ class Client:
             else None
         )
         try:
-            reply = expect_stream(await handler(request), model)
+            reply = expect_stream(await handler(request), request.model)
         except BaseException as exc:
             if end is not None:
                 end.failed(exc)
@@ -735,16 +762,7 @@ class Client:
             )
         else:
             events = reply.observe(on_close=end.ended)
-        try:
-            yield ChatStream(events)
-        except BaseException as exc:
-            if end is not None:  # the caller's block raised before the stream's end
-                end.closed(exc)
-            raise
-        finally:
-            if end is not None:  # (a no-op if the stream ended or failed first)
-                end.closed()
-            await events.aclose()
+        return events, end
 
     async def fan_out(
         self, messages: MessagesInput, models: Sequence[str], **params: Any

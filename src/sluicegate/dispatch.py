@@ -22,11 +22,7 @@ the whole chain (:mod:`sluicegate.middleware.deadline` has the rest of the desig
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, NoReturn
-
-import anyio
+from collections.abc import Mapping
 
 from sluicegate.chain import Reply
 from sluicegate.clock import Clock
@@ -34,34 +30,29 @@ from sluicegate.errors import (
     ConfigError,
     ProviderError,
     RequestTimeoutError,
-    ResponseFormatError,
     ResponseTooLargeError,
-    StreamError,
     TransportError,
     detach_foreign,
 )
 from sluicegate.middleware.deadline import (
-    DEADLINE_EXCEEDED,
-    MID_STREAM,
-    NO_FIRST_EVENT,
     NOT_SENT,
     current_deadline,
     deadline_error,
 )
 from sluicegate.observers import AttemptFailed, Observers
-from sluicegate.providers.base import BoundProvider, StreamDecoder
+from sluicegate.provider_stream import ProviderStreamSource, WireStreamSource, past_deadline
+from sluicegate.providers.base import BoundProvider
 from sluicegate.providers.http_errors import rate_limit_headers
-from sluicegate.sse import MAX_EVENT_BYTES, EventTooLarge, SSEDecoder
-from sluicegate.streaming import EventStream, ResponseBuilder
+from sluicegate.sse import MAX_EVENT_BYTES
+from sluicegate.streaming import EventStream
 from sluicegate.transports.base import (
     TOO_LARGE,
     HttpRequest,
     HttpResponse,
-    HttpStream,
     RequestTimeouts,
     TransportFailure,
 )
-from sluicegate.types import Done, Request, StreamEvent
+from sluicegate.types import Request
 
 
 class Dispatcher:
@@ -197,7 +188,8 @@ class Dispatcher:
                 )
         except TransportFailure as failure:
             raise self._transport_error(bound, request, failure, deadline) from None
-        source = _ProviderStreamSource(
+        source_class = ProviderStreamSource if request.wire is None else WireStreamSource
+        source = source_class(
             bound,
             request,
             stream,
@@ -208,17 +200,6 @@ class Dispatcher:
             (deadline, self._deadline_clock),
         )
         return EventStream(source)
-
-
-_EARLY = 1e-3
-"""Seconds before a deadline that a timer firing still counts as the deadline's: a loop
-may run a timer up to its clock's resolution early."""
-
-
-def past_deadline(deadline: float | None, clock: Clock | None) -> bool:
-    """Whether there is a ``deadline``, read on ``clock``, and it has passed (so a timer
-    that fired now was the deadline's ``total``, not a read timeout)."""
-    return deadline is not None and clock is not None and clock.now() >= deadline - _EARLY
 
 
 def for_attempt(
@@ -250,161 +231,3 @@ def for_attempt(
     if caller_headers:
         headers.update(caller_headers)
     return HttpRequest(encoded.method, encoded.url, headers, encoded.body, timeouts)
-
-
-class _ProviderStreamSource:
-    """Bytes → SSE events → stream events, pulled one chunk at a time as the caller reads.
-
-    When a stream fails (cut, timed out, an error event, no end marker), the events decoded
-    before the failure are still delivered, then the error is raised; so what the caller
-    sees does not depend on how the network chunked the bytes, and the error's
-    ``partial_text`` is exactly the text the caller received.
-    """
-
-    __slots__ = (
-        "_bound",
-        "_builder",
-        "_chunks",
-        "_deadline",
-        "_decoder",
-        "_delivered",
-        "_ended",
-        "_failure",
-        "_http",
-        "_observers",
-        "_pending",
-        "_request",
-        "_sse",
-        "_timeout",
-    )
-
-    def __init__(
-        self,
-        bound: BoundProvider,
-        request: Request,
-        http: HttpStream,
-        decoder: StreamDecoder,
-        timeout: float | None,
-        max_event_bytes: int | None = MAX_EVENT_BYTES,
-        observers: Observers | None = None,
-        deadline: tuple[float | None, Clock | None] = (None, None),
-    ) -> None:
-        self._bound = bound
-        self._request = request
-        self._http = http
-        self._chunks: AsyncIterator[bytes] = http.iter_bytes()
-        self._decoder = decoder
-        self._sse = SSEDecoder(max_event_bytes)
-        self._builder = ResponseBuilder()
-        self._pending: deque[StreamEvent] = deque()
-        self._timeout = timeout
-        self._ended = False
-        self._failure: dict[str, Any] | None = None
-        self._observers = observers if observers is not None else Observers()
-        self._deadline = deadline  # the attempt's deadline, and the clock it is read on
-        self._delivered = False
-
-    async def next_event(self) -> StreamEvent:
-        while not self._pending:
-            if self._failure is not None:
-                await self._raise_failure()
-            if self._ended:
-                raise StopAsyncIteration
-            if self._decoder.finished:
-                await self.aclose()
-                response = self._builder.build(
-                    model=self._request.model,
-                    provider=self._bound.name,
-                    request_id=self._request.metadata.request_id,
-                )
-                kept = rate_limit_headers(self._http.headers)
-                return Done(response.replace(headers=kept) if kept else response)
-            await self._pull()
-        event = self._pending.popleft()
-        self._builder.add(event)
-        self._delivered = True
-        return event
-
-    async def _raise_failure(self) -> NoReturn:
-        details = self._failure or {}
-        self._failure = None
-        await self.aclose()
-        message = details.pop("message")
-        error: ProviderError
-        if details.get("error_type") == DEADLINE_EXCEEDED and not self._delivered:
-            error = deadline_error(self._request, NO_FIRST_EVENT)
-        else:
-            error = StreamError(
-                message,
-                partial_text=self._builder.text,
-                provider=self._bound.name,
-                model=self._request.model_name,
-                **details,
-            )
-        error.attempts = self._request.metadata.attempt
-        if self._observers.attempt_failed:  # a broken stream is a failed attempt too
-            self._observers.emit_attempt_failed(
-                AttemptFailed(self._request, error, self._request.metadata.attempt)
-            )
-        raise error
-
-    async def _pull(self) -> None:
-        at_end = False
-        try:
-            chunk = await self._chunks.__anext__()
-            events = self._sse.feed(chunk)
-        except StopAsyncIteration:
-            events = self._sse.close()
-            at_end = True
-        except TransportFailure as failure:
-            if failure.phase == "timeout" and past_deadline(*self._deadline):
-                self._failure = {
-                    "message": MID_STREAM,
-                    "error_type": DEADLINE_EXCEEDED,
-                    "retryable": False,
-                }
-                return
-            if failure.phase == "timeout":
-                waited = f" within {self._timeout:g}s" if self._timeout is not None else ""
-                message = f"no stream data{waited} ({failure.detail})"
-            else:
-                message = f"stream cut: {failure}"
-            self._failure = {"message": message, "retryable": True}
-            return
-        except EventTooLarge as exc:
-            self._failure = {
-                "message": f"stream event too large: {exc} (max_event_bytes)",
-                "error_type": "event_too_large",
-                "retryable": False,
-            }
-            return
-        for sse in events:
-            try:
-                self._pending.extend(self._decoder.feed(sse))
-            except ProviderError as exc:
-                self._failure = {
-                    # a malformed event says so itself ("malformed stream event: ...")
-                    "message": exc.detail
-                    if isinstance(exc, ResponseFormatError)
-                    else f"error event in stream: {exc.detail}",
-                    "status": exc.status,
-                    "error_type": exc.error_type,
-                    "retryable": exc.retryable,
-                    "request_id": exc.request_id,
-                }
-                return
-            if self._decoder.finished:
-                return
-        if at_end and not self._decoder.finished:
-            self._failure = {
-                "message": "stream ended before the provider's end marker",
-                "retryable": True,
-            }
-
-    async def aclose(self) -> None:
-        self._ended = True
-        aclose = getattr(self._chunks, "aclose", None)
-        with anyio.CancelScope(shield=True):
-            if aclose is not None:
-                await aclose()
-            await self._http.aclose()

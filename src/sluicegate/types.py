@@ -453,4 +453,23 @@ class Done:
     type: Literal["done"] = "done"
 
 
-StreamEvent: TypeAlias = TextDelta | ToolCallDelta | UsageEvent | FinishEvent | Done
+@dataclass(frozen=True, slots=True)
+class WireChunk:
+    """Bytes of a passed-through stream, exactly as the provider sent them: the stream of
+    an official SDK's request (:func:`sluicegate.http_client`), which the SDK parses
+    itself. The events decoded from the same bytes travel beside them, so the stages
+    count usage and tell text from bookkeeping as for any stream.
+
+    The first chunk of a stream carries the answer's ``status`` and ``headers`` (the SDK
+    reads its own request id and rate-limit headers from them); later ones carry none. A
+    stream's bytes are held back until its first text or tool-call delta (or its end), so
+    a stream that fails before any content is still replaced by a retry unseen, as
+    :class:`~sluicegate.streaming.ReplaceableSource` does for every stream."""
+
+    data: bytes
+    status: int = 0
+    headers: Mapping[str, str] | None = field(default=None, repr=False)
+    type: Literal["wire_chunk"] = "wire_chunk"
+
+
+StreamEvent: TypeAlias = TextDelta | ToolCallDelta | UsageEvent | FinishEvent | WireChunk | Done

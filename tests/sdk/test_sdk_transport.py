@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import anthropic
 import anyio
@@ -14,30 +13,14 @@ import pytest
 import structlog
 
 import sluicegate
-from sluicegate import Client, RetryPolicy
+from sdk_clients import KEY, chain_client, check_keys, faulty
+from sluicegate import Client
 from sluicegate.testing import MockConfig, serve_mock
 from sluicegate.testing.faults import FaultPlan
 
 pytestmark = pytest.mark.anyio
 
-KEY = "sk-sdk-transport-secret-0123456789"
 CALLS = 24
-
-
-def faulty(seed: int) -> MockConfig:
-    return MockConfig(
-        faults=FaultPlan(
-            rates={"rate_limit": 0.15, "server_error": 0.1, "overloaded": 0.05}, seed=seed
-        ),
-        retry_after_s=0,
-    )
-
-
-def chain_client() -> Client:
-    return Client(
-        load_entry_points=True,
-        stage_settings={"retry": RetryPolicy(attempts=4, instant=True, budget_ratio=None)},
-    )
 
 
 async def test_openai_sdk_under_faults_one_key_per_call_and_ledger_equals_usage() -> None:
@@ -69,17 +52,6 @@ async def test_openai_sdk_under_faults_one_key_per_call_and_ledger_equals_usage(
     total = client.ledger.snapshot().total
     assert (total.input_tokens, total.output_tokens) == (usage_in, usage_out)
     assert stats["input_tokens"] == usage_in and stats["output_tokens"] == usage_out
-
-
-def check_keys(stats: dict[str, Any], calls: int) -> None:
-    """One key per SDK call (different calls differ), and every attempt the server saw
-    carried one of them; some calls were retried, on their one key."""
-    keys = stats["idempotency"]
-    assert len(keys) == calls
-    received = [entry["received"] for entry in keys.values()]
-    assert sum(received) == stats["requests"]
-    assert max(received) > 1
-    assert sum(entry["succeeded"] for entry in keys.values()) <= calls
 
 
 async def test_anthropic_sdk_under_faults() -> None:
@@ -256,28 +228,6 @@ async def test_an_sdk_that_retries_is_warned() -> None:
                 await sdk.chat.completions.create(
                     model="fast", messages=[{"role": "user", "content": "hi"}]
                 )
-
-
-async def test_a_streamed_call_passes_through_uncounted() -> None:
-    async with serve_mock() as server, chain_client() as client:
-        sdk = openai.AsyncOpenAI(
-            base_url=server.openai_base_url,
-            api_key=KEY,
-            max_retries=0,
-            http_client=sluicegate.http_client(client),
-        )
-        stream = await sdk.chat.completions.create(
-            model="fast",
-            messages=[{"role": "user", "content": "hi"}],
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        text = [c.choices[0].delta.content or "" async for c in stream if c.choices]
-        keys = server.stats.snapshot()["idempotency"]
-    assert "".join(text).startswith("Mock answer")
-    assert len(keys) == 1
-    total = client.ledger.snapshot().total
-    assert (total.requests, total.input_tokens, total.output_tokens) == (1, 0, 0)
 
 
 class _SlowOpeningClient(Client):

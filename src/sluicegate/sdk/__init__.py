@@ -38,8 +38,11 @@ def http_client(
     retries (with one ``Idempotency-Key`` per SDK call, the same on every attempt), and
     counts the usage of chat completions and Anthropic messages in ``client.ledger``.
     Other requests (model lists, files, embeddings...) pass through, limited by request
-    count only; a streamed request (``stream=True``) passes through too, read whole, and
-    its usage is **not yet counted**. The SDK's own key header is sent unchanged.
+    count only. A streamed request (``stream=True``) reaches the SDK chunk by chunk, its
+    bytes untouched, and its usage is counted when it ends (openai: with
+    ``stream_options={"include_usage": True}``); a stream that fails before any text is
+    retried unseen (see ``docs/sdk-transport.md``). The SDK's own key header is sent
+    unchanged.
 
     Pass ``max_retries=0`` to the SDK: sluicegate retries already, and an SDK retry on
     top would multiply the attempts (3 x 3 = 9) and send each of its retries as a new

@@ -22,8 +22,9 @@ from sluicegate.providers.base import Provider, ProviderSpec, StreamDecoder
 from sluicegate.providers.http_errors import error_for_status, excerpt
 from sluicegate.providers.openai import OpenAIProvider
 from sluicegate.sdk.summary import PROVIDERS
+from sluicegate.sse import SSEEvent
 from sluicegate.transports.base import HttpRequest, HttpResponse
-from sluicegate.types import Request, Response
+from sluicegate.types import Request, Response, StreamEvent
 
 _UNUSED_URL = "http://sdk.invalid"
 """The base URL the specs declare: never used, each request carries its own URL."""
@@ -78,7 +79,27 @@ class PassThroughCodec:
         return error
 
     def stream_decoder(self, request: Request) -> StreamDecoder:
-        raise ConfigError(f"provider {self.name!r} does not stream (streams pass through)")
+        """The provider codec's own decoder (usage, text and finish read for the chain as
+        the bytes pass through to the SDK), or one that reads nothing."""
+        if self._reader is not None:
+            return self._reader.stream_decoder(request)
+        return OpaqueStreamDecoder()
+
+
+class OpaqueStreamDecoder:
+    """Reads nothing from a stream sluicegate cannot decode (Anthropic's without the
+    plugin): the bytes still pass through, and the stream ends with them."""
+
+    __slots__ = ("finished",)
+
+    ends_with_bytes = True
+    """(:class:`~sluicegate.provider_stream.WireStreamSource`: no end marker to wait for)"""
+
+    def __init__(self) -> None:
+        self.finished = False
+
+    def feed(self, event: SSEEvent) -> list[StreamEvent]:
+        return []
 
 
 def _anthropic_reader() -> Provider | None:

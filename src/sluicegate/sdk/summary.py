@@ -43,7 +43,7 @@ class Summary:
     messages: tuple[Message, ...] = ()
     params: Params = _NO_PARAMS
     stream: bool = False
-    """The SDK asked for a stream: passed through, its usage not counted (yet)."""
+    """The SDK asked for a stream: its bytes pass through as they come, its usage read."""
 
 
 _OTHER = Summary("other", PASS_THROUGH_MODEL)

@@ -20,19 +20,21 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from collections.abc import AsyncIterator
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from sluicegate.errors import ProviderError, RequestTimeoutError, TransportError
+from sluicegate.errors import ProviderError, RequestTimeoutError, StreamError, TransportError
 from sluicegate.middleware.deadline import DEADLINE_EXCEEDED
 from sluicegate.sdk.summary import summarise
 from sluicegate.transports.base import HttpRequest, HttpResponse
-from sluicegate.types import Metadata, Request, new_request_id
+from sluicegate.types import Metadata, Request, WireChunk, new_request_id
 
 if TYPE_CHECKING:
     from sluicegate.client import Client
+    from sluicegate.streaming import EventStream
 
 _NOT_FORWARDED = frozenset(
     (
@@ -99,20 +101,21 @@ class ChainTransport:
             messages=summary.messages,
             params=summary.params,
             metadata=Metadata(request_id=new_request_id()),
-            stream=False,  # a streamed answer is read whole and passed through (see docs)
+            stream=summary.stream,
             wire=wire,
         )
         try:
+            if summary.stream:
+                return await self._open_stream(chain_request, request)
             response = await self._client.send(chain_request)
         except ProviderError as error:
             answer = error.answer
             if isinstance(answer, HttpResponse):
                 return _to_httpx(self._lib, answer, request)
-            if isinstance(error, RequestTimeoutError) or error.error_type == DEADLINE_EXCEEDED:
-                raise self._lib.ReadTimeout(str(error), request=request) from error
-            if isinstance(error, TransportError):
-                raise self._lib.ConnectError(str(error), request=request) from error
-            raise
+            mapped = _as_httpx_error(self._lib, error, request)
+            if mapped is error:
+                raise
+            raise mapped from error
         raw = response.raw
         if not isinstance(raw, HttpResponse):  # (a stage that answered without sending)
             raise TransportError(
@@ -121,6 +124,29 @@ class ChainTransport:
                 model=summary.model,
             )
         return _to_httpx(self._lib, raw, request)
+
+    async def _open_stream(self, chain_request: Request, request: Any) -> Any:
+        """The SDK's response to a streamed call: opened once the chain hands up the
+        first bytes (held back until the first content, so a stream that failed before
+        it was retried unseen), its body the rest of the bytes as they arrive."""
+        events = await self._client.open_stream(chain_request)
+        try:
+            first = await _next_chunk(events)
+        except BaseException:
+            await events.aclose()
+            raise
+        if first is None:  # (a stage that answered without the provider's bytes)
+            await events.aclose()
+            raise TransportError(
+                "the chain answered a stream without the provider's bytes to give the SDK",
+                provider=chain_request.model.partition("/")[0],
+                model=chain_request.model,
+            )
+        headers = [
+            (k, v) for k, v in (first.headers or {}).items() if k.lower() not in _NOT_RETURNED
+        ]
+        body = body_class(self._lib)(self._lib, events, first.data, request)
+        return self._lib.Response(first.status, headers=headers, stream=body, request=request)
 
     async def _open(self) -> None:
         async with self._opening:
@@ -132,6 +158,77 @@ class ChainTransport:
         if self._owns and self._opened:
             self._opened = False
             await self._client.aclose()
+
+
+async def _next_chunk(events: EventStream) -> WireChunk | None:
+    """The stream's next bytes; None once it has ended (Done, or run dry)."""
+    async for event in events:
+        if type(event) is WireChunk:
+            return event
+    return None
+
+
+class _WireBody:
+    """The body of a streamed SDK response: the chain's bytes as they arrive.
+
+    How a stream that fails after its first bytes ends, for the SDK: one the provider
+    ended with an error event gives the SDK that event's bytes (on the error's
+    ``answer``), and ends, so the SDK raises its own error from them; a cut one ends with
+    ``RemoteProtocolError`` (what httpx raises for a body cut short), a timed out one
+    with ``ReadTimeout``."""
+
+    def __init__(self, lib: Any, events: EventStream, first: bytes, request: Any) -> None:
+        self._lib = lib
+        self._events = events
+        self._first = first
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._first:
+            yield self._first
+        try:
+            while True:
+                chunk = await _next_chunk(self._events)
+                if chunk is None:
+                    return
+                yield chunk.data
+        except ProviderError as error:
+            answer = error.answer
+            if isinstance(answer, HttpResponse):
+                if answer.body:
+                    yield answer.body
+                return
+            mapped = _as_httpx_error(self._lib, error, self._request)
+            if mapped is error:
+                raise
+            raise mapped from error
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
+
+
+@cache
+def body_class(lib: Any) -> type[_WireBody]:
+    """:class:`_WireBody` as ``lib.AsyncByteStream``, which httpx checks a stream is."""
+    made: type[_WireBody] = type(f"WireBody_{lib.__name__}", (_WireBody, lib.AsyncByteStream), {})
+    return made
+
+
+def _as_httpx_error(lib: Any, error: ProviderError, request: Any) -> Any:
+    """The HTTP library's own error for an attempt that ended without an answer, which
+    each SDK turns into its own (``APITimeoutError``, ``APIConnectionError``) when it
+    comes from sending: a timeout (or the deadline) is ``ReadTimeout``; a failed
+    connection ``ConnectError``; a stream cut short (or whose bytes could not be read)
+    ``RemoteProtocolError``, what httpx raises for a body that ends early. Anything else
+    (a budget, an open circuit: refused before sending) is sluicegate's own error,
+    unchanged."""
+    if isinstance(error, RequestTimeoutError) or error.error_type == DEADLINE_EXCEEDED:
+        return lib.ReadTimeout(str(error), request=request)
+    if isinstance(error, StreamError):
+        return lib.RemoteProtocolError(str(error), request=request)
+    if isinstance(error, TransportError):
+        return lib.ConnectError(str(error), request=request)
+    return error
 
 
 def _to_httpx(lib: Any, answer: HttpResponse, request: Any) -> Any:
