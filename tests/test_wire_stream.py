@@ -148,6 +148,8 @@ def test_a_whole_stream_goes_up_byte_for_byte_with_its_usage(
     assert error is None
     assert wire_bytes(seen) == body
     check_wire_chunks(seen)
+    chunks = [item for item in seen if type(item) is WireChunk]
+    assert [c.last for c in chunks] == [False] * (len(chunks) - 1) + [True]  # the end marker's
     done = seen[-1]
     assert type(done) is Done
     assert done.response.text == "".join(parts)

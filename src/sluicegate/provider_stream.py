@@ -287,11 +287,12 @@ class WireStreamSource(ProviderStreamSource):
     def _chunk(self) -> WireChunk:
         data = bytes(self._held)
         self._held.clear()
+        last = self._decoder.finished
         if self._head_sent:
-            return WireChunk(data)
+            return WireChunk(data, last=last)
         self._head_sent = True
         http = self._http
-        return WireChunk(data, http.status, http.headers)
+        return WireChunk(data, http.status, http.headers, last)
 
     def _ends_at_eof(self) -> bool:
         return self._markerless

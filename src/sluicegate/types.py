@@ -469,6 +469,10 @@ class WireChunk:
     data: bytes
     status: int = 0
     headers: Mapping[str, str] | None = field(default=None, repr=False)
+    last: bool = False
+    """These bytes hold the stream's end marker: only Done follows. (A reader such as an
+    SDK stops at the marker; the transport takes Done first, so the chain hears the
+    stream end before the reader closes it.)"""
     type: Literal["wire_chunk"] = "wire_chunk"
 
 

@@ -145,7 +145,7 @@ class ChainTransport:
         headers = [
             (k, v) for k, v in (first.headers or {}).items() if k.lower() not in _NOT_RETURNED
         ]
-        body = body_class(self._lib)(self._lib, events, first.data, request)
+        body = body_class(self._lib)(self._lib, events, first, request)
         return self._lib.Response(first.status, headers=headers, stream=body, request=request)
 
     async def _open(self) -> None:
@@ -177,21 +177,26 @@ class _WireBody:
     ``RemoteProtocolError`` (what httpx raises for a body cut short), a timed out one
     with ``ReadTimeout``."""
 
-    def __init__(self, lib: Any, events: EventStream, first: bytes, request: Any) -> None:
+    def __init__(self, lib: Any, events: EventStream, first: WireChunk, request: Any) -> None:
         self._lib = lib
         self._events = events
         self._first = first
         self._request = request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._first:
-            yield self._first
+        chunk: WireChunk | None = self._first
         try:
-            while True:
-                chunk = await _next_chunk(self._events)
-                if chunk is None:
+            while chunk is not None:
+                if chunk.last:
+                    # the chain's Done first: the SDK stops reading at the end marker in
+                    # these bytes, and would close the stream before the stages (the
+                    # ledger) heard it end; all its bytes are read, so this waits for none
+                    await _next_chunk(self._events)
+                if chunk.data:
+                    yield chunk.data
+                if chunk.last:
                     return
-                yield chunk.data
+                chunk = await _next_chunk(self._events)
         except ProviderError as error:
             answer = error.answer
             if isinstance(answer, HttpResponse):
