@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from sluicegate.plugins.hookspecs import hookimpl
     from sluicegate.providers.base import ProviderSettings, ProviderSpec
     from sluicegate.retry.stage import RetryPolicy
-    from sluicegate.sdk import http_client
+    from sluicegate.sdk import http_client, sync_http_client
     from sluicegate.secrets import Secret
     from sluicegate.stores import RedisStore, StoreUnavailableError
     from sluicegate.streaming import EventStream
@@ -78,6 +78,7 @@ if TYPE_CHECKING:
         ToolCallDelta,
         Usage,
         UsageEvent,
+        WireChunk,
     )
 
 _moved.install()  # old paths of regrouped modules import, with a DeprecationWarning
@@ -163,10 +164,12 @@ _EXPORTS: dict[str, str] = {
     "UnknownPriceError": "sluicegate.errors",
     "Usage": "sluicegate.types",
     "UsageEvent": "sluicegate.types",
+    "WireChunk": "sluicegate.types",
     "configure_logging": "sluicegate.logs",
     "cost_of": "sluicegate.cost.rates",
     "hookimpl": "sluicegate.plugins.hookspecs",
     "http_client": "sluicegate.sdk",
+    "sync_http_client": "sluicegate.sdk",
     "redact_secrets": "sluicegate.logs",
 }
 """Each public name and the module it comes from (the same as the imports above, which
@@ -265,10 +268,12 @@ __all__ = [
     "UnknownPriceError",
     "Usage",
     "UsageEvent",
+    "WireChunk",
     "__version__",
     "configure_logging",
     "cost_of",
     "hookimpl",
     "http_client",
     "redact_secrets",
+    "sync_http_client",
 ]

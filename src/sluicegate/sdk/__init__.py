@@ -16,7 +16,7 @@ from sluicegate.sdk.transport import LIBRARIES, ChainTransport, transport_class
 if TYPE_CHECKING:
     from sluicegate.client import Client
 
-__all__ = ["ChainTransport", "http_client"]
+__all__ = ["ChainTransport", "http_client", "sync_http_client"]
 
 
 def http_client(
@@ -58,9 +58,7 @@ def http_client(
     ``"httpx"`` for openai (3.x), ``"httpx2"`` for anthropic (2.x), which refuses an
     ``httpx`` client. The result is that library's ``AsyncClient`` (so typed ``Any``).
 
-    Only the async client: sluicegate's core is anyio, and a sync ``httpx.Client`` would
-    need a portal thread with its own event loop per client, so that the chain's state
-    (limits, circuits) lives in one loop; not built yet.
+    For the synchronous SDK clients (``openai.OpenAI``...), :func:`sync_http_client`.
     """
     from sluicegate.client import Client as _Client
     from sluicegate.errors import ConfigError
@@ -74,3 +72,44 @@ def http_client(
     chain_client.register_plugin(SDK_PLUGIN)
     transport = transport_class(library)(chain_client, owns_client=owns)
     return importlib.import_module(library).AsyncClient(transport=transport, **httpx_options)
+
+
+def sync_http_client(
+    client: Client | None = None,
+    *,
+    library: Literal["httpx", "httpx2"] = "httpx",
+    backend: Literal["asyncio", "trio"] = "asyncio",
+    **httpx_options: Any,
+) -> Any:
+    """An ``httpx.Client`` (synchronous) whose requests go through a sluicegate chain, for
+    the synchronous SDK clients::
+
+        http = sluicegate.sync_http_client(sluicegate.Client(stage_settings=...))
+        sdk = openai.OpenAI(base_url=..., api_key=..., max_retries=0, http_client=http)
+        sdk.chat.completions.create(...)   # plain or stream=True
+        http.close()
+
+    The chain runs in an event loop of its own (an anyio blocking portal: a thread with
+    a ``backend`` loop); every thread that calls the SDK shares it, so the limits,
+    circuits and ledger hold across them. The client (``client``, or a
+    ``sluicegate.Client()`` made here) lives in that loop: it is opened there now and
+    closed when its last synchronous HTTP client is closed (``close()``, or leaving its
+    ``with`` block), so do not open it yourself. Several synchronous HTTP clients of one
+    client (openai's and anthropic's) share its loop. Its ledger may be read from any
+    thread (``client.ledger.snapshot()``).
+
+    Otherwise as :func:`http_client`: ``max_retries=0`` on the SDK, ``library="httpx2"``
+    for anthropic, ``httpx_options`` to ``httpx.Client``.
+    """
+    from sluicegate.client import Client as _Client
+    from sluicegate.errors import ConfigError
+    from sluicegate.sdk.sync_transport import sync_transport_class
+
+    if library not in LIBRARIES:
+        raise ConfigError(f"library must be one of {LIBRARIES}, got {library!r}")
+    if "transport" in httpx_options:
+        raise ConfigError("sync_http_client() sends through sluicegate's chain: no transport=")
+    chain_client = _Client() if client is None else client
+    chain_client.register_plugin(SDK_PLUGIN)
+    transport = sync_transport_class(library)(chain_client, backend=backend)
+    return importlib.import_module(library).Client(transport=transport, **httpx_options)
