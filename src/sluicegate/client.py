@@ -176,8 +176,9 @@ class Client:
 
     ``providers`` configures providers by name (key, base URL, or ``kind`` to add an
     OpenAI-compatible server under a new name); unconfigured ones read their environment
-    variables as the official SDKs do. ``transport`` is ``"auto"`` (aiohttp on asyncio,
-    httpx2 on trio), ``"aiohttp"``, ``"httpx2"`` or a Transport; ``http_client`` uses the
+    variables as the official SDKs do. ``transport`` is ``"auto"`` (the native anyio
+    transport on asyncio and trio, httpx2 when the environment names a proxy),
+    ``"native"``, ``"aiohttp"``, ``"httpx2"`` or a Transport; ``http_client`` uses the
     caller's own ``httpx.AsyncClient``. ``disable`` removes middleware stages by name.
     ``stage_settings`` configures stages by name (``{"retry": RetryPolicy(...)}``);
     ``clock`` and ``rng`` replace time and randomness for every stage (tests).
