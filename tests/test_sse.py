@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sluicegate.sse import SSEDecoder, SSEEvent
+from sluicegate.sse import EventTooLarge, SSEDecoder, SSEEvent
 
 BOM = b"\xef\xbb\xbf"
 
@@ -777,3 +777,93 @@ def test_llm_shaped_streams_match_the_reference_however_cut(stream: bytes, cuts:
     assert run_decoder([stream]) == expected
     assert run_decoder(split_at(stream, cuts)) == expected
     assert run_decoder(byte_chunks(stream)) == expected
+
+
+class _GeneralOnly(SSEDecoder):
+    """A decoder whose every chunk takes the general path: the OpenAI block at the top of
+    ``feed()`` is skipped, so the two can be compared chunk by chunk."""
+
+    __slots__ = ()
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        return self._feed(data)
+
+
+openai_blocks = st.lists(values, max_size=8).map(
+    lambda data: "".join(f"data: {value}\n\n" for value in data).encode()
+)
+
+
+@property_settings
+@given(
+    # OpenAI-shaped runs around the other shapes and near misses, so that a chunk is
+    # often such a block, and often one after a chunk that is not
+    stream=st.tuples(openai_blocks, llm_shaped_streams(), openai_blocks).map(b"".join),
+    cuts=cut_lists,
+    # bad UTF-8 inside a value: a lone continuation byte, a truncated sequence
+    bad=st.sampled_from([b"\xc3\xa9", b"\xa9", b"\xc3", b"\xff"]),
+    limit=st.sampled_from([None, 12, 40]),
+    at_events=st.booleans(),
+)
+def test_the_openai_block_reads_as_the_general_path_chunk_by_chunk(
+    stream: bytes, cuts: list[int], bad: bytes, limit: int | None, at_events: bool
+) -> None:
+    """Each chunk gives the same events, id and retry through ``feed()`` (which reads an
+    OpenAI-shaped block on its own when it may) as through the general path alone, and
+    a bound is refused at the same chunk by both."""
+    stream = stream.replace("é".encode(), bad)
+    if at_events:  # chunks that end where events end, as the block needs
+        cuts = [*cuts, *(i + 2 for i in range(len(stream)) if stream.startswith(b"\n\n", i))]
+    fast, general = SSEDecoder(limit), _GeneralOnly(limit)
+    for chunk in split_at(stream, cuts):
+        try:
+            expected = general.feed(chunk)
+        except EventTooLarge:
+            with pytest.raises(EventTooLarge):
+                fast.feed(chunk)
+            assert fast.closed
+            return
+        assert fast.feed(chunk) == expected
+        assert (fast.last_event_id, fast.retry) == (general.last_event_id, general.retry)
+    assert fast.close() == general.close()
+    assert (fast.last_event_id, fast.retry) == (general.last_event_id, general.retry)
+
+
+def test_the_openai_block_is_read_on_its_own_only_when_nothing_else_is_in_play(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The property test above compares the two paths; this one shows that both are
+    taken: which chunks skip the general path, and which near misses fall back to it."""
+    general: list[bytes] = []
+    real = SSEDecoder._feed
+
+    def counting(self: SSEDecoder, data: bytes) -> list[SSEEvent]:
+        general.append(data)
+        return real(self, data)
+
+    monkeypatch.setattr(SSEDecoder, "_feed", counting)
+    decoder = SSEDecoder()
+    openai = b'data: {"a": 1}\n\ndata: [DONE]\n\n'
+    assert decoder.feed(b"data: first\n\n") == [ev("first")]  # the first chunk: BOM check
+    assert decoder.feed(openai) == [ev('{"a": 1}'), ev("[DONE]")]
+    assert decoder.feed(b"data: x\n\ndata: y") == [ev("x")]  # a tail left over
+    assert decoder.feed(b"z\n\n") == [ev("yz")]
+    assert general == [b"data: first\n\n"]
+    near_misses = [
+        b"data: a\ndata: b\n\n",  # an LF inside a value: two data lines
+        b"data: a\n\nid: 7\n\n",
+        b"data: a\n\n: ping\n\n",
+        b"data: a\n",  # no blank line at the end: an event is begun ...
+        b"\n",  # ... so the next chunk may not be read on its own
+        b"data: a\r\n\r\n",  # a CR
+        b"data:a\n\n",  # no space: not the shape's first line
+        b"event: e\ndata: a\n\n",
+    ]
+    for chunk in near_misses:
+        decoder.feed(chunk)
+    assert general[1:] == near_misses
+    assert decoder.feed(openai) == [ev('{"a": 1}', id="7"), ev("[DONE]", id="7")]
+    assert len(general) == 1 + len(near_misses)
+    decoder.close()
+    with pytest.raises(ValueError, match="closed"):
+        decoder.feed(openai)  # a closed decoder does not read the block either

@@ -38,7 +38,12 @@ for arbitrary chunking:
   exactly when no value holds an LF; an event that is one ``data:`` line, or an
   ``event:`` line then a ``data:`` line (Anthropic's), is read with a slice or two.
   Anything else, or an event begun in an earlier chunk, takes the line-by-line
-  path, so both give what the spec's algorithm gives.
+  path, so both give what the spec's algorithm gives.  The OpenAI block is tried
+  first thing in ``feed()``, behind one flag that says nothing else is in play (no
+  CR, event or BOM pending, not closed), since a 1 KB chunk holds only three or
+  four events and what is done once per call weighs as much as that; each value is
+  tested for an LF as its event is built, and the decoder's state changes only once
+  the whole block is proved, so a block not of that shape is read afresh line by line.
 * A CR LF pair split across two chunks is handled by remembering that the
   previous chunk ended in CR and dropping a single LF at the start of the next.
 * An unterminated tail is kept as the bytes after a chunk's last line end; when a
@@ -173,6 +178,7 @@ class SSEDecoder:
         "_last_event_id",
         "_limit",
         "_pending",
+        "_ready",
         "_retry",
         "_skip_lf",
         "_started",
@@ -191,6 +197,7 @@ class SSEDecoder:
         self._skip_lf = False  # the previous chunk ended in CR
         self._started = False  # a line has been decoded (BOM already handled)
         self._closed = False
+        self._ready = False  # feed() may try the OpenAI block first (see _feed())
         self._data: list[str] = []  # data buffer, one item per data field
         self._event_type = ""  # event type buffer
         self._id_buffer: str | None = None  # last event ID buffer
@@ -218,10 +225,64 @@ class SSEDecoder:
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Process a chunk of the stream and return the events it completes."""
+        end = data.rfind(b"\n") + 1  # just past the last LF
+        if (
+            self._ready
+            and end > 1
+            and data[end - 2] == _LF  # the block ends in a blank line (the tail holds no LF)
+            # an operator: cheaper than a method call. With an int: `b"\r" in data` would
+            # first try the bytes as an int, and raise and clear a TypeError each time
+            and _CR not in data
+        ):
+            pending = self._pending
+            if (pending or data)[:6] == b"data: ":
+                # An OpenAI-shaped block, "data: X\n\n" events only? Decoded without its
+                # first "data: " and its last "\n\n" (ASCII both: the text is the same), and
+                # split at the "\n\ndata: " between events, it is exactly that when no value
+                # holds a line end: every other LF would be inside a value.
+                if pending:
+                    text = (pending[6:] + data[: end - 2]).decode("utf-8", "replace")
+                else:
+                    text = data[6 : end - 2].decode("utf-8", "replace")
+                values = text.split("\n\ndata: ")
+                id_buffer = self._id_buffer
+                retry = self._retry
+                new = _new_event
+                cls = SSEEvent
+                # a loop, not a comprehension: that would make cells of these four names
+                # on every call of feed(), this path taken or not; and events.append,
+                # not a bound `append`: 3.11 specialises that call to a list append
+                events: list[SSEEvent] = []
+                for value in values:
+                    if "\n" in value:  # a memchr while the event is built: cheaper than a join
+                        return self._feed(data)  # not that shape: read it line by line
+                    events.append(new(cls, ("message", value, id_buffer, retry)))
+                # the block is proved: only now does the decoder's state change
+                tail = self._pending = data[end:]
+                self._last_event_id = id_buffer
+                limit = self._limit
+                if limit is not None and len(tail) > limit:
+                    self._too_large("a line without an end")
+                return events
+        return self._feed(data)
+
+    def _feed(self, data: bytes) -> list[SSEEvent]:
+        """:meth:`feed` for any chunk, by the general path (the module docstring's steps).
+
+        It ends by setting ``_ready``: whether the next chunk may try the OpenAI block at
+        the top of :meth:`feed` before any other test. That block may be read on its own
+        only when nothing else is in play: the decoder is open, a line has been decoded
+        (the BOM is done with), no CR waits for its LF, and no event was begun (no data,
+        no event type). Only this method, :meth:`close` and :meth:`_too_large` change any
+        of those, so ``_ready`` is cleared first here (an exception leaves it so), there,
+        and set from them again when a chunk has been read. The block leaves them all as
+        they were, so ``feed()`` pays one attribute read for all five tests.
+        """
         if self._closed:
             raise ValueError("feed() called on a closed SSEDecoder")
         if not data:
-            return []
+            return []  # no change of state: _ready stays as it was
+        self._ready = False  # until this chunk is read without raising
         if self._skip_lf:
             self._skip_lf = False
             if data[0] == _LF:
@@ -230,8 +291,6 @@ class SSEDecoder:
                     return []
         size = len(data)
         end = data.rfind(b"\n") + 1  # just past the last line terminator
-        # an operator: cheaper than a method call. With an int: `b"\r" in data` would
-        # first try the bytes as an int, and raise and clear a TypeError each time
         has_cr = _CR in data
         if has_cr:
             cr = data.rfind(b"\r")
@@ -240,49 +299,16 @@ class SSEDecoder:
                 if end == size:
                     self._skip_lf = True  # an LF starting the next chunk ends no line
         pending = self._pending
+        limit = self._limit
         if not end:
             if type(pending) is not bytearray:  # a line growing over chunks: append in place
                 pending = self._pending = bytearray(pending)
             pending += data
-            if self._limit is not None and len(pending) > self._limit:
+            if limit is not None and len(pending) > limit:
                 self._too_large("a line without an end")
-            return []
-        limit = self._limit
-        self._pending = data[end:]
-        if (
-            not has_cr
-            and end > 1
-            and data[end - 2] == _LF  # the block ends in a blank line (the tail holds no LF)
-            and (pending or data)[:6] == b"data: "
-            and self._started
-            and not self._data
-            and not self._event_type
-        ):
-            # An OpenAI-shaped block, "data: X\n\n" events only? Decoded without its first
-            # "data: " and its last "\n\n" (ASCII both: the text is the same), and split
-            # at the "\n\ndata: " between events, it is exactly that when no value holds a
-            # line end: every other LF would be inside a value.
-            if pending:
-                text = (pending[6:] + data[: end - 2]).decode("utf-8", "replace")
-            else:
-                text = data[6 : end - 2].decode("utf-8", "replace")
-            values = text.split("\n\ndata: ")
-            if "\n" not in "".join(values):  # a join and a memchr: cheaper than a test each
-                id_buffer = self._last_event_id = self._id_buffer
-                retry = self._retry
-                new = _new_event
-                cls = SSEEvent
-                # a loop, not a comprehension: that would make cells of these four names
-                # on every call of feed(), this path taken or not
-                events: list[SSEEvent] = []
-                append = events.append
-                for value in values:
-                    append(new(cls, ("message", value, id_buffer, retry)))
-                if limit is not None and len(self._pending) > limit:
-                    self._too_large("a line without an end")
-                return events
-            text = f"data: {text}\n\n"  # not that shape: read it line by line
+            events: list[SSEEvent] = []
         else:
+            self._pending = data[end:]
             block = pending + data[:end] if pending else data[:end]  # [:size] is data itself
             text = block.decode("utf-8", "replace")
             if has_cr:
@@ -291,9 +317,12 @@ class SSEDecoder:
                 self._started = True
                 if text.startswith(_BOM):
                     text = text[1:]
-        events = self._process_text(text)
-        if limit is not None:
-            self._check_size()
+            events = self._process_text(text)
+            if limit is not None:
+                self._check_size()
+        self._ready = (
+            self._started and not self._skip_lf and not self._data and not self._event_type
+        )
         return events
 
     def _check_size(self) -> None:
@@ -323,6 +352,7 @@ class SSEDecoder:
         limit = self._limit
         assert limit is not None
         self._closed = True
+        self._ready = False
         self._pending = b""
         self._data = []
         raise EventTooLarge(limit, what)
@@ -339,6 +369,7 @@ class SSEDecoder:
         if self._closed:
             return []
         self._closed = True
+        self._ready = False
         events: list[SSEEvent] = []
         if self._pending:
             text = self._pending.decode("utf-8", "replace")
