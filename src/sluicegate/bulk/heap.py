@@ -3,13 +3,14 @@
 On asyncio every read of a socket is ``sock.recv(256 KiB)`` (the selector transport's
 ``max_size``): a 256 KiB block, at once shrunk to the few hundred bytes an answer holds.
 glibc serves blocks from 128 KiB up with ``mmap`` (given back whole when freed) until a
-larger ``mmap``-ed block is freed; then it raises that threshold to the freed size, and
-imports free such blocks (a large ``.pyc`` read whole). From then on each read takes
-256 KiB from the heap and leaves the rest of it free behind the answer it keeps; what
-is allocated next for good (the id set's buckets) lands after it, so the heap only grows
-and its free part does not go back: measured with ``mallinfo2`` over 200,000 lines, 4.3
-MB of free heap on asyncio (1.9 on trio, which reads 64 KiB), 0.6 MB with the threshold
-pinned, and the million-line run's peak 8 MB above its resume's.
+larger ``mmap``-ed block is freed whole; then it raises that threshold to the freed
+size. The first read that finds a connection closed (it returns ``b""``, so its 256 KiB
+block is freed unshrunk) does that. From then on each read takes 256 KiB from the heap
+and leaves the rest of it free behind the answer it keeps; what is allocated next for
+good (the id set's buckets) lands after it, so the heap only grows and its free part
+does not go back. Measured with ``mallinfo2`` over 200,000 lines: 4.3 MB of free heap on
+asyncio (1.9 on trio, which reads 64 KiB), 0.6 MB with the threshold pinned; the
+million-line run's peak was 8 MB above its resume's.
 
 :func:`pin_mmap_threshold` sets the threshold to glibc's default, 128 KiB; a set
 threshold is never raised, so the reads keep going to ``mmap``. It costs a ``mmap`` and
