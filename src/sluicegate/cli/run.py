@@ -344,6 +344,9 @@ def command(
             ray_engine = RayEngine(ray_address, ray_actors, ray_batch_size, backend)
             outcome = run_sync(guarded_sync(run_on_ray), options, ray_engine)
         else:
+            from sluicegate.bulk.heap import pin_mmap_threshold
+
+            pin_mmap_threshold()  # asyncio's 256 KiB socket reads: not from the heap
             outcome = run(backend, guarded(run_file), options)
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
