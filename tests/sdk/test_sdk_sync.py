@@ -4,8 +4,11 @@ shared by every thread that calls the SDK, and by both SDKs' HTTP clients."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -167,3 +170,30 @@ def test_a_closed_sync_client_refuses_to_send() -> None:
     request = httpx.Request("GET", "http://127.0.0.1:9/v1/models")
     with pytest.raises(sluicegate.ConfigError, match="closed"):
         transport.handle_request(request)
+
+
+def test_a_sync_client_never_closed_lets_the_process_exit_and_closes_its_client(
+    tmp_path: Path,
+) -> None:
+    # the loop runs in a daemon thread; at exit an atexit hook closes the client in it
+    marker = tmp_path / "closed"
+    code = (
+        "import sys, sluicegate\n"
+        "class Noting(sluicegate.Client):\n"
+        "    async def aclose(self):\n"
+        "        await super().aclose()\n"
+        "        open(sys.argv[1], 'w').write('closed')\n"
+        "http = sluicegate.sync_http_client(Noting(), backend=sys.argv[2])\n"
+        "print('made', flush=True)\n"
+    )
+    for backend in BACKENDS:
+        marker.unlink(missing_ok=True)
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(marker), backend],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout == "made\n"
+        assert marker.read_text() == "closed"

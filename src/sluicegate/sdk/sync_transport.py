@@ -15,12 +15,16 @@ when the last is, so it must not be opened elsewhere.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+import anyio
+from anyio.from_thread import BlockingPortal
 
 from sluicegate.sdk.transport import ChainTransport, transport_class
 
@@ -82,12 +86,11 @@ class ChainLoop:
         self.client = client
         self.backend = backend
         self.users = 0
-        self._portal_cm = start_blocking_portal(backend)
-        self.portal = self._portal_cm.__enter__()
+        self.portal, self._thread = _start_portal(backend)
         try:
             self.portal.call(client.__aenter__)
         except BaseException:
-            self._portal_cm.__exit__(None, None, None)
+            self._stop()
             raise
 
     @classmethod
@@ -115,10 +118,58 @@ class ChainLoop:
             if self.users:
                 return
             del self._loops[id(self.client)]
+        self._close()
+
+    def _close(self) -> None:
         try:
             self.portal.call(self.client.aclose)
         finally:
-            self._portal_cm.__exit__(None, None, None)
+            self._stop()
+
+    def _stop(self) -> None:
+        with contextlib.suppress(RuntimeError):  # (already stopped)
+            self.portal.call(self.portal.stop, True)
+        self._thread.join()
+
+    @classmethod
+    def close_all(cls) -> None:
+        """At interpreter exit: close the clients of HTTP clients nobody closed (their
+        loops run in daemon threads, still alive when ``atexit`` runs), so their
+        connections and stores are closed, not dropped."""
+        with cls._lock:
+            loops = list(cls._loops.values())
+            cls._loops.clear()
+        for loop in loops:
+            with contextlib.suppress(Exception):  # (exiting: nobody left to tell)
+                loop._close()
+
+
+def _start_portal(backend: str) -> tuple[BlockingPortal, threading.Thread]:
+    """A blocking portal in a daemon thread of its own running a ``backend`` loop.
+
+    Not ``anyio.from_thread.start_blocking_portal``: that is a context manager, and one
+    left open (an HTTP client never closed) is finalised at interpreter exit by a
+    ``portal.call`` into a loop that no longer runs, which hangs the exit."""
+    ready: Future[BlockingPortal] = Future()
+
+    async def serve() -> None:
+        async with BlockingPortal() as portal:
+            ready.set_result(portal)
+            await portal.sleep_until_stopped()
+
+    def run() -> None:
+        try:
+            anyio.run(serve, backend=backend)
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+
+    thread = threading.Thread(target=run, name=f"sluicegate-sync-{backend}", daemon=True)
+    thread.start()
+    return ready.result(), thread
+
+
+atexit.register(ChainLoop.close_all)
 
 
 class _SyncBody:
