@@ -61,3 +61,21 @@ def check_keys(stats: dict[str, Any], calls: int) -> None:
     assert sum(received) == stats["requests"]
     assert max(received) > 1
     assert sum(entry["succeeded"] for entry in keys.values()) <= calls
+
+
+async def openai_stream(sdk: openai.AsyncOpenAI, i: int) -> tuple[str, int, int]:
+    """One streamed call: its text and the usage its last chunk reported."""
+    stream = await sdk.chat.completions.create(
+        model="fast",
+        messages=[{"role": "user", "content": f"question {i}"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text: list[str] = []
+    usage = (0, 0)
+    async for chunk in stream:
+        if chunk.choices:
+            text.append(chunk.choices[0].delta.content or "")
+        if chunk.usage is not None:
+            usage = (chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+    return "".join(text), *usage

@@ -712,9 +712,9 @@ class Client:
         self, model: str, messages: MessagesInput, **params: Any
     ) -> AsyncIterator[ChatStream]:
         """A streamed chat completion; the HTTP response is closed when the block exits."""
-        self._require_open()
+        handler = self._require_open()
         request = self._request(model, messages, params, stream=True)
-        events, end = await self._open_stream(request)
+        events, end = await self._open_stream(handler, request)
         try:
             yield ChatStream(events)
         except BaseException as exc:
@@ -733,14 +733,14 @@ class Client:
         the stream to another library, as :func:`sluicegate.http_client` does);
         :meth:`stream` is the usual way. The observers hear how it ended once: Done, an
         error, or ``aclose()`` before either."""
-        self._require_open()
-        events, _ = await self._open_stream(request)
+        events, _ = await self._open_stream(self._require_open(), request)
         return events
 
-    async def _open_stream(self, request: Request) -> tuple[EventStream, StreamEnd | None]:
+    async def _open_stream(
+        self, handler: CallNext, request: Request
+    ) -> tuple[EventStream, StreamEnd | None]:
         """The chain's stream for ``request``, observed, and what tells the observers
         (None when nobody listens)."""
-        handler = self._require_open()
         started = time.perf_counter()
         end = (
             StreamEnd(self._observers, request, started)

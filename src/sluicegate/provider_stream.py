@@ -244,7 +244,7 @@ class WireStreamSource(ProviderStreamSource):
     bytes, not as a cut one.
     """
 
-    __slots__ = ("_answer", "_head_sent", "_held", "_live", "_markerless")
+    __slots__ = ("_error_event", "_head_sent", "_held", "_live", "_markerless")
 
     def __init__(
         self,
@@ -264,7 +264,8 @@ class WireStreamSource(ProviderStreamSource):
         self._live = False
         """Content has been decoded: bytes now go up as they arrive."""
         self._head_sent = False
-        self._answer: HttpResponse | None = None
+        self._error_event = False
+        """The provider's bytes ended the stream: the failure keeps them on its answer."""
         self._markerless: bool = getattr(decoder, "ends_with_bytes", False)
 
     async def _pull(self) -> None:
@@ -298,16 +299,14 @@ class WireStreamSource(ProviderStreamSource):
         return self._markerless
 
     def _answered_with_error(self) -> None:
-        http = self._http
-        self._answer = HttpResponse(http.status, http.headers, b"")
+        self._error_event = True
 
     def _failing(self, error: ProviderError) -> None:
-        answer = self._answer
-        if answer is not None:
-            self._answer = None
-            data = bytes(self._held)
+        if self._error_event:
+            self._error_event = False
+            http = self._http
+            error.answer = HttpResponse(http.status, http.headers, bytes(self._held))
             self._held.clear()
-            error.answer = HttpResponse(answer.status, answer.headers, data)
 
 
 class _Tee:

@@ -217,17 +217,28 @@ async def test_a_400_is_not_retried_and_both_spans_say_400(
     assert attempt.attributes["error.type"] == "400"  # type: ignore[index]
 
 
+def breaker_client(
+    transport: ScriptedTransport,
+    recorder: Recorder,
+    breaker: BreakerPolicy,
+    clock: FakeClock | None = None,
+) -> Client:
+    """A client whose breaker opens on one failure, and that does not retry."""
+    return Client(
+        providers=PROVIDERS,
+        transport=transport,
+        load_entry_points=False,
+        clock=clock,
+        plugins=[recorder.instrumentor()],
+        stage_settings={"retry": RetryPolicy(attempts=1), "breaker": breaker},
+    )
+
+
 async def test_an_open_circuit_is_a_request_span_with_the_circuit_state(
     recorder: Recorder,
 ) -> None:
     breaker = BreakerPolicy(min_throughput=1, failure_ratio=1.0)
-    async with Client(
-        providers=PROVIDERS,
-        transport=ScriptedTransport(error(500)),
-        load_entry_points=False,
-        plugins=[recorder.instrumentor()],
-        stage_settings={"retry": RetryPolicy(attempts=1), "breaker": breaker},
-    ) as sg:
+    async with breaker_client(ScriptedTransport(error(500)), recorder, breaker) as sg:
         with pytest.raises(ProviderError):
             await sg.chat(MODEL, "hi")
         with pytest.raises(CircuitOpenError):
@@ -274,14 +285,8 @@ async def test_each_attempt_span_has_the_circuit_state_it_was_admitted_in(
     # whose success closes it again
     clock = FakeClock()
     breaker = BreakerPolicy(min_throughput=1, failure_ratio=1.0, break_s=10, half_open_probes=1)
-    async with Client(
-        providers=PROVIDERS,
-        transport=ScriptedTransport(error(500), ok(), ok()),
-        load_entry_points=False,
-        clock=clock,
-        plugins=[recorder.instrumentor()],
-        stage_settings={"retry": RetryPolicy(attempts=1), "breaker": breaker},
-    ) as sg:
+    transport = ScriptedTransport(error(500), ok(), ok())
+    async with breaker_client(transport, recorder, breaker, clock=clock) as sg:
         with pytest.raises(ProviderError):
             await sg.chat(MODEL, "hi")
         with pytest.raises(CircuitOpenError):

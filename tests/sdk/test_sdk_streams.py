@@ -4,7 +4,6 @@ their usage for the ledger and retries a stream that failed before any content."
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections import Counter
 from typing import Any
@@ -17,9 +16,17 @@ import structlog
 from anyio.abc import SocketStream
 
 import sluicegate
-from sdk_clients import KEY, anthropic_sdk, chain_client, check_keys, faulty, openai_sdk
+from sdk_clients import (
+    KEY,
+    anthropic_sdk,
+    chain_client,
+    check_keys,
+    faulty,
+    openai_sdk,
+    openai_stream,
+)
 from sluicegate import Client
-from sluicegate.testing import MockConfig, serve_mock
+from sluicegate.testing import serve_mock
 from sluicegate.testing.faults import FaultKind
 
 pytestmark = pytest.mark.anyio
@@ -33,24 +40,6 @@ STREAM_FAULTS: dict[FaultKind, float] = {
     "stream_error": 0.05,
 }
 """30% of the requests fail: before the stream (status answers) or inside it."""
-
-
-async def openai_stream(sdk: openai.AsyncOpenAI, i: int) -> tuple[str, int, int]:
-    """One streamed call: its text and the usage its last chunk reported."""
-    stream = await sdk.chat.completions.create(
-        model="fast",
-        messages=[{"role": "user", "content": f"question {i}"}],
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    text: list[str] = []
-    usage = (0, 0)
-    async for chunk in stream:
-        if chunk.choices:
-            text.append(chunk.choices[0].delta.content or "")
-        if chunk.usage is not None:
-            usage = (chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-    return "".join(text), *usage
 
 
 async def anthropic_stream(sdk: anthropic.AsyncAnthropic, i: int) -> tuple[str, int, int]:
@@ -213,38 +202,6 @@ async def test_the_sdk_gets_the_first_bytes_before_the_stream_ends() -> None:
 def chunked(text: str) -> bytes:
     data = text.encode()
     return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-async def test_an_rpm_limit_holds_for_streamed_calls() -> None:
-    """As for plain calls: 10 concurrent streamed SDK calls under 60 rpm (``burst_s=1``)
-    arrive at the server at least a virtual second apart."""
-    clock = sluicegate.FakeClock()
-    limits = sluicegate.RateLimits(
-        rules=[sluicegate.Limit("sdk-openai/*", rpm=60, burst_s=1.0)], adaptive=False
-    )
-    config = MockConfig(record_arrivals=True, clock=clock)
-    async with (
-        serve_mock(config) as server,
-        Client(clock=clock, total_timeout=None, stage_settings={"rate_limit": limits}) as client,
-    ):
-        sdk = openai_sdk(server, client)
-        answers: list[str] = []
-
-        async def call(i: int) -> None:
-            text, _, _ = await openai_stream(sdk, i)
-            answers.append(text)
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(clock.autojump)
-            async with anyio.create_task_group() as calls:
-                for i in range(10):
-                    calls.start_soon(call, i)
-            group.cancel_scope.cancel()
-        assert server.app.arrivals is not None
-        times = [entry[0] for entry in server.app.arrivals.snapshot()["arrivals"]]
-    assert len(times) == len(answers) == 10
-    gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 1.0 - 1e-6, gaps
 
 
 async def test_the_sdk_key_is_in_no_log_line_or_error_of_a_failed_stream() -> None:

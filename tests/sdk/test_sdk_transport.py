@@ -13,7 +13,7 @@ import pytest
 import structlog
 
 import sluicegate
-from sdk_clients import KEY, chain_client, check_keys, faulty
+from sdk_clients import KEY, chain_client, check_keys, faulty, openai_sdk, openai_stream
 from sluicegate import Client
 from sluicegate.testing import MockConfig, serve_mock
 from sluicegate.testing.faults import FaultPlan
@@ -159,9 +159,11 @@ async def test_the_sdk_key_is_in_no_log_line_error_or_repr() -> None:
     assert not [text for text in seen if KEY in text]
 
 
-async def test_an_rpm_limit_holds_by_the_servers_arrival_times() -> None:
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_an_rpm_limit_holds_by_the_servers_arrival_times(streamed: bool) -> None:
     """Client and server share one virtual clock: 12 concurrent SDK calls under 60 rpm
-    (one at a time, ``burst_s=1``) arrive at the server at least a virtual second apart."""
+    (one at a time, ``burst_s=1``), plain or streamed, arrive at the server at least a
+    virtual second apart."""
     clock = sluicegate.FakeClock()
     limits = sluicegate.RateLimits(
         rules=[sluicegate.Limit("sdk-openai/*", rpm=60, burst_s=1.0)], adaptive=False
@@ -171,17 +173,18 @@ async def test_an_rpm_limit_holds_by_the_servers_arrival_times() -> None:
         serve_mock(config) as server,
         Client(clock=clock, total_timeout=None, stage_settings={"rate_limit": limits}) as client,
     ):
-        sdk = openai.AsyncOpenAI(
-            base_url=server.openai_base_url,
-            api_key=KEY,
-            max_retries=0,
-            http_client=sluicegate.http_client(client),
-        )
+        sdk = openai_sdk(server, client)
+        answers: list[str] = []
 
         async def call(i: int) -> None:
-            await sdk.chat.completions.create(
-                model="fast", messages=[{"role": "user", "content": f"q{i}"}]
-            )
+            if streamed:
+                text, _, _ = await openai_stream(sdk, i)
+            else:
+                completion = await sdk.chat.completions.create(
+                    model="fast", messages=[{"role": "user", "content": f"q{i}"}]
+                )
+                text = completion.choices[0].message.content or ""
+            answers.append(text)
 
         async with anyio.create_task_group() as group:
             group.start_soon(clock.autojump)
@@ -191,7 +194,7 @@ async def test_an_rpm_limit_holds_by_the_servers_arrival_times() -> None:
             group.cancel_scope.cancel()
         assert server.app.arrivals is not None
         times = [entry[0] for entry in server.app.arrivals.snapshot()["arrivals"]]
-    assert len(times) == 12
+    assert len(times) == len(answers) == 12
     gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(times)]
     print("rpm gaps", min(gaps), (times[-1] - times[0]) / 1e9)
     assert min(gaps) >= 1.0 - 1e-6, gaps

@@ -20,13 +20,12 @@ import contextlib
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
-from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 from anyio.from_thread import BlockingPortal
 
-from sluicegate.sdk.transport import ChainTransport, transport_class
+from sluicegate.sdk.transport import ChainTransport, on_library, transport_class
 
 if TYPE_CHECKING:
     from sluicegate.client import Client
@@ -61,7 +60,7 @@ class SyncChainTransport:
         stream = response.stream
         if isinstance(stream, self._lib.SyncByteStream):  # a whole body: readable as it is
             return response
-        body = sync_body_class(self._lib)(portal, stream)
+        body = on_library(_SyncBody, self._lib.__name__, "SyncByteStream")(portal, stream)
         return self._lib.Response(
             response.status_code, headers=response.headers, stream=body, request=request
         )
@@ -209,20 +208,6 @@ async def _next(chunks: AsyncIterator[bytes]) -> bytes | None:
         return None
 
 
-@cache
 def sync_transport_class(library: str) -> type[SyncChainTransport]:
     """:class:`SyncChainTransport` as a ``BaseTransport`` of ``library``."""
-    import importlib
-
-    lib = importlib.import_module(library)
-    made: type[SyncChainTransport] = type(
-        f"SyncChainTransport_{library}", (SyncChainTransport, lib.BaseTransport), {"_lib": lib}
-    )
-    return made
-
-
-@cache
-def sync_body_class(lib: Any) -> type[_SyncBody]:
-    """:class:`_SyncBody` as ``lib.SyncByteStream``, which httpx checks a stream is."""
-    made: type[_SyncBody] = type(f"SyncBody_{lib.__name__}", (_SyncBody, lib.SyncByteStream), {})
-    return made
+    return on_library(SyncChainTransport, library, "BaseTransport")

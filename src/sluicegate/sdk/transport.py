@@ -22,7 +22,7 @@ import importlib
 import warnings
 from collections.abc import AsyncIterator
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -46,6 +46,8 @@ _NOT_FORWARDED = frozenset(
         "idempotency-key",  # sluicegate's, one per logical request, on every attempt
     )
 )
+_T = TypeVar("_T")
+
 _NOT_RETURNED = frozenset(("content-encoding", "content-length", "transfer-encoding"))
 """The body handed back is already decompressed and whole."""
 
@@ -145,7 +147,7 @@ class ChainTransport:
         headers = [
             (k, v) for k, v in (first.headers or {}).items() if k.lower() not in _NOT_RETURNED
         ]
-        body = body_class(self._lib)(self._lib, events, first, request)
+        body = on_library(_WireBody, self._lib.__name__, "AsyncByteStream")(events, first, request)
         return self._lib.Response(first.status, headers=headers, stream=body, request=request)
 
     async def _open(self) -> None:
@@ -177,8 +179,10 @@ class _WireBody:
     ``RemoteProtocolError`` (what httpx raises for a body cut short), a timed out one
     with ``ReadTimeout``."""
 
-    def __init__(self, lib: Any, events: EventStream, first: WireChunk, request: Any) -> None:
-        self._lib = lib
+    _lib: Any
+    """(the HTTP library, set by :func:`on_library`)"""
+
+    def __init__(self, events: EventStream, first: WireChunk, request: Any) -> None:
         self._events = events
         self._first = first
         self._request = request
@@ -212,13 +216,6 @@ class _WireBody:
         await self._events.aclose()
 
 
-@cache
-def body_class(lib: Any) -> type[_WireBody]:
-    """:class:`_WireBody` as ``lib.AsyncByteStream``, which httpx checks a stream is."""
-    made: type[_WireBody] = type(f"WireBody_{lib.__name__}", (_WireBody, lib.AsyncByteStream), {})
-    return made
-
-
 def _as_httpx_error(lib: Any, error: ProviderError, request: Any) -> Any:
     """The HTTP library's own error for an attempt that ended without an answer, which
     each SDK turns into its own (``APITimeoutError``, ``APIConnectionError``) when it
@@ -245,10 +242,16 @@ LIBRARIES = ("httpx", "httpx2")
 
 
 @cache
+def on_library(cls: type[_T], library: str, base: str) -> type[_T]:
+    """``cls`` made a subclass of ``library``'s class ``base`` (``AsyncBaseTransport``,
+    ``SyncByteStream``...), with that library module as ``_lib``: httpx and httpx2 each
+    check that a transport or a body stream is one of their own classes, and the openai
+    SDK takes an ``httpx`` client, the anthropic SDK an ``httpx2`` one."""
+    lib = importlib.import_module(library)
+    made: type[_T] = type(f"{cls.__name__}_{library}", (cls, getattr(lib, base)), {"_lib": lib})
+    return made
+
+
 def transport_class(library: str) -> type[ChainTransport]:
     """:class:`ChainTransport` as a transport of ``library`` (``"httpx"``/``"httpx2"``)."""
-    lib = importlib.import_module(library)
-    made: type[ChainTransport] = type(
-        f"ChainTransport_{library}", (ChainTransport, lib.AsyncBaseTransport), {"_lib": lib}
-    )
-    return made
+    return on_library(ChainTransport, library, "AsyncBaseTransport")
