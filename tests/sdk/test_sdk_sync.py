@@ -15,6 +15,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+import structlog
 from anyio.from_thread import start_blocking_portal
 
 import sluicegate
@@ -162,8 +163,9 @@ def test_both_sdks_share_one_loop_and_ledger_and_the_last_close_ends_it(backend:
     assert by_model["sdk-anthropic/fast"].requests == 2
 
 
-def test_a_closed_sync_client_refuses_to_send() -> None:
-    http = sluicegate.sync_http_client()
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_closed_sync_client_refuses_to_send(backend: str) -> None:
+    http = sluicegate.sync_http_client(backend=backend)
     transport = http._transport
     http.close()
     assert not ChainLoop._loops
@@ -197,3 +199,43 @@ def test_a_sync_client_never_closed_lets_the_process_exit_and_closes_its_client(
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout == "made\n"
         assert marker.read_text() == "closed"
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"library": "requests"}, "'requests'"),
+        ({"backend": "curio"}, "'curio'"),
+        ({"transport": object()}, "no transport="),
+    ],
+)
+def test_bad_sync_options_are_config_errors_that_name_them(
+    options: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(sluicegate.ConfigError, match=named):
+        sluicegate.sync_http_client(**options)
+    assert not ChainLoop._loops  # nothing was started for a refused call
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_key_is_in_no_log_line_or_error_of_the_sync_client(backend: str) -> None:
+    config = faulty(seed=2, rates={"server_error": 0.4, "stream_error": 0.3, "cut_stream": 0.3})
+    seen: list[str] = []
+    with (
+        structlog.testing.capture_logs() as logs,
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(serve_mock(config)) as server,
+    ):
+        with sluicegate.sync_http_client(chain_client(), backend=backend) as http:
+            sdk = openai.OpenAI(
+                base_url=server.openai_base_url, api_key=KEY, max_retries=0, http_client=http
+            )
+            for i in range(6):
+                try:
+                    openai_call(sdk, i)
+                except openai.APIError as error:
+                    seen += [str(error), repr(error), repr(error.__cause__)]
+            seen.append(repr(http._transport))
+    seen += [repr(line) for line in logs]
+    assert logs and len(seen) > 3
+    assert not [text for text in seen if KEY in text]

@@ -109,6 +109,8 @@ def sync_http_client(
         raise ConfigError(f"library must be one of {LIBRARIES}, got {library!r}")
     if "transport" in httpx_options:
         raise ConfigError("sync_http_client() sends through sluicegate's chain: no transport=")
+    if backend not in ("asyncio", "trio"):
+        raise ConfigError(f"backend must be 'asyncio' or 'trio', got {backend!r}")
     chain_client = _Client() if client is None else client
     chain_client.register_plugin(SDK_PLUGIN)
     transport = sync_transport_class(library)(chain_client, backend=backend)
